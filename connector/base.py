@@ -1,0 +1,101 @@
+"""The one small interface every CRM adapter implements, and the plain types it speaks.
+
+Adapters know HTTP and their CRM's wire format; they know nothing of presales. The sync
+layer talks to any CRM only through `Connector`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteRecord:
+    """One CRM record as read: its id, its system modification stamp (aware, UTC) and the
+    raw field values keyed by CRM API name (parent fields flattened as ``Account.Name``)."""
+
+    id: str
+    stamp: datetime
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a streamed read; `records` are in (stamp, id) order."""
+
+    records: Sequence[RemoteRecord]
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordChange:
+    """Field values to set on one existing CRM record (None means: clear the field)."""
+
+    id: str
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What the CRM said about one record of a batched write, in request order."""
+
+    id: str
+    ok: bool
+    error_code: str | None = None
+    message: str | None = None
+    retryable: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FieldInfo:
+    """The part of a describe result the plugin relies on."""
+
+    name: str
+    type: str
+    label: str = ""
+    custom: bool = False
+    updateable: bool = False
+    nillable: bool = True
+    length: int = 0
+    picklist_values: tuple[str, ...] = ()
+    restricted_picklist: bool = False
+    reference_to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectSchema:
+    name: str
+    fields: Mapping[str, FieldInfo] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """A CRM adapter. Every method may raise a `connector.errors.ConnectorError` subclass;
+    no transport library exception ever leaves an adapter."""
+
+    kind: str
+
+    def describe(self, object_name: str) -> ObjectSchema: ...
+
+    def read_changed(
+        self, *, object_name: str, fields: Sequence[str], since: datetime | None
+    ) -> Iterator[Page]:
+        """Records with stamp >= `since` (all when None), ordered by (stamp, id), streamed
+        page by page."""
+        ...
+
+    def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """Update existing records, batched to the CRM's maximum; one result per change, in
+        order. Record-level rejections are results, not exceptions."""
+        ...
+
+    def current_user(self) -> str:
+        """The CRM user id the integration runs as (its writes carry this id)."""
+        ...
+
+    def api_calls(self) -> dict[str, int]:
+        """API calls spent by this connector so far, per endpoint family."""
+        ...
