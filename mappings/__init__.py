@@ -1,0 +1,43 @@
+"""Admin mapping files (data) and the pure code that applies them.
+
+A mapping says which CRM field holds which domain value; `load_mapping` validates a YAML
+file (errors name file, line and key), `inbound`/`outbound` translate records both ways.
+The default mappings ship beside this file (`salesforce.yaml`).
+"""
+
+from pathlib import Path
+
+from mappings.apply import ValueError_, canonical, inbound, observed, outbound, read_fields
+from mappings.load import FileProblems, Problem, load_model, read_yaml
+from mappings.model import FieldMap, Mapping, ObjectMap
+
+DEFAULTS_DIR = Path(__file__).parent
+
+
+def load_mapping(path: Path) -> Mapping:
+    """Load and validate a mapping file."""
+    return load_model(path, Mapping)
+
+
+def default_mapping_path(crm: str) -> Path:
+    return DEFAULTS_DIR / f"{crm}.yaml"
+
+
+__all__ = [
+    "DEFAULTS_DIR",
+    "FieldMap",
+    "FileProblems",
+    "Mapping",
+    "ObjectMap",
+    "Problem",
+    "ValueError_",
+    "canonical",
+    "default_mapping_path",
+    "inbound",
+    "load_mapping",
+    "load_model",
+    "observed",
+    "outbound",
+    "read_fields",
+    "read_yaml",
+]

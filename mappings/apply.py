@@ -1,0 +1,134 @@
+"""Applying a mapping: pure functions from CRM field values to domain values and back.
+
+Both directions go through `canonical`, so a value we wrote and the same value read back
+(``1`` vs ``1.0``, ``…Z`` vs ``….000+0000``) compare equal: that is what lets the sync
+recognise its own echo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any
+
+from mappings.model import FieldMap, FieldType, ObjectMap
+
+
+class ValueError_(ValueError):
+    """A CRM value that does not fit its mapped type (names the field, not the value)."""
+
+
+def _parse_datetime(value: str) -> datetime:
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    elif len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit() and ":" not in text[-5:]:
+        text = f"{text[:-2]}:{text[-2:]}"  # +0000 -> +00:00
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        raise ValueError("datetime without a time zone")
+    return parsed
+
+
+def canonical(kind: FieldType, value: Any) -> Any:
+    """The one comparable form of `value` for a field of type `kind`.
+
+    Empty text is None: Salesforce stores an empty string as null, so "" and None are the
+    same CRM state. `0` and `False` stay what they are."""
+    if value is None:
+        return None
+    if kind in ("string", "id"):
+        text = str(value)
+        return text if text != "" else None
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ValueError(f"expected a boolean, got {type(value).__name__}")
+    if kind == "integer":
+        number = float(value)
+        if number != int(number):
+            raise ValueError("expected a whole number")
+        return int(number)
+    if kind == "number":
+        return float(value)
+    if kind == "date":
+        if isinstance(value, datetime):
+            return value.date().isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        return date.fromisoformat(str(value)[:10]).isoformat()
+    if kind == "datetime":
+        parsed = value if isinstance(value, datetime) else _parse_datetime(str(value))
+        if parsed.tzinfo is None:
+            raise ValueError("datetime without a time zone")
+        utc = parsed.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    raise ValueError(f"unknown field type {kind}")
+
+
+def _to_crm(fm: FieldMap, value: Any) -> Any:
+    value = canonical(fm.type, value)
+    if value is not None and fm.values:
+        value = fm.values.get(str(value), value)
+    return value
+
+
+def _from_crm(fm: FieldMap, value: Any) -> Any:
+    if value is not None and fm.values:
+        reverse = {crm: domain for domain, crm in fm.values.items()}
+        value = reverse.get(str(value), value)
+    return canonical(fm.type, value)
+
+
+def read_fields(objmap: ObjectMap) -> list[str]:
+    """CRM fields to read: every inbound field, plus outbound ones (to observe the CRM's
+    current value of what we own)."""
+    names: dict[str, None] = {}
+    for fm in (*objmap.inbound.values(), *objmap.outbound.values()):
+        names.setdefault(fm.field, None)
+    return list(names)
+
+
+def inbound(objmap: ObjectMap, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Domain values from one raw CRM record. An absent field takes the mapping's default;
+    a present null stays None."""
+    out: dict[str, Any] = {}
+    for name, fm in objmap.inbound.items():
+        if fm.field not in record:
+            out[name] = fm.default
+            continue
+        try:
+            value = _from_crm(fm, record[fm.field])
+        except (TypeError, ValueError) as err:
+            raise ValueError_(f"{fm.field}: {err}") from None
+        out[name] = fm.default if value is None and fm.default is not None else value
+    return out
+
+
+def observed(objmap: ObjectMap, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The CRM's current values of the outbound fields present in `record`, canonical,
+    keyed by CRM field name (what the write-back ledger compares against)."""
+    out: dict[str, Any] = {}
+    for fm in objmap.outbound.values():
+        if fm.field in record:
+            try:
+                out[fm.field] = canonical(fm.type, record[fm.field])
+            except (TypeError, ValueError) as err:
+                raise ValueError_(f"{fm.field}: {err}") from None
+    return out
+
+
+def outbound(objmap: ObjectMap, values: Mapping[str, Any],
+             only: Iterable[str] | None = None) -> dict[str, Any]:
+    """CRM field values for domain `values` (keys absent from `values` are not written)."""
+    wanted = set(only) if only is not None else None
+    out: dict[str, Any] = {}
+    for name, fm in objmap.outbound.items():
+        if name in values and (wanted is None or name in wanted):
+            out[fm.field] = _to_crm(fm, values[name])
+    return out
+
+
+__all__ = ["ValueError_", "canonical", "inbound", "observed", "outbound", "read_fields"]

@@ -1,0 +1,85 @@
+"""The mapping language: which CRM field holds which domain value, in which shape.
+
+A mapping file is data (YAML) validated by these frozen pydantic models. It is the only
+place CRM field names live; the sync and rules layers speak domain names only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+FieldType = Literal["string", "id", "boolean", "number", "integer", "date", "datetime"]
+
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+# Domain names the sync engine needs on the opportunity, inbound and outbound.
+REQUIRED_INBOUND = ("requested", "is_closed", "is_won", "last_modified_by", "command", "engineer")
+REQUIRED_OUTBOUND = ("engineer", "step", "status", "due_date", "message", "command")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldMap(_Frozen):
+    """One domain value ↔ one CRM field. `values` translates domain values to the org's
+    picklist values (outbound) and back (inbound)."""
+
+    field: str
+    type: FieldType = "string"
+    default: Any = None
+    values: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("field")
+    @classmethod
+    def _field_name(cls, v: str) -> str:
+        if not _FIELD_NAME.match(v):
+            raise ValueError(f"'{v}' is not a CRM field API name (letters, digits, _ and one '.')")
+        return v
+
+    @model_validator(mode="after")
+    def _values_invertible(self) -> FieldMap:
+        crm_values = list(self.values.values())
+        dupes = sorted({v for v in crm_values if crm_values.count(v) > 1})
+        if dupes:
+            raise ValueError(f"values: CRM value(s) {dupes} used for more than one domain value")
+        return self
+
+
+class ObjectMap(_Frozen):
+    object: str
+    inbound: dict[str, FieldMap]
+    outbound: dict[str, FieldMap]
+
+    @model_validator(mode="after")
+    def _no_duplicate_targets(self) -> ObjectMap:
+        seen: dict[str, str] = {}
+        for name, fm in self.outbound.items():
+            if fm.field in seen:
+                raise ValueError(
+                    f"outbound: '{name}' and '{seen[fm.field]}' both write {fm.field}"
+                )
+            seen[fm.field] = name
+        return self
+
+
+class Mapping(_Frozen):
+    version: Literal[1] = 1
+    crm: Literal["salesforce", "zoho"]
+    opportunity: ObjectMap
+
+    @model_validator(mode="after")
+    def _required(self) -> Mapping:
+        missing = [f"opportunity.inbound.{k}" for k in REQUIRED_INBOUND
+                   if k not in self.opportunity.inbound]
+        missing += [f"opportunity.outbound.{k}" for k in REQUIRED_OUTBOUND
+                    if k not in self.opportunity.outbound]
+        if missing:
+            raise ValueError("missing required mapping(s): " + ", ".join(missing))
+        return self
+
+
+__all__ = ["REQUIRED_INBOUND", "REQUIRED_OUTBOUND", "FieldMap", "FieldType", "Mapping", "ObjectMap"]
