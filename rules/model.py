@@ -4,7 +4,7 @@ tasks and their events. No I/O here; the sync layer stores and loads these."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
 
 
