@@ -1,0 +1,163 @@
+"""The config file (`presales.yaml`) and the roster, validated with file/line/key errors.
+
+Secrets never live here: they come from the environment (see ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from mappings import FileProblems, Mapping, Problem, default_mapping_path, load_mapping, load_model
+from rules import Engineer, Level, RulesSettings
+
+DEFAULT_CONFIG = Path("presales.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AuthConfig(_Strict):
+    method: Literal["jwt", "session"] = "jwt"
+    login_url: str = "https://login.salesforce.com"
+
+
+class CrmConfig(_Strict):
+    kind: Literal["salesforce"] = "salesforce"
+    instance_url: str
+    api_version: str = "66.0"
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    ca_bundle: str | None = None
+    timeout_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("instance_url")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        if not v.startswith("https://"):
+            raise ValueError("must be an https:// URL (TLS is always verified)")
+        return v.rstrip("/")
+
+    @field_validator("api_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not re.fullmatch(r"\d{2}\.0", v):
+            raise ValueError("expected a version such as \"66.0\" (no leading v)")
+        return v
+
+
+class SyncConfig(_Strict):
+    lookback_seconds: int = Field(default=300, ge=0)
+    page_size: int = Field(default=2000, ge=200, le=2000)
+
+
+class Config(_Strict):
+    crm: CrmConfig
+    store: str = "sqlite:///presales.db"
+    mapping: str | None = None
+    rules: str | None = None
+    roster: str = "engineers.yaml"
+    timezone: str = "Asia/Shanghai"
+    calendar: str = "weekends"
+    profile: str = "default"
+    sync: SyncConfig = Field(default_factory=SyncConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone '{v}' (use an IANA name such as Asia/Shanghai)") from None
+        return v
+
+
+class _RosterEntry(_Strict):
+    crm_user_id: str
+    name: str
+    level: Level = Level.JUNIOR
+    reviewer: bool = False
+    skills: list[str] = Field(default_factory=list)
+    industries: list[str] = Field(default_factory=list)
+    capacity: int = Field(default=5, ge=0)
+    active: bool = True
+
+
+class Roster(_Strict):
+    engineers: list[_RosterEntry]
+    managers: list[str] = Field(default_factory=list)
+
+
+class Loaded(BaseModel):
+    """Everything a run needs from files, resolved relative to the config file."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    path: Path
+    config: Config
+    mapping: Mapping
+    rules: RulesSettings
+    engineers: dict[str, Engineer]
+    managers: frozenset[str]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(value)
+    return p if p.is_absolute() else base / p
+
+
+def load_roster(path: Path) -> tuple[dict[str, Engineer], frozenset[str]]:
+    roster = load_model(path, Roster)
+    engineers: dict[str, Engineer] = {}
+    for i, e in enumerate(roster.engineers):
+        if e.crm_user_id in engineers:
+            raise FileProblems([Problem(str(path), None, f"engineers.{i}.crm_user_id",
+                                        f"duplicate engineer {e.crm_user_id}")])
+        engineers[e.crm_user_id] = Engineer(
+            crm_user_id=e.crm_user_id, name=e.name, level=e.level, reviewer=e.reviewer,
+            skills=tuple(e.skills), industries=tuple(e.industries), capacity=e.capacity,
+            active=e.active)
+    return engineers, frozenset(roster.managers)
+
+
+def load(path: Path) -> Loaded:
+    """Load the config file and the files it names; raise FileProblems (exit 2) on any
+    problem, before anything touches the store or the CRM."""
+    config = load_model(path, Config)
+    base = path.parent
+    mapping_path = (_resolve(base, config.mapping) if config.mapping
+                    else default_mapping_path(config.crm.kind))
+    mapping = load_mapping(mapping_path)
+    if mapping.crm != config.crm.kind:
+        raise FileProblems([Problem(str(mapping_path), None, "crm",
+                                    f"mapping is for {mapping.crm}, config says {config.crm.kind}")])
+    rules_path = _resolve(base, config.rules) if config.rules else default_rules_path()
+    rules = load_model(rules_path, RulesSettings)
+    engineers, managers = load_roster(_resolve(base, config.roster))
+    return Loaded(path=path, config=config, mapping=mapping, rules=rules,
+                  engineers=engineers, managers=managers)
+
+
+def default_rules_path() -> Path:
+    import rules
+
+    return Path(rules.__file__).parent / "default.yaml"
+
+
+def store_url(loaded: Loaded) -> str:
+    """SQLite paths in the URL are relative to the config file, not the working dir."""
+    url = loaded.config.store
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str(_resolve(loaded.path.parent, url[len(prefix):]))
+    return url
+
+
+__all__ = ["DEFAULT_CONFIG", "Config", "Loaded", "load", "load_roster", "store_url"]

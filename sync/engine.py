@@ -1,0 +1,343 @@
+"""One sync run: the only orchestration with I/O.
+
+read changed opportunities → map inbound → apply people's commands as task events →
+evaluate rules for every open task → diff against the write-back ledger → batched writes →
+ledger and cursor updated. A page, its task changes and the cursor move commit together;
+the cursor never passes what is committed, so a crash is finished by the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from connector import Connector, RecordChange, RemoteRecord
+from mappings import ObjectMap, ValueError_, inbound, observed, outbound, read_fields
+from rules import (
+    Command,
+    DomainError,
+    Engineer,
+    Task,
+    WeekendCalendar,
+    apply_command,
+    assign,
+    close,
+    create_task,
+    round_robin,
+)
+from sync.config import Loaded
+from sync.ledger import changed_by_crm, diff
+from sync.plan import desired_values, outlook
+from sync.store import OpportunityRow, Store, StoredTask
+
+log = logging.getLogger("presales.sync")
+
+RR_QUEUE_KEY = "assignment.round_robin.queue"
+
+EXIT_OK, EXIT_PARTIAL = 0, 1
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    record_id: str
+    name: str
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class SyncReport:
+    counts: Counter[str] = field(default_factory=Counter)
+    changes: list[FieldChange] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.failures else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "counts": dict(self.counts),
+            "api_calls": self.api_calls,
+            "changes": [c.__dict__ if not hasattr(c, "__slots__") else
+                        {s: getattr(c, s) for s in c.__slots__} for c in self.changes],
+            "failures": [{"record_id": r, "error_code": c, "message": m}
+                         for r, c, m in self.failures],
+            "rejected_commands": [{"record_id": r, "reason": m} for r, m in self.rejected],
+        }
+
+
+ProgressFn = Callable[[str, int], None]
+
+
+class _Run:
+    """State of one run; methods are the steps of the data flow in ARCHITECTURE.md."""
+
+    def __init__(self, loaded: Loaded, store: Store, crm: Connector, *, now: datetime,
+                 full: bool, dry_run: bool, progress: ProgressFn | None):
+        self.loaded, self.store, self.crm = loaded, store, crm
+        self.now, self.full, self.dry_run = now, full, dry_run
+        self.progress = progress or (lambda _stage, _n: None)
+        self.objmap: ObjectMap = loaded.mapping.opportunity
+        self.obj = self.objmap.object
+        self.profile = loaded.config.profile
+        self.tz = loaded.tz
+        self.calendar = WeekendCalendar()
+        self.engineers: dict[str, Engineer] = loaded.engineers
+        self.reviewers = frozenset(e for e, eng in self.engineers.items() if eng.reviewer) | loaded.managers
+        self.report = SyncReport(dry_run=dry_run)
+        self.touched: set[str] = set()
+        self.names: dict[str, str] = {}
+        self._dry_conn: Connection | None = None
+        self.me = ""
+
+    # transactions: one per page normally; in a dry run one long transaction rolled back
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        if self._dry_conn is not None:
+            yield self._dry_conn
+        else:
+            with self.store.begin() as conn:
+                yield conn
+
+    def execute(self) -> SyncReport:
+        if self.dry_run:
+            conn = self.store.engine.connect()
+            trans = conn.begin()
+            self._dry_conn = conn
+            try:
+                self._steps()
+            finally:
+                trans.rollback()
+                conn.close()
+                self._dry_conn = None
+        else:
+            self._steps()
+        self.report.api_calls = self.crm.api_calls()
+        return self.report
+
+    def _steps(self) -> None:
+        self.me = self.crm.current_user()
+        self.read_changes()
+        desired = self.evaluate()
+        changes = self.plan(desired)
+        if not self.dry_run:
+            self.write(changes)
+
+    # -- 2/3: read and apply ------------------------------------------------------------
+    def read_changes(self) -> None:
+        with self.tx() as conn:
+            cursor = None if self.full else self.store.get_cursor(conn, self.profile, self.obj)
+        lookback = timedelta(seconds=self.loaded.config.sync.lookback_seconds)
+        since = cursor - lookback if cursor is not None else None
+        for page in self.crm.read_changed(object_name=self.obj, fields=read_fields(self.objmap),
+                                          since=since):
+            with self.tx() as conn:
+                self._apply_page(conn, page.records)
+                if page.records and not self.dry_run:
+                    top = min(max(r.stamp for r in page.records), self.now)
+                    self.store.set_cursor(conn, self.profile, self.obj, top, self.now)
+            self.report.counts["read"] += len(page.records)
+            self.progress("read", len(page.records))
+
+    def _apply_page(self, conn: Connection, records: Any) -> None:
+        ids = [r.id for r in records]
+        stamps = self.store.stamps(conn, ids)
+        tasks = self.store.load_tasks(conn, ids)
+        ledger = self.store.ledger(conn, self.obj, ids)
+        for rec in records:
+            prev = stamps.get(rec.id)
+            if prev is not None and rec.stamp <= prev:
+                self.report.counts["unchanged"] += 1  # re-read inside the lookback window
+                continue
+            self._apply_record(conn, rec, prev is not None, tasks.get(rec.id),
+                               ledger.get(rec.id, {}))
+
+    def _apply_record(self, conn: Connection, rec: RemoteRecord, exists: bool,
+                      stored: StoredTask | None, known: dict[str, Any]) -> None:
+        try:
+            values = inbound(self.objmap, rec.fields)
+            seen = observed(self.objmap, rec.fields)
+        except ValueError_ as err:
+            self.report.counts["bad_records"] += 1
+            self.report.failures.append((rec.id, "BAD_VALUE", str(err)))
+            log.warning("record %s skipped: %s", rec.id, err)
+            return
+        self.names[rec.id] = values.get("name") or rec.id
+        self.store.upsert_opportunity(conn, OpportunityRow(rec.id, rec.stamp, values), exists)
+        self.store.set_ledger(conn, self.obj, rec.id, seen, self.now, known)
+
+        task = stored.task if stored else None
+        message = stored.message if stored else None
+        if task is None:
+            if not values.get("requested") or values.get("is_closed"):
+                return
+            actor = values.get("last_modified_by") or values.get("owner_id") or self.me
+            task = create_task(rec.id, at=self.now, actor=actor)
+            self.report.counts["tasks_created"] += 1
+        before = task
+        actor = values.get("last_modified_by") or ""
+        by_person = actor != self.me
+        task, message = self._reassignment(task, message, values, seen, known, actor, by_person)
+        task, message = self._command(rec.id, task, message, values.get("command"), actor, by_person)
+        if values.get("is_closed") and task.is_open:
+            task = close(task, at=self.now, outcome="won" if values.get("is_won") else "lost",
+                         actor=actor or self.me)
+            self.report.counts["tasks_closed"] += 1
+        if stored is None or task is not before or message != stored.message:
+            self.store.save_task(conn, task, message=message, now=self.now, stored=stored)
+        self.touched.add(rec.id)
+
+    def _reassignment(self, task: Task, message: str | None, values: dict[str, Any],
+                      seen: dict[str, Any], known: dict[str, Any], actor: str,
+                      by_person: bool) -> tuple[Task, str | None]:
+        """A manager who sets the engineer field in the CRM reassigns the task."""
+        field_name = self.objmap.outbound["engineer"].field
+        wanted = values.get("engineer")
+        if not (by_person and wanted and wanted != task.engineer_id
+                and changed_by_crm(field_name, seen, known)):
+            return task, message
+        engineer = self.engineers.get(wanted)
+        if engineer is None or not engineer.active:
+            return task, (f"{wanted} is not an active presales engineer in the roster; "
+                          "the assignment was kept.")
+        if not task.is_open:
+            return task, message
+        self.report.counts["reassigned"] += 1
+        return assign(task, wanted, at=self.now, actor=actor,
+                      reason=f"reassigned in the CRM by {actor}"), None
+
+    def _command(self, record_id: str, task: Task, message: str | None, raw: str | None,
+                 actor: str, by_person: bool) -> tuple[Task, str | None]:
+        if not raw or not by_person:
+            return task, message
+        try:
+            command = Command(raw)
+        except ValueError:
+            reason = (f"'{raw}' is not a sign-off command; use one of: "
+                      + ", ".join(c.value for c in Command) + ".")
+            self.report.rejected.append((record_id, reason))
+            self.report.counts["commands_rejected"] += 1
+            return task, reason
+        try:
+            task = apply_command(task, command, actor=actor, at=self.now, reviewers=self.reviewers)
+        except DomainError as err:
+            self.report.rejected.append((record_id, err.reason))
+            self.report.counts["commands_rejected"] += 1
+            return task, err.reason
+        self.report.counts["commands_applied"] += 1
+        return task, None
+
+    # -- 4: rules over every open task ----------------------------------------------------
+    def evaluate(self) -> dict[str, dict[str, Any]]:
+        settings = self.loaded.rules
+        with self.tx() as conn:
+            tasks = self.store.open_tasks(conn)
+            closed_now = set(self.touched) - set(tasks)
+            tasks.update(self.store.load_tasks(conn, closed_now))
+            tasks = self._assign(conn, tasks)
+            desired: dict[str, dict[str, Any]] = {}
+            for opp_id, st in tasks.items():
+                look = outlook(st.task, now=self.now, settings=settings, calendar=self.calendar,
+                               tz=self.tz)
+                desired[opp_id] = outbound(self.objmap, desired_values(st.task, st.message, look))
+            self.report.counts["open_tasks"] = sum(1 for s in tasks.values() if s.task.is_open)
+        return desired
+
+    def _assign(self, conn: Connection, tasks: dict[str, StoredTask]) -> dict[str, StoredTask]:
+        load: Counter[str] = Counter(st.task.engineer_id for st in tasks.values()
+                                     if st.task.is_open and st.task.engineer_id)
+        queue = tuple(self.store.get_state(conn, RR_QUEUE_KEY, []) or [])
+        pending = sorted((st for st in tasks.values() if st.task.is_open and not st.task.engineer_id),
+                         key=lambda s: s.id)
+        for st in pending:
+            decision = round_robin(queue, self.engineers, load)
+            queue = decision.queue
+            if decision.engineer_id is None:
+                self.report.counts["unassigned"] += 1
+                continue
+            task = assign(st.task, decision.engineer_id, at=self.now, actor=self.me,
+                          reason=decision.reason)
+            load[decision.engineer_id] += 1
+            tasks[st.task.opportunity_id] = self.store.save_task(
+                conn, task, message=st.message, now=self.now, stored=st)
+            self.report.counts["assigned"] += 1
+        self.store.set_state(conn, RR_QUEUE_KEY, list(queue))
+        return tasks
+
+    # -- 5: diff against the ledger ---------------------------------------------------
+    def plan(self, desired: dict[str, dict[str, Any]]) -> list[RecordChange]:
+        changes: list[RecordChange] = []
+        with self.tx() as conn:
+            ledger = self.store.ledger(conn, self.obj, desired)
+            names = self.store.opportunity_values(conn, [i for i in desired if i not in self.names])
+        for opp_id, want in desired.items():
+            known = ledger.get(opp_id, {})
+            delta = diff(want, known)
+            if not delta:
+                continue
+            changes.append(RecordChange(opp_id, delta))
+            name = self.names.get(opp_id) or names.get(opp_id, {}).get("name") or opp_id
+            self.report.changes.extend(FieldChange(opp_id, name, f, known.get(f), v)
+                                       for f, v in delta.items())
+        self.report.counts["records_to_write"] = len(changes)
+        return changes
+
+    # -- 5/6: write and acknowledge ----------------------------------------------------
+    def write(self, changes: list[RecordChange]) -> None:
+        if not changes:
+            return
+        results = self.crm.write(object_name=self.obj, changes=changes)
+        by_id = {c.id: c for c in changes}
+        with self.tx() as conn:
+            ok_ids = []
+            for res in results:
+                if res.ok:
+                    self.store.set_ledger(conn, self.obj, res.id, by_id[res.id].fields, self.now)
+                    ok_ids.append(res.id)
+                else:
+                    self.store.record_failure(conn, self.obj, res.id, res.error_code, res.message,
+                                              self.now)
+                    self.report.failures.append((res.id, res.error_code or "", res.message or ""))
+            self.store.clear_failures(conn, self.obj, ok_ids)
+        self.report.counts["written"] = len(ok_ids)
+        self.report.counts["write_failed"] = len(results) - len(ok_ids)
+        self.progress("write", len(results))
+
+
+def run_sync(loaded: Loaded, store: Store, crm: Connector, *, now: datetime, full: bool = False,
+             dry_run: bool = False, progress: ProgressFn | None = None) -> SyncReport:
+    """One sync run under the profile's lock (LockHeld when another run holds it)."""
+    profile = loaded.config.profile
+    store.acquire_lock(profile, now)
+    run_id = store.start_run(profile, "sync", now, dry_run)
+    report: SyncReport | None = None
+    error: str | None = None
+    try:
+        report = _Run(loaded, store, crm, now=now, full=full, dry_run=dry_run,
+                      progress=progress).execute()
+        return report
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}"
+        raise
+    finally:
+        counts = dict(report.counts) if report else {}
+        store.finish_run(run_id, now=datetime.now(now.tzinfo), exit_code=report.exit_code if report else 3,
+                         counts=counts, api_calls=crm.api_calls(), error=error)
+        store.release_lock(profile)
+
+
+__all__ = ["FieldChange", "SyncReport", "run_sync"]

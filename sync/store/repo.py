@@ -1,0 +1,364 @@
+"""The store: a SQLAlchemy engine plus the few queries the sync needs.
+
+Transactions are explicit: the engine opens them (`store.begin()`) and passes the
+connection to each call, so a page of records, its task changes and the cursor move
+commit together or not at all."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from rules import EventKind, Status, Step, Task, TaskEvent
+from sync.store import schema as t
+
+
+class StoreError(Exception):
+    """The store could not be opened or migrated (bad URL, server down)."""
+
+
+class LockHeld(Exception):
+    """Another live process holds the run lock for this profile."""
+
+    def __init__(self, pid: int, host: str, since: datetime):
+        super().__init__(f"another run (pid {pid} on {host}) holds the lock since {since:%Y-%m-%d %H:%M:%S}Z")
+        self.pid, self.host, self.since = pid, host, since
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class OpportunityRow:
+    crm_id: str
+    stamp: datetime
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTask:
+    id: int
+    task: Task
+    message: str | None
+    created_at: datetime
+
+
+class Store:
+    """One database (SQLite file or PostgreSQL), migrated forward on open."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        try:
+            engine = create_engine(url, future=True)
+        except (SQLAlchemyError, ImportError, ValueError) as err:
+            raise StoreError(f"cannot use store URL: {err.__class__.__name__}: {err}") from None
+        if engine.dialect.name == "sqlite":
+            db = engine.url.database
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=10000")
+                cur.close()
+
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as err:
+            raise StoreError(f"cannot open store: {err.orig}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- lock -----------------------------------------------------------------------
+    def acquire_lock(self, profile: str, now: datetime) -> None:
+        """Take the run lock; a lock left by a dead process on this host is taken over."""
+        me = {"profile": profile, "pid": os.getpid(), "host": socket.gethostname(), "acquired_at": now}
+        with self.begin() as conn:
+            row = conn.execute(select(t.run_locks).where(t.run_locks.c.profile == profile)).first()
+            if row is not None:
+                if row.host == me["host"] and not _pid_alive(row.pid):
+                    conn.execute(delete(t.run_locks).where(t.run_locks.c.profile == profile))
+                else:
+                    raise LockHeld(row.pid, row.host, _aware(row.acquired_at) or now)
+            try:
+                conn.execute(insert(t.run_locks).values(**me))
+            except IntegrityError:
+                raise LockHeld(0, "?", now) from None
+
+    def release_lock(self, profile: str) -> None:
+        with self.begin() as conn:
+            conn.execute(delete(t.run_locks).where(
+                (t.run_locks.c.profile == profile) & (t.run_locks.c.pid == os.getpid())))
+
+    # -- cursor ---------------------------------------------------------------------
+    def get_cursor(self, conn: Connection, profile: str, obj: str) -> datetime | None:
+        row = conn.execute(select(t.cursors.c.stamp).where(
+            (t.cursors.c.profile == profile) & (t.cursors.c.object == obj))).first()
+        return _aware(row.stamp) if row else None
+
+    def set_cursor(self, conn: Connection, profile: str, obj: str, stamp: datetime,
+                   now: datetime) -> None:
+        current = self.get_cursor(conn, profile, obj)
+        if current is None:
+            conn.execute(insert(t.cursors).values(profile=profile, object=obj, stamp=stamp, updated_at=now))
+        elif stamp > current:
+            conn.execute(update(t.cursors).where(
+                (t.cursors.c.profile == profile) & (t.cursors.c.object == obj)
+            ).values(stamp=stamp, updated_at=now))
+
+    def all_cursors(self, conn: Connection) -> list[dict[str, Any]]:
+        return [{"profile": r.profile, "object": r.object, "stamp": _aware(r.stamp)}
+                for r in conn.execute(select(t.cursors))]
+
+    # -- opportunities --------------------------------------------------------------
+    def stamps(self, conn: Connection, ids: Iterable[str]) -> dict[str, datetime]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        rows = conn.execute(select(t.opportunities.c.crm_id, t.opportunities.c.stamp)
+                            .where(t.opportunities.c.crm_id.in_(ids)))
+        return {r.crm_id: _aware(r.stamp) for r in rows}  # type: ignore[misc]
+
+    def upsert_opportunity(self, conn: Connection, row: OpportunityRow, exists: bool) -> None:
+        v = row.values
+        amount = v.get("amount")
+        close = v.get("close_date")
+        data = {
+            "name": v.get("name"), "account_id": v.get("account_id"),
+            "account_name": v.get("account_name"), "stage": v.get("stage"),
+            "amount": Decimal(str(amount)) if amount is not None else None,
+            "close_date": date.fromisoformat(close) if close else None,
+            "is_closed": bool(v.get("is_closed")), "is_won": bool(v.get("is_won")),
+            "requested": bool(v.get("requested")), "priority": v.get("priority"),
+            "stamp": row.stamp, "values": {k: _json_safe(x) for k, x in v.items()},
+        }
+        if exists:
+            conn.execute(update(t.opportunities).where(t.opportunities.c.crm_id == row.crm_id).values(**data))
+        else:
+            conn.execute(insert(t.opportunities).values(crm_id=row.crm_id, **data))
+
+    def opportunity_values(self, conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(ids)
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(ids, 500):
+            for r in conn.execute(select(t.opportunities.c.crm_id, t.opportunities.c["values"])
+                                  .where(t.opportunities.c.crm_id.in_(chunk))):
+                out[r.crm_id] = dict(r[1])
+        return out
+
+    # -- tasks ----------------------------------------------------------------------
+    def load_tasks(self, conn: Connection, opportunity_ids: Iterable[str]) -> dict[str, StoredTask]:
+        ids = list(opportunity_ids)
+        out: dict[str, StoredTask] = {}
+        for chunk in _chunks(ids, 500):
+            rows = conn.execute(select(t.tasks).where(t.tasks.c.opportunity_id.in_(chunk))).all()
+            out.update(self._hydrate(conn, rows))
+        return out
+
+    def open_tasks(self, conn: Connection) -> dict[str, StoredTask]:
+        rows = conn.execute(select(t.tasks).where(t.tasks.c.status != Status.CLOSED.value)
+                            .order_by(t.tasks.c.id)).all()
+        return self._hydrate(conn, rows)
+
+    def all_tasks(self, conn: Connection) -> dict[str, StoredTask]:
+        rows = conn.execute(select(t.tasks).order_by(t.tasks.c.id)).all()
+        return self._hydrate(conn, rows)
+
+    def _hydrate(self, conn: Connection, rows: list[Any]) -> dict[str, StoredTask]:
+        by_task: dict[int, list[TaskEvent]] = {r.id: [] for r in rows}
+        for chunk in _chunks(list(by_task), 500):
+            for e in conn.execute(select(t.task_events).where(t.task_events.c.task_id.in_(chunk))
+                                  .order_by(t.task_events.c.task_id, t.task_events.c.seq)):
+                by_task[e.task_id].append(TaskEvent(
+                    kind=EventKind(e.kind), at=_aware(e.at), actor=e.actor,  # type: ignore[arg-type]
+                    from_step=Step(e.from_step) if e.from_step else None,
+                    to_step=Step(e.to_step) if e.to_step else None,
+                    from_status=Status(e.from_status) if e.from_status else None,
+                    to_status=Status(e.to_status) if e.to_status else None,
+                    outcome=e.outcome, note=e.note))
+        out = {}
+        for r in rows:
+            task = Task(opportunity_id=r.opportunity_id, step=Step(r.step), status=Status(r.status),
+                        engineer_id=r.engineer_id, rework_count=r.rework_count,
+                        step_started_at=_aware(r.step_started_at),
+                        held_status=Status(r.held_status) if r.held_status else None,
+                        events=tuple(by_task[r.id]))
+            out[r.opportunity_id] = StoredTask(r.id, task, r.message, _aware(r.created_at))  # type: ignore[arg-type]
+        return out
+
+    def save_task(self, conn: Connection, task: Task, *, message: str | None, now: datetime,
+                  stored: StoredTask | None) -> StoredTask:
+        """Insert or update a task and append the events the store has not seen yet."""
+        cols = {"engineer_id": task.engineer_id, "step": task.step.value, "status": task.status.value,
+                "held_status": task.held_status.value if task.held_status else None,
+                "rework_count": task.rework_count, "step_started_at": task.step_started_at,
+                "message": message, "updated_at": now}
+        if stored is None:
+            task_id = conn.execute(insert(t.tasks).values(
+                opportunity_id=task.opportunity_id, created_at=now, **cols)).inserted_primary_key[0]
+            known = 0
+            created = now
+        else:
+            task_id, known, created = stored.id, len(stored.task.events), stored.created_at
+            if task.events[:known] != stored.task.events:
+                raise ValueError(f"task {task.opportunity_id}: events may only be appended")
+            conn.execute(update(t.tasks).where(t.tasks.c.id == task_id).values(**cols))
+        new = [{"task_id": task_id, "seq": known + i, "kind": e.kind.value, "at": e.at,
+                "actor": e.actor, "from_step": e.from_step and e.from_step.value,
+                "to_step": e.to_step and e.to_step.value,
+                "from_status": e.from_status and e.from_status.value,
+                "to_status": e.to_status and e.to_status.value, "outcome": e.outcome, "note": e.note}
+               for i, e in enumerate(task.events[known:])]
+        if new:
+            conn.execute(insert(t.task_events), new)
+        return StoredTask(task_id, task, message, created)
+
+    # -- key/value state (round-robin queue) -------------------------------------------
+    def get_state(self, conn: Connection, key: str, default: Any = None) -> Any:
+        row = conn.execute(select(t.state.c.value).where(t.state.c.key == key)).first()
+        return row.value if row else default
+
+    def set_state(self, conn: Connection, key: str, value: Any) -> None:
+        if conn.execute(select(t.state.c.key).where(t.state.c.key == key)).first():
+            conn.execute(update(t.state).where(t.state.c.key == key).values(value=value))
+        else:
+            conn.execute(insert(t.state).values(key=key, value=value))
+
+    # -- ledger ---------------------------------------------------------------------
+    def ledger(self, conn: Connection, obj: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(list(ids), 500):
+            for r in conn.execute(select(t.ledger).where(
+                    (t.ledger.c.object == obj) & t.ledger.c.record_id.in_(chunk))):
+                out.setdefault(r.record_id, {})[r.field] = r.value
+        return out
+
+    def set_ledger(self, conn: Connection, obj: str, record_id: str, values: Mapping[str, Any],
+                   now: datetime, known: Mapping[str, Any] | None = None) -> None:
+        """Record what the CRM holds now. `known` is the record's current ledger (avoids a read)."""
+        if known is None:
+            known = self.ledger(conn, obj, [record_id]).get(record_id, {})
+        for field, value in values.items():
+            if field in known:
+                if known[field] != value:
+                    conn.execute(update(t.ledger).where(
+                        (t.ledger.c.object == obj) & (t.ledger.c.record_id == record_id)
+                        & (t.ledger.c.field == field)).values(value=value, updated_at=now))
+            else:
+                conn.execute(insert(t.ledger).values(object=obj, record_id=record_id, field=field,
+                                                     value=value, updated_at=now))
+
+    # -- write failures -------------------------------------------------------------
+    def record_failure(self, conn: Connection, obj: str, record_id: str, code: str | None,
+                       message: str | None, now: datetime) -> None:
+        key = (t.write_failures.c.object == obj) & (t.write_failures.c.record_id == record_id)
+        row = conn.execute(select(t.write_failures.c.attempts).where(key)).first()
+        if row:
+            conn.execute(update(t.write_failures).where(key).values(
+                error_code=code, message=message, attempts=row.attempts + 1, last_at=now))
+        else:
+            conn.execute(insert(t.write_failures).values(object=obj, record_id=record_id,
+                                                         error_code=code, message=message,
+                                                         attempts=1, last_at=now))
+
+    def clear_failures(self, conn: Connection, obj: str, record_ids: Iterable[str]) -> None:
+        for chunk in _chunks(list(record_ids), 500):
+            conn.execute(delete(t.write_failures).where(
+                (t.write_failures.c.object == obj) & t.write_failures.c.record_id.in_(chunk)))
+
+    def failures(self, conn: Connection) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in conn.execute(select(t.write_failures)
+                                                       .order_by(t.write_failures.c.last_at))]
+
+    # -- runs -----------------------------------------------------------------------
+    def start_run(self, profile: str, kind: str, now: datetime, dry_run: bool) -> int:
+        with self.begin() as conn:
+            return int(conn.execute(insert(t.runs).values(
+                profile=profile, kind=kind, started_at=now, dry_run=dry_run)).inserted_primary_key[0])
+
+    def finish_run(self, run_id: int, *, now: datetime, exit_code: int, counts: Mapping[str, Any],
+                   api_calls: Mapping[str, int], error: str | None = None) -> None:
+        with self.begin() as conn:
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(
+                finished_at=now, exit_code=exit_code, counts=dict(counts),
+                api_calls=dict(api_calls), error=error))
+
+    def recent_runs(self, conn: Connection, limit: int = 10) -> list[dict[str, Any]]:
+        rows = conn.execute(select(t.runs).order_by(t.runs.c.id.desc()).limit(limit))
+        return [{**r._mapping, "started_at": _aware(r.started_at),
+                 "finished_at": _aware(r.finished_at)} for r in rows]
+
+    def count_tasks(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(t.tasks)).scalar_one())
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["LockHeld", "OpportunityRow", "Store", "StoreError", "StoredTask"]

@@ -1,0 +1,131 @@
+"""The store's tables (SQLAlchemy Core). Alembic migrations in `migrations/` create and
+evolve them; this module is the in-code description the repository queries against.
+
+Timestamps are stored in UTC; SQLite hands them back naive, so the repository makes them
+aware again on the way out."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+opportunities = Table(
+    "opportunities", metadata,
+    Column("crm_id", String(64), primary_key=True),
+    Column("name", Text),
+    Column("account_id", String(64)),
+    Column("account_name", Text),
+    Column("stage", String(120)),
+    Column("amount", Numeric(18, 2)),
+    Column("close_date", Date),
+    Column("is_closed", Boolean, nullable=False, default=False),
+    Column("is_won", Boolean, nullable=False, default=False),
+    Column("requested", Boolean, nullable=False, default=False),
+    Column("priority", String(20)),
+    Column("stamp", DateTime(timezone=True), nullable=False),
+    Column("values", JSON, nullable=False),
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("opportunity_id", String(64), nullable=False, unique=True),
+    Column("engineer_id", String(64)),
+    Column("step", String(40), nullable=False),
+    Column("status", String(40), nullable=False),
+    Column("held_status", String(40)),
+    Column("rework_count", Integer, nullable=False, default=0),
+    Column("step_started_at", DateTime(timezone=True)),
+    Column("message", String(255)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+task_events = Table(
+    "task_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task_id", Integer, ForeignKey("tasks.id"), nullable=False, index=True),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("from_step", String(40)),
+    Column("to_step", String(40)),
+    Column("from_status", String(40)),
+    Column("to_status", String(40)),
+    Column("outcome", String(40)),
+    Column("note", Text),
+    UniqueConstraint("task_id", "seq", name="uq_task_events_task_seq"),
+)
+
+# What the CRM is known to hold for each field we own: updated from every read and every
+# acknowledged write. The write-back diff is desired values vs this.
+ledger = Table(
+    "ledger", metadata,
+    Column("object", String(80), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("field", String(120), primary_key=True),
+    Column("value", JSON),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+write_failures = Table(
+    "write_failures", metadata,
+    Column("object", String(80), primary_key=True),
+    Column("record_id", String(64), primary_key=True),
+    Column("error_code", String(120)),
+    Column("message", Text),
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+)
+
+cursors = Table(
+    "cursors", metadata,
+    Column("profile", String(80), primary_key=True),
+    Column("object", String(80), primary_key=True),
+    Column("stamp", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+state = Table(
+    "state", metadata,
+    Column("key", String(120), primary_key=True),
+    Column("value", JSON),
+)
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("profile", String(80), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("exit_code", Integer),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("counts", JSON),
+    Column("api_calls", JSON),
+    Column("error", Text),
+)
+
+run_locks = Table(
+    "run_locks", metadata,
+    Column("profile", String(80), primary_key=True),
+    Column("pid", Integer, nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+)
