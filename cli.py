@@ -1,0 +1,313 @@
+"""The `presales` command: parse arguments, load config, call one function of sync/, print.
+
+Exit codes (ARCHITECTURE.md): 0 done; 1 done but some records failed and wait for retry;
+2 bad usage or configuration; 3 the CRM could not be reached or refused us; 4 another run
+holds the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM, EXIT_LOCKED = 0, 1, 2, 3, 4
+
+app = typer.Typer(help="Presales management inside your CRM: sync, workflow, SLA, KPI.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+sandbox_app = typer.Typer(help="The local HTTPS CRM emulator used by the demo and the tests.",
+                          no_args_is_help=True)
+task_app = typer.Typer(help="Look at presales tasks.", no_args_is_help=True)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(task_app, name="task")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class _State:
+    config: Path = Path("presales.yaml")
+    json: bool = False
+    verbose: int = 0
+
+
+state = _State()
+
+
+@app.callback()
+def _global(
+    config: Annotated[Path | None, typer.Option("--config", "-c", envvar="PRESALES_CONFIG",
+                                                help="Config file (default ./presales.yaml).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+) -> None:
+    state.config = config or Path("presales.yaml")
+    state.json = as_json
+    state.verbose = -1 if quiet else verbose
+    level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
+                                         logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _default(o: Any) -> Any:
+    if isinstance(o, datetime | date):
+        return o.isoformat()
+    return str(o)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """Turn the errors of every layer into one clear line and the contract's exit code."""
+    from connector.errors import AuthError, ConfigError, ConnectorError, LimitExceededError, RetryableError
+    from mappings import FileProblems
+    from sync.store import LockHeld, StoreError
+
+    try:
+        yield
+    except FileProblems as e:
+        for p in e.problems:
+            err.print(f"[red]error[/red] {p}", markup=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except (StoreError, ConfigError) as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except LockHeld as e:
+        err.print(f"error: {e}; not starting a second run", markup=False)
+        raise typer.Exit(EXIT_LOCKED) from None
+    except (AuthError, LimitExceededError, RetryableError) as e:
+        err.print(f"error: the CRM could not be reached or refused the request: {e}", markup=False)
+        raise typer.Exit(EXIT_CRM) from None
+    except ConnectorError as e:
+        err.print(f"error: CRM error: {e}", markup=False)
+        raise typer.Exit(EXIT_CRM) from None
+
+
+def _progress() -> tuple[Callable[[str, int], None], Callable[[], None]]:
+    """A live counter on a terminal; a plain line per 10 pages under cron."""
+    totals: dict[str, int] = {}
+    pages = {"n": 0}
+    if state.json or state.verbose < 0:
+        return (lambda _s, _n: None), (lambda: None)
+    if err.is_terminal:
+        status = err.status("syncing…")
+        status.start()
+
+        def tick(stage: str, n: int) -> None:
+            totals[stage] = totals.get(stage, 0) + n
+            status.update(" · ".join(f"{k}: {v}" for k, v in totals.items()))
+        return tick, status.stop
+
+    def line(stage: str, n: int) -> None:
+        totals[stage] = totals.get(stage, 0) + n
+        pages["n"] += 1
+        if pages["n"] % 10 == 0:
+            err.print(f"progress: {stage} {totals[stage]}", markup=False)
+    return line, lambda: None
+
+
+@app.command()
+def sync(
+    full: Annotated[bool, typer.Option("--full", help="Re-read every opportunity.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the field diff; write nothing.")] = False,
+) -> None:
+    """Pull changed opportunities, apply the presales rules, write the fields back."""
+    from sync.service import sync_once
+
+    tick, done = _progress()
+    with _exit_codes():
+        try:
+            report = sync_once(state.config, os.environ, full=full, dry_run=dry_run, progress=tick)
+        finally:
+            done()
+    if state.json:
+        _print_json(report.as_dict())
+    else:
+        if dry_run:
+            _print_diff(report)
+        c = report.counts
+        out.print(f"{'dry run: ' if dry_run else ''}read {c['read']} records, "
+                  f"{c['tasks_created']} tasks created, {c['assigned']} assigned, "
+                  f"{c['commands_applied']} commands applied, {c['commands_rejected']} refused, "
+                  f"{c['written'] if not dry_run else c['records_to_write']} records "
+                  f"{'written' if not dry_run else 'to write'}, {len(report.failures)} failed; "
+                  f"API calls: {sum(report.api_calls.values())}")
+        for rec, code, msg in report.failures:
+            err.print(f"failed: {rec}: {code} {msg}", markup=False)
+    raise typer.Exit(report.exit_code)
+
+
+def _print_diff(report: Any) -> None:
+    table = Table(title="Field changes that would be written", show_lines=False)
+    for col in ("record", "name", "field", "CRM value", "new value"):
+        table.add_column(col)
+    for ch in report.changes:
+        table.add_row(ch.record_id, str(ch.name)[:40], ch.field,
+                      "∅" if ch.old is None else str(ch.old), "∅" if ch.new is None else str(ch.new))
+    out.print(table)
+
+
+@app.command()
+def status() -> None:
+    """Last runs, cursors and records waiting for retry."""
+    from sync.service import status as get_status
+
+    with _exit_codes():
+        data = get_status(state.config)
+    if state.json:
+        _print_json(data)
+        return
+    runs = Table(title="Last runs")
+    for col in ("id", "kind", "started", "exit", "dry run", "counts", "API calls", "error"):
+        runs.add_column(col)
+    for r in data["runs"]:
+        runs.add_row(str(r["id"]), r["kind"], f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                     str(r["exit_code"]), "yes" if r["dry_run"] else "",
+                     ", ".join(f"{k}={v}" for k, v in (r["counts"] or {}).items() if v),
+                     str(sum((r["api_calls"] or {}).values())), r["error"] or "")
+    out.print(runs)
+    for c in data["cursors"]:
+        out.print(f"cursor {c['profile']}/{c['object']}: {c['stamp'].isoformat()}")
+    out.print(f"tasks: {data['tasks']}; waiting for retry: {len(data['waiting_for_retry'])}")
+    for f in data["waiting_for_retry"]:
+        out.print(f"  {f['record_id']}: {f['error_code']} {f['message']} (attempts {f['attempts']})")
+
+
+@task_app.command("list")
+def task_list(
+    engineer: Annotated[str | None, typer.Option(help="Only this engineer (CRM user id or name).")] = None,
+    step: Annotated[str | None, typer.Option(help="Only tasks at this step.")] = None,
+) -> None:
+    """Tasks with their engineer, step and status."""
+    from sync.service import tasks
+
+    with _exit_codes():
+        rows = tasks(state.config)
+    rows = [r for r in rows if (engineer is None or engineer in (r["engineer_id"], r["engineer"]))
+            and (step is None or r["step"] == step)]
+    if state.json:
+        _print_json([{k: v for k, v in r.items() if k != "events"} for r in rows])
+        return
+    table = Table(title=f"{len(rows)} tasks")
+    for col in ("opportunity", "name", "engineer", "step", "status", "reworks", "message"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["opportunity_id"], str(r["opportunity"])[:40], r["engineer"] or "-",
+                      r["step"], r["status"], str(r["rework_count"]), r["message"] or "")
+    out.print(table)
+
+
+@task_app.command("show")
+def task_show(opportunity_id: Annotated[str, typer.Argument(help="The opportunity's CRM id.")]) -> None:
+    """One task and its full history of events."""
+    from sync.service import tasks
+
+    with _exit_codes():
+        rows = [r for r in tasks(state.config) if r["opportunity_id"] == opportunity_id]
+    if not rows:
+        err.print(f"error: no task for opportunity {opportunity_id}", markup=False)
+        raise typer.Exit(EXIT_CONFIG)
+    r = rows[0]
+    if state.json:
+        _print_json(r)
+        return
+    out.print(f"{r['opportunity_id']} {r['opportunity']} ({r['account']}): {r['step']} / {r['status']}, "
+              f"engineer {r['engineer'] or '-'}, reworks {r['rework_count']}")
+    table = Table(title="events")
+    for col in ("at", "event", "actor", "from", "to", "outcome", "note"):
+        table.add_column(col)
+    for e in r["events"]:
+        table.add_row(e["at"][:19], e["kind"], e["actor"], f"{e['from_step'] or ''} {e['from_status'] or ''}",
+                      f"{e['to_step'] or ''} {e['to_status'] or ''}", e["outcome"] or "", e["note"] or "")
+    out.print(table)
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one).")] = 8443,
+    seed: Annotated[int, typer.Option(help="Number of opportunities to seed (deterministic).")] = 2000,
+    data: Annotated[Path, typer.Option(help="Data directory (SQLite, CA, keys).")] = Path(".sandbox"),
+    as_json: Annotated[bool, typer.Option("--json", help="First stdout line: one JSON object.")] = False,
+) -> None:
+    """Run the sandbox in the foreground until Ctrl-C."""
+    from connector.sandbox import Sandbox, describe_banner
+
+    sb = Sandbox(data_dir=data, port=port, seed=seed)
+    try:
+        sb.start()
+    except OSError as e:
+        err.print(f"error: cannot start the sandbox on 127.0.0.1:{port}: {e.strerror or e}", markup=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    banner = describe_banner(sb)
+    if as_json or state.json:
+        _print_json(banner)
+    else:
+        for k, v in banner.items():
+            out.print(f"{k}: {v}", markup=False)
+        out.print("export REQUESTS_CA_BUNDLE=" + str(sb.ca_file), markup=False)
+    sys.stdout.flush()
+    sb.serve_forever()
+
+
+@app.command()
+def demo(
+    opportunities: Annotated[int, typer.Option(help="Opportunities to seed.")] = 2000,
+    workdir: Annotated[Path, typer.Option(help="Where the demo keeps its files.")] = Path(".demo"),
+) -> None:
+    """Start the sandbox, sync through the real connector over HTTPS, print the team table."""
+    from sync.demo import floor_calls, run_demo
+
+    say = (lambda _m: None) if state.json else (lambda m: out.print(m, markup=False))
+    with _exit_codes():
+        result = run_demo(workdir, opportunities=opportunities, say=say)
+    reports = [r for _, r in result.runs]
+    ours = sum(sum(r.api_calls.values()) for r in reports)
+    floor = floor_calls(reports)
+    if state.json:
+        _print_json({"by_engineer": result.by_engineer, "api_calls_sandbox": result.api_calls,
+                     "api_calls_ours": ours, "floor": floor,
+                     "runs": [{"label": lbl, **r.as_dict()} for lbl, r in result.runs]})
+        return
+    steps = ["Requirements", "Solution Design", "Internal Review", "Presentation", "Feedback", "Done"]
+    table = Table(title="Presales tasks by engineer and step")
+    table.add_column("engineer")
+    for s in steps:
+        table.add_column(s, justify="right")
+    table.add_column("total", justify="right")
+    for name in sorted(result.by_engineer):
+        counts = result.by_engineer[name]
+        table.add_row(name, *[str(counts.get(s, 0) or "") for s in steps], str(sum(counts.values())))
+    out.print(table)
+    calls = Table(title="API calls (sandbox count, all users)")
+    calls.add_column("endpoint")
+    calls.add_column("calls", justify="right")
+    for k, v in sorted(result.api_calls.items()):
+        calls.add_row(k, str(v))
+    out.print(calls)
+    out.print(f"our connector: {ours} API calls over {len(reports)} syncs; floor "
+              f"Σ(⌈read/2000⌉ + ⌈written/200⌉) = {floor}; third sync (no change): "
+              f"{sum(reports[-1].api_calls.values())} calls, "
+              f"{reports[-1].api_calls.get('composite_sobjects', 0)} of them writes", markup=False)
+    out.print(f"demo files: {result.workdir}", markup=False)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""What each CLI command does, minus the printing: load files, open the store, connect to
+the CRM, run. The CLI maps the exceptions raised here to exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connector import Connector, connect_salesforce
+from connector.salesforce import SalesforceSettings
+from sync import config as config_mod
+from sync.config import Loaded
+from sync.engine import ProgressFn, SyncReport, run_sync
+from sync.store import Store
+
+
+def connector_for(loaded: Loaded, env: Mapping[str, str]) -> Connector:
+    crm = loaded.config.crm
+    settings = SalesforceSettings(
+        instance_url=crm.instance_url, api_version=crm.api_version, auth_method=crm.auth.method,
+        login_url=crm.auth.login_url, ca_bundle=_ca(loaded, crm.ca_bundle),
+        timeout=crm.timeout_seconds, page_size=loaded.config.sync.page_size)
+    return connect_salesforce(settings, env)
+
+
+def _ca(loaded: Loaded, ca_bundle: str | None) -> str | None:
+    if ca_bundle is None:
+        return None
+    p = Path(ca_bundle)
+    return str(p if p.is_absolute() else loaded.path.parent / p)
+
+
+def open_store(loaded: Loaded) -> Store:
+    return Store.open(config_mod.store_url(loaded))
+
+
+def sync_once(config_path: Path, env: Mapping[str, str], *, full: bool = False,
+              dry_run: bool = False, progress: ProgressFn | None = None,
+              now: datetime | None = None) -> SyncReport:
+    """Load everything (config problems surface before any I/O), then run one sync."""
+    loaded = config_mod.load(config_path)
+    store = open_store(loaded)
+    try:
+        crm = connector_for(loaded, env)
+        return run_sync(loaded, store, crm, now=now or datetime.now(UTC), full=full,
+                        dry_run=dry_run, progress=progress)
+    finally:
+        store.close()
+
+
+def status(config_path: Path) -> dict[str, Any]:
+    loaded = config_mod.load(config_path)
+    store = open_store(loaded)
+    try:
+        with store.begin() as conn:
+            return {"runs": store.recent_runs(conn), "cursors": store.all_cursors(conn),
+                    "waiting_for_retry": store.failures(conn), "tasks": store.count_tasks(conn)}
+    finally:
+        store.close()
+
+
+def tasks(config_path: Path) -> list[dict[str, Any]]:
+    """Every task with its opportunity's name, for `presales task list`."""
+    loaded = config_mod.load(config_path)
+    store = open_store(loaded)
+    try:
+        with store.begin() as conn:
+            stored = store.all_tasks(conn)
+            opps = store.opportunity_values(conn, stored)
+    finally:
+        store.close()
+    names = {e: eng.name for e, eng in loaded.engineers.items()}
+    return [{
+        "opportunity_id": opp_id, "opportunity": opps.get(opp_id, {}).get("name"),
+        "account": opps.get(opp_id, {}).get("account_name"),
+        "engineer_id": st.task.engineer_id, "engineer": names.get(st.task.engineer_id or ""),
+        "step": st.task.step.value, "status": st.task.status.value,
+        "rework_count": st.task.rework_count, "message": st.message,
+        "events": [{"kind": e.kind.value, "at": e.at.isoformat(), "actor": e.actor,
+                    "from_step": e.from_step, "to_step": e.to_step, "from_status": e.from_status,
+                    "to_status": e.to_status, "outcome": e.outcome, "note": e.note}
+                   for e in st.task.events],
+    } for opp_id, st in stored.items()]
+
+
+__all__ = ["connector_for", "open_store", "status", "sync_once", "tasks"]
