@@ -1,0 +1,48 @@
+"""CRM adapters behind one small typed interface.
+
+`Connector` (in `connector.base`) is all the sync layer sees: `describe`, `read_changed`
+(streamed `Page`s of `RemoteRecord`s ordered by the CRM's modification stamp), `write`
+(batched `RecordChange`s → per-record `WriteResult`s), `current_user` and `api_calls`.
+Adapters know HTTP and their CRM's wire format, nothing of presales. Every failure leaves an
+adapter as a `ConnectorError` subclass saying what the caller should do (retry later, fix
+the configuration, re-authenticate, stop for the day's API limit, give up); no transport
+library exception crosses this boundary.
+
+`connect_salesforce(settings, env)` builds the Salesforce adapter.
+"""
+
+from connector.base import (
+    Connector,
+    FieldInfo,
+    ObjectSchema,
+    Page,
+    RecordChange,
+    RemoteRecord,
+    WriteResult,
+)
+from connector.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    FatalError,
+    LimitExceededError,
+    RetryableError,
+)
+from connector.salesforce import connect as connect_salesforce
+
+__all__ = [
+    "AuthError",
+    "ConfigError",
+    "Connector",
+    "ConnectorError",
+    "FatalError",
+    "FieldInfo",
+    "LimitExceededError",
+    "ObjectSchema",
+    "Page",
+    "RecordChange",
+    "RemoteRecord",
+    "RetryableError",
+    "WriteResult",
+    "connect_salesforce",
+]

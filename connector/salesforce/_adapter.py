@@ -1,0 +1,290 @@
+"""`SalesforceConnector`: the `connector.base.Connector` interface over the Salesforce REST
+API (describe, SOQL query paging, sObject Collections). Every HTTP exchange goes through
+`Transport.call`."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from connector.base import FieldInfo, ObjectSchema, Page, RecordChange, RemoteRecord, WriteResult
+from connector.errors import ConfigError, FatalError
+from connector.salesforce._transport import ApiUsage, Transport
+
+#: sObject Collections accept at most 200 records per request.
+COLLECTION_BATCH = 200
+#: Back-off before the one follow-up batch of row-locked records (seconds, plus jitter).
+LOCK_RETRY_DELAY = 1.0
+LOCK_ERROR = "UNABLE_TO_LOCK_ROW"
+
+# Only plain API names (optionally one parent hop) can reach SOQL: no injection possible.
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+_OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STAMP_FIELD = "SystemModstamp"
+
+
+def _check_object_name(object_name: str) -> None:
+    if not isinstance(object_name, str) or not _OBJECT_NAME.match(object_name):
+        raise ConfigError(f"invalid Salesforce object name {object_name!r}")
+
+
+def select_fields(fields: Sequence[str]) -> list[str]:
+    """Id, SystemModstamp, then `fields` in order, de-duplicated case-insensitively (SOQL
+    names are case-insensitive and a duplicate column is a query error)."""
+    selected: list[str] = []
+    seen: set[str] = set()
+    for name in ("Id", _STAMP_FIELD, *fields):
+        if not isinstance(name, str) or not _FIELD_NAME.match(name):
+            raise ConfigError(f"invalid Salesforce field name {name!r}")
+        if name.lower() not in seen:
+            seen.add(name.lower())
+            selected.append(name)
+    return selected
+
+
+def soql_datetime(value: datetime) -> str:
+    """An aware datetime as a SOQL literal in UTC, millisecond precision, floored (so a
+    `>=` bound never skips a record)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("since must be an aware datetime")
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond // 1000:03d}Z"
+
+
+def build_soql(object_name: str, fields: Sequence[str], since: datetime | None) -> str:
+    _check_object_name(object_name)
+    soql = f"SELECT {', '.join(select_fields(fields))} FROM {object_name}"
+    if since is not None:
+        soql += f" WHERE {_STAMP_FIELD} >= {soql_datetime(since)}"
+    return soql + f" ORDER BY {_STAMP_FIELD}, Id"
+
+
+def parse_stamp(value: Any) -> datetime:
+    """``2026-11-20T08:15:02.000+0000`` (or ``…Z`` / ``+00:00``) → aware UTC datetime."""
+    if isinstance(value, str):
+        for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+            try:
+                return datetime.strptime(value, fmt).astimezone(UTC)
+            except ValueError:
+                continue
+    raise FatalError(f"unexpected {_STAMP_FIELD} value {value!r}")
+
+
+def _lookup(record: Mapping[str, Any], name: str) -> tuple[bool, Any]:
+    """(present, value) for `name` in a JSON record, case-insensitively."""
+    if name in record:
+        return True, record[name]
+    lowered = name.lower()
+    for key, value in record.items():
+        if key.lower() == lowered:
+            return True, value
+    return False, None
+
+
+def flatten_record(record: Mapping[str, Any], selected: Sequence[str]) -> dict[str, Any]:
+    """The selected columns of one query record, parent fields as dotted keys.
+
+    Raw JSON values are kept. A null parent gives None for each requested ``Parent.X``; a
+    column absent from the answer stays absent (missing is not the same as None)."""
+    flat: dict[str, Any] = {}
+    for name in selected:
+        parent_name, dot, child_name = name.partition(".")
+        present, value = _lookup(record, parent_name)
+        if not present:
+            continue
+        if not dot:
+            flat[name] = value
+        elif value is None:
+            flat[name] = None
+        elif isinstance(value, Mapping):
+            child_present, child = _lookup(value, child_name)
+            if child_present:
+                flat[name] = child
+        else:
+            raise FatalError(f"expected a parent object for {parent_name!r}, got {value!r}")
+    return flat
+
+
+def _field_info(raw: Mapping[str, Any]) -> FieldInfo:
+    return FieldInfo(
+        name=str(raw["name"]),
+        type=str(raw.get("type", "")),
+        label=str(raw.get("label") or ""),
+        custom=bool(raw.get("custom", False)),
+        updateable=bool(raw.get("updateable", False)),
+        nillable=bool(raw.get("nillable", True)),
+        length=int(raw.get("length") or 0),
+        picklist_values=tuple(
+            str(entry["value"])
+            for entry in raw.get("picklistValues") or ()
+            if entry.get("active", True) and entry.get("value") is not None
+        ),
+        restricted_picklist=bool(raw.get("restrictedPicklist", False)),
+        reference_to=tuple(str(name) for name in raw.get("referenceTo") or ()),
+    )
+
+
+def _write_result(change: RecordChange, raw: Any) -> WriteResult:
+    if not isinstance(raw, Mapping):
+        raise FatalError(f"unexpected sObject Collections result item {raw!r}")
+    if raw.get("success"):
+        return WriteResult(id=change.id, ok=True)
+    errors = [e for e in raw.get("errors") or () if isinstance(e, Mapping)]
+    code = str(errors[0].get("statusCode") or "UNKNOWN") if errors else "UNKNOWN"
+    message = "; ".join(str(e.get("message", "")) for e in errors) or None
+    return WriteResult(
+        id=change.id, ok=False, error_code=code, message=message, retryable=code == LOCK_ERROR
+    )
+
+
+def _record_body(object_name: str, change: RecordChange) -> dict[str, Any]:
+    # `attributes` and `id` come from us, never from the change's field map.
+    values = {k: v for k, v in change.fields.items() if k.lower() not in ("id", "attributes")}
+    return {"attributes": {"type": object_name}, "id": change.id, **values}
+
+
+class SalesforceConnector:
+    """The Salesforce adapter. Build it with `connector.salesforce.connect`."""
+
+    kind = "salesforce"
+
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self._settings = transport.settings
+        self._user_id: str | None = None
+
+    def __repr__(self) -> str:
+        return f"SalesforceConnector(instance_url={self._settings.instance_url!r})"
+
+    # -- schema ------------------------------------------------------------------------
+
+    def describe(self, object_name: str) -> ObjectSchema:
+        _check_object_name(object_name)
+        # sf.restful, not sf.<Object>.describe(): SFType methods recurse forever on an
+        # invalid session (simple-salesforce #804) and bypass our call wrapper.
+        body = self._transport.call(
+            "describe", lambda sf: sf.restful(f"sobjects/{object_name}/describe")
+        )
+        if not isinstance(body, Mapping) or not isinstance(body.get("fields"), list):
+            raise FatalError(f"unexpected describe answer for {object_name}")
+        infos = [_field_info(raw) for raw in body["fields"]]
+        return ObjectSchema(
+            name=str(body.get("name") or object_name), fields={f.name: f for f in infos}
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    def read_changed(
+        self, *, object_name: str, fields: Sequence[str], since: datetime | None
+    ) -> Iterator[Page]:
+        """Records with ``SystemModstamp >= since`` (all when None), ordered by
+        (SystemModstamp, Id), streamed lazily: a page is requested only when the previous
+        one has been consumed. Arguments are validated now, before any call."""
+        if isinstance(fields, str):
+            raise TypeError("fields must be a sequence of field names, not a string")
+        selected = select_fields(fields)
+        soql = build_soql(object_name, fields, since)
+        return self._pages(soql, selected)
+
+    def _pages(self, soql: str, selected: list[str]) -> Iterator[Page]:
+        headers = {"Sforce-Query-Options": f"batchSize={self._settings.page_size}"}
+        result = self._transport.call("query", lambda sf: sf.query(soql, headers=headers))
+        seen_urls: set[str] = set()
+        number = 1
+        while True:
+            yield Page(records=self._records(result, selected), number=number)
+            if result.get("done", True):
+                return
+            next_url = result.get("nextRecordsUrl")
+            if not isinstance(next_url, str) or not next_url:
+                raise FatalError("query answer says not done but has no nextRecordsUrl")
+            if next_url in seen_urls:
+                raise FatalError(f"query paging loops: nextRecordsUrl {next_url} repeated")
+            seen_urls.add(next_url)
+            number += 1
+            result = self._transport.call(
+                "query_more",
+                lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True, headers=headers),
+            )
+
+    @staticmethod
+    def _records(result: Any, selected: list[str]) -> list[RemoteRecord]:
+        if not isinstance(result, Mapping) or not isinstance(result.get("records"), list):
+            raise FatalError("unexpected query answer: no records list")
+        records = []
+        for raw in result["records"]:
+            if not isinstance(raw, Mapping):
+                raise FatalError("unexpected query record (not an object)")
+            flat = flatten_record(raw, selected)
+            if flat.get("Id") is None or _STAMP_FIELD not in flat:
+                raise FatalError(f"query record without Id or {_STAMP_FIELD}")
+            records.append(
+                RemoteRecord(id=str(flat["Id"]), stamp=parse_stamp(flat[_STAMP_FIELD]), fields=flat)
+            )
+        return records
+
+    # -- writing -----------------------------------------------------------------------
+
+    def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """Update existing records through sObject Collections (PATCH composite/sobjects,
+        ``allOrNone: false``), at most 200 per call; one result per change, in order.
+        Records rejected with UNABLE_TO_LOCK_ROW get one follow-up batch after a short
+        back-off before they are reported (``retryable=True``)."""
+        _check_object_name(object_name)
+        results: list[WriteResult] = []
+        for start in range(0, len(changes), COLLECTION_BATCH):
+            batch = list(changes[start : start + COLLECTION_BATCH])
+            batch_results = self._patch(object_name, batch)
+            locked = [i for i, r in enumerate(batch_results) if r.error_code == LOCK_ERROR]
+            if locked:
+                self._transport.sleep(LOCK_RETRY_DELAY + random.uniform(0, LOCK_RETRY_DELAY))
+                retried = self._patch(object_name, [batch[i] for i in locked])
+                for i, result in zip(locked, retried, strict=True):
+                    batch_results[i] = result
+            results.extend(batch_results)
+        return results
+
+    def _patch(self, object_name: str, batch: list[RecordChange]) -> list[WriteResult]:
+        body = {"allOrNone": False, "records": [_record_body(object_name, c) for c in batch]}
+        answer = self._transport.call(
+            "composite_sobjects",
+            lambda sf: sf.restful("composite/sobjects", method="PATCH", json=body),
+        )
+        if not isinstance(answer, list) or len(answer) != len(batch):
+            raise FatalError(
+                f"sObject Collections answered {len(answer) if isinstance(answer, list) else 0}"
+                f" results for {len(batch)} records"
+            )
+        return [_write_result(change, raw) for change, raw in zip(batch, answer, strict=True)]
+
+    # -- identity and accounting -----------------------------------------------------------
+
+    def current_user(self) -> str:
+        """The id of the user the integration runs as.
+
+        JWT: the last path segment of the token response's ``id`` URL
+        (``…/id/<org id>/<user id>``), no extra call. Session auth (or a token response
+        without ``id``): one ``GET /services/oauth2/userinfo`` (Salesforce's OpenID Connect
+        UserInfo endpoint), reading ``user_id``. Cached after the first success."""
+        if self._user_id is None:
+            user_id = self._transport.token_user_id
+            if not user_id:
+                info = self._transport.call("userinfo", lambda sf: sf.oauth2("userinfo"))
+                user_id = info.get("user_id") if isinstance(info, Mapping) else None
+                if not isinstance(user_id, str) or not user_id:
+                    raise FatalError("userinfo answer has no user_id")
+            self._user_id = user_id
+        return self._user_id
+
+    def api_calls(self) -> dict[str, int]:
+        """HTTP exchanges made so far per endpoint family (every retry attempt counts)."""
+        return self._transport.calls
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The org's daily API usage from the last ``Sforce-Limit-Info`` header seen."""
+        return self._transport.api_usage
+

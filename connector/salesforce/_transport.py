@@ -1,0 +1,359 @@
+"""The one place the Salesforce adapter touches the network.
+
+`Transport._attempt` is the single function through which every HTTP exchange runs (token
+requests and every simple-salesforce call). Around it `Transport` owns:
+
+* the default timeout and TLS verification of every request (`HttpSession`);
+* the tenacity policy: a stop, a jittered exponential wait that honours ``Retry-After``,
+  and a predicate (only `RetryableError` is retried);
+* the error classification table, keyed by (HTTP status, Salesforce errorCode);
+* API-call counting per endpoint family and the last ``Sforce-Limit-Info`` usage;
+* re-authentication: one JWT re-login on ``401 INVALID_SESSION_ID``, then one retry.
+
+No `requests` or `simple_salesforce` exception leaves this module.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_any,
+    wait_random_exponential,
+)
+
+from connector.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    FatalError,
+    LimitExceededError,
+    RetryableError,
+)
+from connector.salesforce._auth import (
+    ENV_SESSION_ID,
+    Credentials,
+    JwtCredentials,
+    Token,
+    jwt_assertion,
+    jwt_form,
+    parse_token_response,
+    retry_after_seconds,
+    token_url,
+)
+from connector.salesforce.settings import SalesforceSettings
+
+T = TypeVar("T")
+
+#: A Retry-After longer than this is not slept through inside a call: the error is raised
+#: with `retry_after` set and the caller decides (e.g. end the run, come back later).
+MAX_RETRY_AFTER_SECONDS = 60.0
+
+_LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+
+class ApiUsage(NamedTuple):
+    """The org's daily API usage as last reported in ``Sforce-Limit-Info``."""
+
+    used: int
+    total: int
+
+
+class Kind(enum.Enum):
+    """What the caller should do about a failed exchange."""
+
+    SESSION_EXPIRED = "session_expired"  # re-authenticate once (JWT), else AuthError
+    AUTH = "auth"
+    LIMIT = "limit"
+    CONFIG = "config"
+    RETRY = "retry"
+    FATAL = "fatal"
+
+
+#: (HTTP status or status class like "5xx", Salesforce errorCode or None for "any code").
+#: Looked up most specific first; anything not listed is FATAL.
+CLASSIFICATION: dict[tuple[int | str, str | None], Kind] = {
+    (401, "INVALID_SESSION_ID"): Kind.SESSION_EXPIRED,
+    (401, None): Kind.AUTH,
+    # Never retried: the daily allowance is shared with every other integration of the org.
+    (403, "REQUEST_LIMIT_EXCEEDED"): Kind.LIMIT,
+    # An admin must act (missing field or FLS, bad object, permission, retired version).
+    (400, "INVALID_FIELD"): Kind.CONFIG,
+    (400, "MALFORMED_QUERY"): Kind.CONFIG,
+    (400, "INVALID_TYPE"): Kind.CONFIG,
+    (400, "INVALID_FIELD_FOR_INSERT_UPDATE"): Kind.CONFIG,
+    (403, "INSUFFICIENT_ACCESS"): Kind.CONFIG,
+    (403, "API_DISABLED_FOR_ORG"): Kind.CONFIG,
+    (410, None): Kind.CONFIG,
+    # Transient.
+    (400, "UNABLE_TO_LOCK_ROW"): Kind.RETRY,
+    (420, None): Kind.RETRY,
+    (429, None): Kind.RETRY,
+    ("5xx", None): Kind.RETRY,
+}
+
+
+def classify(status: int, code: str | None) -> Kind:
+    status_class = f"{status // 100}xx"
+    for key in ((status, code), (status, None), (status_class, code), (status_class, None)):
+        kind = CLASSIFICATION.get(key)
+        if kind is not None:
+            return kind
+    return Kind.FATAL
+
+
+class SessionExpiredError(AuthError):
+    """401 INVALID_SESSION_ID: `Transport.call` re-authenticates once where it can."""
+
+
+class HttpSession(requests.Session):
+    """A `requests.Session` with a default timeout on every request and TLS always verified
+    (against `ca_bundle` when given, else REQUESTS_CA_BUNDLE / certifi)."""
+
+    def __init__(self, *, timeout: float, ca_bundle: str | None = None) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+        self.ca_bundle = ca_bundle
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        if self.ca_bundle:
+            # Per request, because REQUESTS_CA_BUNDLE would otherwise override session.verify.
+            kwargs["verify"] = self.ca_bundle
+        elif kwargs.get("verify") is False:
+            kwargs["verify"] = True
+        return super().request(method, url, *args, **kwargs)
+
+
+def _error_parts(content: Any) -> tuple[str | None, str]:
+    """(errorCode, message) from a Salesforce error body: a JSON list of
+    ``{message, errorCode}``, an OAuth-style object, or plain text."""
+    if isinstance(content, list):
+        items = [item for item in content if isinstance(item, dict)]
+        if items:
+            code = items[0].get("errorCode") or items[0].get("statusCode")
+            message = "; ".join(str(item.get("message", "")).strip() for item in items)
+            return (str(code) if code else None), message
+    if isinstance(content, dict):
+        code = content.get("errorCode") or content.get("error")
+        message = content.get("message") or content.get("error_description") or ""
+        return (str(code) if code else None), str(message).strip()
+    if isinstance(content, bytes):
+        content = content.decode("utf-8", "replace")
+    return None, str(content or "").strip()[:300]
+
+
+class Transport:
+    """Runs Salesforce API calls with timeout, retries, classification, counting and
+    re-authentication. `sleep` and `wait` are injectable so tests never sleep."""
+
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        credentials: Credentials,
+        *,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        wait: Callable[[RetryCallState], float] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self._credentials = credentials
+        self.session = session or HttpSession(
+            timeout=settings.timeout, ca_bundle=settings.ca_bundle
+        )
+        self.session.hooks["response"].append(self._observe)
+        self.sleep = sleep
+        self._backoff = wait or wait_random_exponential(multiplier=0.5, max=30)
+        self._clock = clock
+        self._calls: Counter[str] = Counter()
+        self._sf: Salesforce | None = None
+        self._token: Token | None = None
+        self._last_retry_after: float | None = None
+        self.api_usage: ApiUsage | None = None
+
+    # -- public surface for the adapter ------------------------------------------------
+
+    @property
+    def calls(self) -> dict[str, int]:
+        return dict(self._calls)
+
+    @property
+    def can_refresh(self) -> bool:
+        return isinstance(self._credentials, JwtCredentials)
+
+    @property
+    def token_user_id(self) -> str | None:
+        """The user id from the token response's identity URL (JWT only)."""
+        return self._token.user_id if self._token else None
+
+    def login(self) -> None:
+        """Obtain a session (JWT: one token request; session auth: no call) and build the
+        simple-salesforce client around our `requests.Session`."""
+        creds = self._credentials
+        if isinstance(creds, JwtCredentials):
+            assertion = jwt_assertion(creds, audience=self.settings.login_url, clock=self._clock)
+            url = token_url(self.settings.login_url)
+
+            def request_token() -> Token:
+                response = self.session.post(
+                    url, data=jwt_form(assertion), headers={"Accept": "application/json"}
+                )
+                return parse_token_response(
+                    response, default_instance_url=self.settings.instance_url
+                )
+
+            token = self._with_retries("oauth_token", request_token)
+        else:
+            token = Token(access_token=creds.session_id, instance_url=self.settings.instance_url)
+        self._token = token
+        try:
+            self._sf = Salesforce(
+                instance_url=token.instance_url,
+                session_id=token.access_token.get_secret_value(),
+                version=self.settings.api_version,
+                session=self.session,
+                object_pairs_hook=dict,
+            )
+        except Exception as err:  # defensive: the constructor makes no call in 'direct' mode
+            raise FatalError(
+                self.redact(f"cannot build the Salesforce client: {type(err).__name__}")
+            ) from err
+
+    def call(self, family: str, op: Callable[[Salesforce], T]) -> T:
+        """Run `op` (which makes exactly one HTTP request through the given client) under
+        the retry policy; on an expired session re-authenticate once (JWT) and retry once."""
+        if self._sf is None:
+            self.login()
+        try:
+            return self._with_retries(family, lambda: op(self._client()))
+        except SessionExpiredError as err:
+            if not self.can_refresh:
+                raise AuthError(
+                    "Salesforce session expired or invalid; session auth cannot be refreshed: "
+                    f"set a new {ENV_SESSION_ID}",
+                    code=err.code,
+                    status=err.status,
+                ) from err
+        self.login()
+        try:
+            return self._with_retries(family, lambda: op(self._client()))
+        except SessionExpiredError as err:
+            raise AuthError(
+                "Salesforce refused the session again right after a JWT re-login",
+                code=err.code,
+                status=err.status,
+            ) from err
+
+    def redact(self, text: str) -> str:
+        """Remove every secret we hold from `text`."""
+        secrets: list[str] = []
+        if self._token is not None:
+            secrets.append(self._token.access_token.get_secret_value())
+        creds = self._credentials
+        if isinstance(creds, JwtCredentials):
+            secrets.append(creds.consumer_key.get_secret_value())
+        else:
+            secrets.append(creds.session_id.get_secret_value())
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "[redacted]")
+        return text
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _client(self) -> Salesforce:
+        assert self._sf is not None
+        return self._sf
+
+    def _with_retries(self, family: str, fn: Callable[[], T]) -> T:
+        retrying = Retrying(
+            stop=stop_any(stop_after_attempt(self.settings.max_retries), _stop_on_long_retry_after),
+            wait=self._wait,
+            retry=retry_if_exception_type(RetryableError),
+            sleep=self.sleep,
+            reraise=True,
+        )
+        return retrying(self._attempt, family, fn)
+
+    def _wait(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, RetryableError) and exc.retry_after is not None:
+            return exc.retry_after
+        return float(self._backoff(retry_state))
+
+    def _attempt(self, family: str, fn: Callable[[], T]) -> T:
+        """THE network touch point: one HTTP exchange, counted and classified."""
+        self._calls[family] += 1
+        self._last_retry_after = None
+        try:
+            return fn()
+        except ConnectorError:
+            raise
+        except SalesforceError as err:
+            raise self._from_salesforce(family, err) from err
+        except requests.RequestException as err:
+            raise self._from_requests(family, err) from err
+
+    def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: remember quota usage and Retry-After of every answer."""
+        match = _LIMIT_INFO.search(response.headers.get("Sforce-Limit-Info", ""))
+        if match:
+            self.api_usage = ApiUsage(int(match.group(1)), int(match.group(2)))
+        self._last_retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+
+    def _from_salesforce(self, family: str, err: SalesforceError) -> ConnectorError:
+        status = int(err.status)
+        code, message = _error_parts(err.content)
+        text = self.redact(
+            f"Salesforce {family} failed with HTTP {status}" + (f": {message}" if message else "")
+        )
+        kind = classify(status, code)
+        if kind is Kind.SESSION_EXPIRED:
+            return SessionExpiredError(text, code=code, status=status)
+        if kind is Kind.AUTH:
+            return AuthError(text, code=code, status=status)
+        if kind is Kind.LIMIT:
+            return LimitExceededError(text, code=code, status=status)
+        if kind is Kind.CONFIG:
+            return ConfigError(text, code=code, status=status)
+        if kind is Kind.RETRY:
+            return RetryableError(
+                text, code=code, status=status, retry_after=self._last_retry_after
+            )
+        return FatalError(text, code=code, status=status)
+
+    def _from_requests(self, family: str, err: requests.RequestException) -> ConnectorError:
+        detail = self.redact(f"{type(err).__name__}: {err}")[:500]
+        if isinstance(err, requests.exceptions.SSLError):
+            return ConfigError(
+                f"Salesforce {family}: TLS verification failed (trust the server's CA with "
+                f"ca_bundle or REQUESTS_CA_BUNDLE): {detail}"
+            )
+        if isinstance(err, requests.ConnectionError | requests.Timeout):
+            return RetryableError(f"Salesforce {family}: {detail}")
+        return FatalError(f"Salesforce {family}: {detail}")
+
+
+def _stop_on_long_retry_after(retry_state: RetryCallState) -> bool:
+    outcome = retry_state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    return (
+        isinstance(exc, RetryableError)
+        and exc.retry_after is not None
+        and exc.retry_after > MAX_RETRY_AFTER_SECONDS
+    )

@@ -1,0 +1,64 @@
+"""Public settings of the Salesforce adapter (non-secret; secrets come from the environment)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlparse
+
+from connector.errors import ConfigError
+
+_API_VERSION = re.compile(r"^\d{2,3}\.\d$")
+
+#: The bounds Salesforce accepts for ``Sforce-Query-Options: batchSize=``.
+MIN_PAGE_SIZE = 200
+MAX_PAGE_SIZE = 2000
+
+
+def _check_https_url(name: str, value: str) -> None:
+    parsed = urlparse(value)
+    # TLS is always verified, so a plain-http CRM URL is a configuration mistake.
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ConfigError(f"{name} must be an https:// URL, got {value!r}")
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise ConfigError(f"{name} must be a bare origin like https://host[:port], got {value!r}")
+
+
+@dataclass(frozen=True)
+class SalesforceSettings:
+    """How to reach one Salesforce org. Validated on construction (`ConfigError`)."""
+
+    instance_url: str
+    """``https://acme.my.salesforce.com`` or the sandbox URL."""
+    api_version: str = "66.0"
+    """REST API version without a leading ``v``."""
+    auth_method: Literal["session", "jwt"] = "jwt"
+    login_url: str = "https://login.salesforce.com"
+    """Host of the JWT token endpoint; also the JWT audience."""
+    ca_bundle: str | None = None
+    """A private CA file (the sandbox's); else REQUESTS_CA_BUNDLE / certifi. TLS is always verified."""
+    timeout: float = 60.0
+    """Seconds, applied to every request."""
+    max_retries: int = 5
+    """Attempts per call for transient failures (row locks, 5xx, 420/429, connection errors)."""
+    page_size: int = 2000
+    """Query batch size (200..2000)."""
+
+    def __post_init__(self) -> None:
+        _check_https_url("instance_url", self.instance_url)
+        _check_https_url("login_url", self.login_url)
+        if not _API_VERSION.match(self.api_version):
+            raise ConfigError(
+                f"api_version must look like '66.0' (no leading 'v'), got {self.api_version!r}"
+            )
+        if self.auth_method not in ("session", "jwt"):
+            raise ConfigError(f"auth_method must be 'session' or 'jwt', got {self.auth_method!r}")
+        if not self.timeout > 0:
+            raise ConfigError(f"timeout must be positive, got {self.timeout!r}")
+        if self.max_retries < 1:
+            raise ConfigError(f"max_retries must be at least 1, got {self.max_retries!r}")
+        if not MIN_PAGE_SIZE <= self.page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(
+                f"page_size must be within {MIN_PAGE_SIZE}..{MAX_PAGE_SIZE}, got {self.page_size!r}"
+            )
