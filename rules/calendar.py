@@ -41,7 +41,10 @@ class WeekendCalendar:
     def add_working_days(self, start: date, n: int) -> date:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        day = self._next_working(start)
+        if n == 0:
+            return self._next_working(start)
+        # Count working days strictly after `start`: Saturday + 1 is Monday, not Tuesday.
+        day = start
         for _ in range(n):
             day = self._next_working(day + timedelta(days=1))
         return day
