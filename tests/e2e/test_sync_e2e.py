@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import sqlalchemy as sa
-
-from tests.e2e.conftest import Org, presales, run_json, write_config
+from e2e_support import Org, presales, run_json, write_config
 
 OPEN_REQUESTED = ("SELECT Id, Presales_Engineer__c, Presales_Step__c, Presales_Status__c, "
                   "Presales_Due_Date__c, Presales_Health__c, Presales_Signoff__c, Presales_Message__c "
