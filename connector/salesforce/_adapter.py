@@ -135,9 +135,7 @@ def _write_result(change: RecordChange, raw: Any) -> WriteResult:
     errors = [e for e in raw.get("errors") or () if isinstance(e, Mapping)]
     code = str(errors[0].get("statusCode") or "UNKNOWN") if errors else "UNKNOWN"
     message = "; ".join(str(e.get("message", "")) for e in errors) or None
-    return WriteResult(
-        id=change.id, ok=False, error_code=code, message=message, retryable=code == LOCK_ERROR
-    )
+    return WriteResult(id=change.id, ok=False, error_code=code, message=message, retryable=code == LOCK_ERROR)
 
 
 def _record_body(object_name: str, change: RecordChange) -> dict[str, Any]:
@@ -165,15 +163,11 @@ class SalesforceConnector:
         _check_object_name(object_name)
         # sf.restful, not sf.<Object>.describe(): SFType methods recurse forever on an
         # invalid session (simple-salesforce #804) and bypass our call wrapper.
-        body = self._transport.call(
-            "describe", lambda sf: sf.restful(f"sobjects/{object_name}/describe")
-        )
+        body = self._transport.call("describe", lambda sf: sf.restful(f"sobjects/{object_name}/describe"))
         if not isinstance(body, Mapping) or not isinstance(body.get("fields"), list):
             raise FatalError(f"unexpected describe answer for {object_name}")
         infos = [_field_info(raw) for raw in body["fields"]]
-        return ObjectSchema(
-            name=str(body.get("name") or object_name), fields={f.name: f for f in infos}
-        )
+        return ObjectSchema(name=str(body.get("name") or object_name), fields={f.name: f for f in infos})
 
     # -- reading -----------------------------------------------------------------------
 
@@ -205,10 +199,12 @@ class SalesforceConnector:
                 raise FatalError(f"query paging loops: nextRecordsUrl {next_url} repeated")
             seen_urls.add(next_url)
             number += 1
-            result = self._transport.call(
-                "query_more",
-                lambda sf, url=next_url: sf.query_more(url, identifier_is_url=True, headers=headers),
-            )
+            result = self._query_more(next_url, headers)
+
+    def _query_more(self, url: str, headers: dict[str, str]) -> Any:
+        return self._transport.call(
+            "query_more", lambda sf: sf.query_more(url, identifier_is_url=True, headers=headers)
+        )
 
     @staticmethod
     def _records(result: Any, selected: list[str]) -> list[RemoteRecord]:
@@ -287,4 +283,3 @@ class SalesforceConnector:
     def api_usage(self) -> ApiUsage | None:
         """The org's daily API usage from the last ``Sforce-Limit-Info`` header seen."""
         return self._transport.api_usage
-

@@ -77,8 +77,7 @@ def load_credentials(auth_method: str, env: Mapping[str, str]) -> Credentials:
                 private_key = fh.read()
         except (OSError, UnicodeDecodeError) as err:
             raise ConfigError(
-                f"cannot read the private key file named by {ENV_PRIVATE_KEY_FILE}: "
-                f"{type(err).__name__}"
+                f"cannot read the private key file named by {ENV_PRIVATE_KEY_FILE}: {type(err).__name__}"
             ) from None
         return JwtCredentials(
             username=username,
@@ -88,9 +87,7 @@ def load_credentials(auth_method: str, env: Mapping[str, str]) -> Credentials:
     raise ConfigError(f"unsupported auth method {auth_method!r}")
 
 
-def jwt_assertion(
-    creds: JwtCredentials, *, audience: str, clock: Callable[[], float] = time.time
-) -> str:
+def jwt_assertion(creds: JwtCredentials, *, audience: str, clock: Callable[[], float] = time.time) -> str:
     """The RS256-signed assertion of the JWT bearer flow (iss, sub, aud, exp as int)."""
     claims = {
         "iss": creds.consumer_key.get_secret_value(),
@@ -103,8 +100,7 @@ def jwt_assertion(
     except (jwt.PyJWTError, ValueError, TypeError) as err:
         # The exception text of a key parser may quote key material: keep only its type.
         raise ConfigError(
-            f"the private key in {ENV_PRIVATE_KEY_FILE} is not a usable RSA key "
-            f"({type(err).__name__})"
+            f"the private key in {ENV_PRIVATE_KEY_FILE} is not a usable RSA key ({type(err).__name__})"
         ) from None
 
 

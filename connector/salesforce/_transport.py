@@ -33,6 +33,7 @@ from tenacity import (
     stop_any,
     wait_random_exponential,
 )
+from tenacity.stop import stop_base
 
 from connector.errors import (
     AuthError,
@@ -172,9 +173,7 @@ class Transport:
     ) -> None:
         self.settings = settings
         self._credentials = credentials
-        self.session = session or HttpSession(
-            timeout=settings.timeout, ca_bundle=settings.ca_bundle
-        )
+        self.session = session or HttpSession(timeout=settings.timeout, ca_bundle=settings.ca_bundle)
         self.session.hooks["response"].append(self._observe)
         self.sleep = sleep
         self._backoff = wait or wait_random_exponential(multiplier=0.5, max=30)
@@ -212,9 +211,7 @@ class Transport:
                 response = self.session.post(
                     url, data=jwt_form(assertion), headers={"Accept": "application/json"}
                 )
-                return parse_token_response(
-                    response, default_instance_url=self.settings.instance_url
-                )
+                return parse_token_response(response, default_instance_url=self.settings.instance_url)
 
             token = self._with_retries("oauth_token", request_token)
         else:
@@ -281,7 +278,7 @@ class Transport:
 
     def _with_retries(self, family: str, fn: Callable[[], T]) -> T:
         retrying = Retrying(
-            stop=stop_any(stop_after_attempt(self.settings.max_retries), _stop_on_long_retry_after),
+            stop=stop_any(stop_after_attempt(self.settings.max_retries), _StopOnLongRetryAfter()),
             wait=self._wait,
             retry=retry_if_exception_type(RetryableError),
             sleep=self.sleep,
@@ -332,9 +329,7 @@ class Transport:
         if kind is Kind.CONFIG:
             return ConfigError(text, code=code, status=status)
         if kind is Kind.RETRY:
-            return RetryableError(
-                text, code=code, status=status, retry_after=self._last_retry_after
-            )
+            return RetryableError(text, code=code, status=status, retry_after=self._last_retry_after)
         return FatalError(text, code=code, status=status)
 
     def _from_requests(self, family: str, err: requests.RequestException) -> ConnectorError:
@@ -349,11 +344,14 @@ class Transport:
         return FatalError(f"Salesforce {family}: {detail}")
 
 
-def _stop_on_long_retry_after(retry_state: RetryCallState) -> bool:
-    outcome = retry_state.outcome
-    exc = outcome.exception() if outcome is not None else None
-    return (
-        isinstance(exc, RetryableError)
-        and exc.retry_after is not None
-        and exc.retry_after > MAX_RETRY_AFTER_SECONDS
-    )
+class _StopOnLongRetryAfter(stop_base):
+    """Stop when the server asks for a pause longer than we are willing to sleep in a call."""
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return (
+            isinstance(exc, RetryableError)
+            and exc.retry_after is not None
+            and exc.retry_after > MAX_RETRY_AFTER_SECONDS
+        )

@@ -49,9 +49,7 @@ class SalesforceSettings:
         _check_https_url("instance_url", self.instance_url)
         _check_https_url("login_url", self.login_url)
         if not _API_VERSION.match(self.api_version):
-            raise ConfigError(
-                f"api_version must look like '66.0' (no leading 'v'), got {self.api_version!r}"
-            )
+            raise ConfigError(f"api_version must look like '66.0' (no leading 'v'), got {self.api_version!r}")
         if self.auth_method not in ("session", "jwt"):
             raise ConfigError(f"auth_method must be 'session' or 'jwt', got {self.auth_method!r}")
         if not self.timeout > 0:
