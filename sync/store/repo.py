@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -218,7 +218,7 @@ class Store:
         rows = conn.execute(select(t.tasks).order_by(t.tasks.c.id)).all()
         return self._hydrate(conn, rows)
 
-    def _hydrate(self, conn: Connection, rows: list[Any]) -> dict[str, StoredTask]:
+    def _hydrate(self, conn: Connection, rows: Sequence[Any]) -> dict[str, StoredTask]:
         by_task: dict[int, list[TaskEvent]] = {r.id: [] for r in rows}
         for chunk in _chunks(list(by_task), 500):
             for e in conn.execute(select(t.task_events).where(t.task_events.c.task_id.in_(chunk))
@@ -248,8 +248,8 @@ class Store:
                 "rework_count": task.rework_count, "step_started_at": task.step_started_at,
                 "message": message, "updated_at": now}
         if stored is None:
-            task_id = conn.execute(insert(t.tasks).values(
-                opportunity_id=task.opportunity_id, created_at=now, **cols)).inserted_primary_key[0]
+            task_id = _new_id(conn.execute(insert(t.tasks).values(
+                opportunity_id=task.opportunity_id, created_at=now, **cols)))
             known = 0
             created = now
         else:
@@ -327,8 +327,8 @@ class Store:
     # -- runs -----------------------------------------------------------------------
     def start_run(self, profile: str, kind: str, now: datetime, dry_run: bool) -> int:
         with self.begin() as conn:
-            return int(conn.execute(insert(t.runs).values(
-                profile=profile, kind=kind, started_at=now, dry_run=dry_run)).inserted_primary_key[0])
+            return _new_id(conn.execute(insert(t.runs).values(
+                profile=profile, kind=kind, started_at=now, dry_run=dry_run)))
 
     def finish_run(self, run_id: int, *, now: datetime, exit_code: int, counts: Mapping[str, Any],
                    api_calls: Mapping[str, int], error: str | None = None) -> None:
@@ -344,6 +344,13 @@ class Store:
 
     def count_tasks(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(t.tasks)).scalar_one())
+
+
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None:  # pragma: no cover - every table here has an autoincrement key
+        raise StoreError("insert returned no primary key")
+    return int(key[0])
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
