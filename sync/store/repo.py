@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Connection,
+    CursorResult,
     Engine,
     create_engine,
     delete,
