@@ -1,0 +1,179 @@
+"""The sync engine's orchestration over an in-memory CRM port: the cursor only moves past
+committed pages, a crash is finished by the next run without duplicates, failed writes are
+queued and retried, and echoes of our own writes cost nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mappings
+from connector import ObjectSchema, Page, RecordChange, RemoteRecord, RetryableError, WriteResult
+from rules import Engineer, Level, RulesSettings
+from sync.config import Config, CrmConfig, Loaded
+from sync.engine import run_sync
+from sync.store import Store
+
+ME = "005INTEGRATION"
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
+
+
+class MemoryCRM:
+    """A CRM port in memory: (stamp, id) ordered reads, batched writes that bump the stamp."""
+
+    kind = "memory"
+
+    def __init__(self, records: dict[str, dict[str, Any]], page_size: int = 3):
+        self.records = records
+        self.stamps = {rid: NOW - timedelta(days=1, seconds=i) for i, rid in enumerate(sorted(records))}
+        self.page_size = page_size
+        self.calls: dict[str, int] = {}
+        self.fail_ids: set[str] = set()
+        self.crash_after_pages: int | None = None
+        self.clock = NOW - timedelta(hours=1)
+
+    def _count(self, name: str) -> None:
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    def describe(self, object_name: str) -> ObjectSchema:
+        return ObjectSchema(object_name)
+
+    def read_changed(self, *, object_name: str, fields: Sequence[str],
+                     since: datetime | None) -> Iterator[Page]:
+        rows = sorted((s, rid) for rid, s in self.stamps.items() if since is None or s >= since)
+        for n, start in enumerate(range(0, max(len(rows), 1), self.page_size)):
+            if self.crash_after_pages is not None and n >= self.crash_after_pages:
+                raise RetryableError("connection reset", code="CONNECTION")
+            self._count("query")
+            chunk = rows[start:start + self.page_size]
+            yield Page([RemoteRecord(rid, s, {f: self.records[rid].get(f) for f in fields})
+                        for s, rid in chunk], n + 1)
+
+    def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        out = []
+        for i in range(0, len(changes), 200):
+            self._count("composite_sobjects")
+            for c in changes[i:i + 200]:
+                if c.id in self.fail_ids:
+                    out.append(WriteResult(c.id, False, "UNABLE_TO_LOCK_ROW", "locked", True))
+                    continue
+                self.edit(ME, c.id, dict(c.fields))
+                out.append(WriteResult(c.id, True))
+        return out
+
+    def edit(self, user: str, rid: str, fields: dict[str, Any]) -> None:
+        self.clock += timedelta(seconds=1)
+        self.records[rid].update(fields, LastModifiedById=user)
+        self.stamps[rid] = self.clock
+
+    def current_user(self) -> str:
+        return ME
+
+    def api_calls(self) -> dict[str, int]:
+        return dict(self.calls)
+
+
+def _org(n: int = 8) -> dict[str, dict[str, Any]]:
+    return {f"006{i:03d}": {"Name": f"Deal {i}", "IsClosed": False, "IsWon": False,
+                            "Presales_Requested__c": i % 2 == 0, "LastModifiedById": "005SALES",
+                            "Amount": 1000.0 * i}
+            for i in range(n)}
+
+
+ENGINEERS = {e: Engineer(e, e, Level.SENIOR, reviewer=True, capacity=10)
+             for e in ("005ENG1", "005ENG2", "005ENG3")}
+
+
+@pytest.fixture
+def loaded(tmp_path: Path) -> Loaded:
+    return Loaded(path=tmp_path / "presales.yaml",
+                  config=Config(crm=CrmConfig(instance_url="https://example.my.salesforce.com")),
+                  mapping=mappings.load_mapping(mappings.default_mapping_path("salesforce")),
+                  rules=RulesSettings(), engineers=ENGINEERS, managers=frozenset())
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = Store.open(f"sqlite:///{tmp_path / 'p.db'}")
+    yield s
+    s.close()
+
+
+def test_crash_mid_read_keeps_cursor_at_last_committed_page_and_rerun_finishes(
+        loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(8), page_size=3)
+    crm.crash_after_pages = 2
+    with pytest.raises(RetryableError):
+        run_sync(loaded, store, crm, now=NOW)
+    with store.begin() as conn:
+        cursor = store.get_cursor(conn, "default", "Opportunity")
+        created = store.count_tasks(conn)
+    page2_top = sorted(crm.stamps.values())[5]
+    assert cursor == page2_top  # exactly the last committed page, no further
+    assert created == len([1 for i in range(6) if sorted(crm.stamps, key=crm.stamps.get)[i][-1] in "02468"])
+    assert crm.calls.get("composite_sobjects", 0) == 0  # nothing was written on the failed run
+    crm.crash_after_pages = None
+    report = run_sync(loaded, store, crm, now=NOW)
+    assert report.exit_code == 0
+    with store.begin() as conn:
+        assert store.count_tasks(conn) == 4  # no duplicate task, none lost
+    assert all(crm.records[r].get("Presales_Step__c") == "Requirements"
+               for r in crm.records if crm.records[r]["Presales_Requested__c"])
+    with store.begin() as conn:  # the lock was released by the failed run
+        assert conn.exec_driver_sql("select count(*) from run_locks").scalar() == 0
+
+
+def test_failed_record_is_queued_retried_and_exit_code_is_1(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(4))
+    crm.fail_ids = {"006002"}
+    report = run_sync(loaded, store, crm, now=NOW)
+    assert report.exit_code == 1 and [f[0] for f in report.failures] == ["006002"]
+    with store.begin() as conn:
+        assert [f["record_id"] for f in store.failures(conn)] == ["006002"]
+    assert crm.records["006002"].get("Presales_Step__c") is None
+    crm.fail_ids = set()
+    retry = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=5))
+    assert retry.exit_code == 0 and retry.counts["written"] == 1
+    assert crm.records["006002"]["Presales_Step__c"] == "Requirements"
+    with store.begin() as conn:
+        assert store.failures(conn) == []
+
+
+def test_echo_costs_no_write_and_time_alone_can_change_health(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(4))
+    run_sync(loaded, store, crm, now=NOW)
+    writes = crm.calls["composite_sobjects"]
+    quiet = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert crm.calls["composite_sobjects"] == writes and quiet.counts["written"] == 0
+    assert crm.records["006000"]["Presales_Health__c"] == "Green"
+    later = run_sync(loaded, store, crm, now=NOW + timedelta(days=7))  # nobody touched the CRM
+    assert later.counts["written"] == 2
+    assert crm.records["006000"]["Presales_Health__c"] == "Red"
+
+
+def test_manager_reassignment_and_unknown_engineer(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(4))
+    run_sync(loaded, store, crm, now=NOW)
+    current = crm.records["006000"]["Presales_Engineer__c"]
+    other = next(e for e in ENGINEERS if e != current)
+    before = crm.records["006002"]["Presales_Engineer__c"]
+    crm.edit("005MANAGER", "006000", {"Presales_Engineer__c": other})
+    crm.edit("005MANAGER", "006002", {"Presales_Engineer__c": "005STRANGER"})
+    report = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert report.counts["reassigned"] == 1
+    assert crm.records["006000"]["Presales_Engineer__c"] == other
+    assert crm.records["006002"]["Presales_Engineer__c"] == before  # restored
+    assert "not an active presales engineer" in crm.records["006002"]["Presales_Message__c"]
+
+
+def test_closing_the_opportunity_closes_the_task(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(2))
+    run_sync(loaded, store, crm, now=NOW)
+    crm.edit("005SALES", "006000", {"IsClosed": True, "IsWon": True})
+    run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert crm.records["006000"]["Presales_Status__c"] == "Closed"
+    assert crm.records["006000"]["Presales_Health__c"] is None
