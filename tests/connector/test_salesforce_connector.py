@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import connector
+import connector.salesforce as salesforce_pkg
 from connector import (
     AuthError,
     ConfigError,
@@ -151,6 +152,12 @@ def test_public_surface() -> None:
     assert set(connector.__all__) >= {"Connector", "ConfigError", "connect_salesforce", "Page"}
     for name in connector.__all__:
         assert hasattr(connector, name), name
+    assert sorted(salesforce_pkg.__all__) == [
+        "ApiUsage",
+        "SalesforceConnector",
+        "SalesforceSettings",
+        "connect",
+    ]
 
 
 def test_connector_implements_the_interface(session_sf: SalesforceConnector) -> None:
