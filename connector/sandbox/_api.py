@@ -1,0 +1,596 @@
+"""The Salesforce REST subset, independent of the HTTP server: request in, `Reply` out.
+
+Keeping the API logic apart from `http.server` keeps each piece small and lets the
+routing, auth, call accounting and error bodies be read in one place. Error bodies follow
+SALESFORCE.md 2.5 (REST errors are JSON *lists*; OAuth errors are JSON objects), because
+simple-salesforce and our connector branch on exactly those shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+
+from connector.sandbox._catalog import FieldDef, ObjectDef
+from connector.sandbox._query import compile_select
+from connector.sandbox._soql import SoqlError, parse
+from connector.sandbox._store import Cursor, Store
+from connector.sandbox._values import WriteValueError, normalize_id, to_json, to_storage
+
+MIN_VERSION, MAX_VERSION = 31, 68
+DAILY_LIMIT = 15000
+MAX_COLLECTION = 200
+DEFAULT_BATCH, MIN_BATCH = 2000, 200
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_VERSION_PATH = re.compile(r"^/services/data/v(\d+)\.(\d)(/.*)?$")
+_LOCATOR = re.compile(r"^(01g[A-Za-z0-9]+)-(\d+)$")
+_BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
+NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+ROLLED_BACK = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request was using "
+    "AllOrNone header",
+    "fields": [],
+}
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None  # JSON-serialisable; None → no body (204)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(str(body))
+        self.reply = Reply(status, body)
+
+
+def _error(status: int, code: str, message: str, fields: list[str] | None = None) -> ApiError:
+    item: dict[str, Any] = {"message": message, "errorCode": code}
+    if fields is not None:
+        item["fields"] = fields
+    return ApiError(status, [item])
+
+
+def release_label(major: int) -> str:
+    """Salesforce's release name for an API version (66 → "Spring '26")."""
+    d = major - 66
+    season = ("Spring", "Summer", "Winter")[d % 3]
+    year = 26 + d // 3 + (1 if season == "Winter" else 0)
+    return f"{season} '{year:02d}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What the token endpoint and userinfo need to know about the org and its OAuth client."""
+
+    org_id: str
+    consumer_key: str
+    public_key_pem: bytes
+
+
+class Api:
+    """Routes one request, counts it, and renders the reply."""
+
+    def __init__(self, store: Store, identity: Identity) -> None:
+        self.store = store
+        self.identity = identity
+        self.base_url = ""  # set once the server is bound
+        self._stats: Counter[str] = Counter()
+        self._usage = 0
+        self._lock = threading.Lock()
+
+    # -- accounting ------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {"calls": dict(sorted(self._stats.items())), "total": sum(self._stats.values())}
+
+    def reset_stats(self) -> None:
+        with self._lock:
+            self._stats.clear()
+
+    def _count(self, family: str, *, api: bool = True) -> int:
+        with self._lock:
+            self._stats[family] += 1
+            if api:
+                self._usage += 1
+            return self._usage
+
+    # -- entry point -----------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Reply:
+        family = self._family(req)
+        if family == "sandbox_stats":
+            return self._sandbox(req)
+        usage = self._count(family, api=family != "versions")
+        try:
+            reply = self._dispatch(req, family)
+        except ApiError as e:
+            reply = e.reply
+        except SoqlError as e:
+            reply = Reply(400, [{"message": e.message, "errorCode": e.code}])
+        if family != "versions":
+            reply.headers["Sforce-Limit-Info"] = f"api-usage={usage}/{DAILY_LIMIT}"
+        return reply
+
+    @staticmethod
+    def _family(req: Request) -> str:
+        path = req.path
+        if path.startswith("/_sandbox/stats"):
+            return "sandbox_stats"
+        if path.rstrip("/") == "/services/data":
+            return "versions"
+        if path == "/services/oauth2/token":
+            return "oauth_token"
+        if path == "/services/oauth2/userinfo":
+            return "userinfo"
+        m = _VERSION_PATH.match(path)
+        if not m:
+            return "other"
+        rest = (m.group(3) or "/").strip("/").split("/")
+        if rest[0] == "query":
+            return "query_more" if len(rest) > 1 and rest[1] else "query"
+        if rest == ["composite", "sobjects"]:
+            return "composite_sobjects"
+        if rest[0] == "sobjects" and len(rest) == 3:
+            if rest[2] == "describe":
+                return "describe"
+            return {"PATCH": "sobject_patch", "GET": "sobject_get"}.get(req.method, "sobject_other")
+        return "other"
+
+    def _sandbox(self, req: Request) -> Reply:
+        if req.path.rstrip("/") == "/_sandbox/stats" and req.method == "GET":
+            return Reply(200, self.stats())
+        if req.path.rstrip("/") == "/_sandbox/stats/reset" and req.method == "POST":
+            self.reset_stats()
+            return Reply(200, self.stats())
+        if req.path.rstrip("/") in ("/_sandbox/stats", "/_sandbox/stats/reset"):
+            return _method_not_allowed(req.method, "GET" if req.path.endswith("stats") else "POST")
+        return Reply(404, NOT_FOUND)
+
+    def _dispatch(self, req: Request, family: str) -> Reply:
+        if family == "versions":
+            if req.method not in ("GET", "HEAD"):
+                return _method_not_allowed(req.method, "GET,HEAD")
+            return Reply(
+                200,
+                [
+                    {"label": release_label(v), "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
+                    for v in range(MIN_VERSION, MAX_VERSION + 1)
+                ],
+            )
+        if family == "oauth_token":
+            if req.method != "POST":
+                return _method_not_allowed(req.method, "POST")
+            return self._token(req)
+        if family == "userinfo":
+            user_id = self._authenticate(req)
+            if req.method not in ("GET", "POST"):
+                return _method_not_allowed(req.method, "GET,POST")
+            return self._userinfo(user_id)
+        m = _VERSION_PATH.match(req.path)
+        if not m:
+            return Reply(404, NOT_FOUND)
+        major, minor = int(m.group(1)), int(m.group(2))
+        if not (MIN_VERSION <= major <= MAX_VERSION) or minor != 0:
+            return Reply(404, NOT_FOUND)
+        version = f"{major}.{minor}"
+        user_id = self._authenticate(req)
+        rest = (m.group(3) or "/").strip("/").split("/")
+        if family == "query":
+            return self._only(req, "GET") or self._query(req, version)
+        if family == "query_more":
+            return self._only(req, "GET") or self._query_more(req, version, rest[1])
+        if family == "composite_sobjects":
+            return self._only(req, "PATCH") or self._composite(req, user_id)
+        if family == "describe":
+            return self._only(req, "GET") or self._describe(rest[1], version)
+        if rest[0] == "sobjects" and len(rest) == 3:
+            if req.method == "GET":
+                return self._get_record(rest[1], rest[2], version)
+            if req.method == "PATCH":
+                return self._patch_record(req, rest[1], rest[2], user_id)
+            return _method_not_allowed(req.method, "GET,PATCH,HEAD")
+        return Reply(404, NOT_FOUND)
+
+    @staticmethod
+    def _only(req: Request, method: str) -> Reply | None:
+        return None if req.method == method else _method_not_allowed(req.method, method)
+
+    def _authenticate(self, req: Request) -> str:
+        header = req.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() not in ("bearer", "oauth") or not token.strip():
+            raise ApiError(401, INVALID_SESSION)
+        user_id = self.store.session_user(token.strip())
+        if user_id is None:
+            raise ApiError(401, INVALID_SESSION)
+        return user_id
+
+    def _object(self, name: str) -> ObjectDef:
+        obj = self.store.objects.get(name.lower())
+        if obj is None:
+            raise ApiError(404, NOT_FOUND)
+        return obj
+
+    # -- describe / get --------------------------------------------------------------------
+
+    def _describe(self, name: str, version: str) -> Reply:
+        return Reply(200, self._object(name).describe(version))
+
+    def _get_record(self, type_name: str, record_id: str, version: str) -> Reply:
+        obj = self._object(type_name)
+        norm = normalize_id(record_id)
+        row = self.store.get_row(obj, norm) if norm else None
+        if row is None:
+            raise ApiError(404, NOT_FOUND)
+        rec: dict[str, Any] = {
+            "attributes": {"type": obj.name, "url": f"/services/data/v{version}/sobjects/{obj.name}/{norm}"}
+        }
+        for f in obj.fields:
+            rec[f.name] = to_json(f, row.get(f.name))
+        return Reply(200, rec)
+
+    # -- query -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _batch_size(req: Request) -> int:
+        m = _BATCH.search(req.headers.get("sforce-query-options", ""))
+        if not m:
+            return DEFAULT_BATCH
+        return max(MIN_BATCH, min(DEFAULT_BATCH, int(m.group(1))))
+
+    def _query(self, req: Request, version: str) -> Reply:
+        q = (req.query.get("q") or [""])[0]
+        if not q.strip():
+            raise _error(400, "MALFORMED_QUERY", "A query string has to be specified")
+        compiled = compile_select(parse(q), self.store.objects)
+        cur = self.store.open_query(compiled)
+        if compiled.count_only:
+            cur.close()
+            return Reply(200, {"totalSize": cur.total, "done": True, "records": []})
+        with cur.lock:
+            return self._page(cur, self._batch_size(req), version, first=True)
+
+    def _query_more(self, req: Request, version: str, ident: str) -> Reply:
+        m = _LOCATOR.match(ident)
+        cur = self.store.cursor(m.group(1)) if m else None
+        if cur is None or m is None:
+            raise _error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+        position = int(m.group(2))
+        with cur.lock:
+            if position == cur.last_page_start and cur.last_page and position != cur.delivered:
+                return self._render(cur, cur.last_page, cur.last_page_start, version)  # a retried page
+            if position != cur.delivered or cur.delivered >= cur.total:
+                raise _error(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+            return self._page(cur, self._batch_size(req), version, first=False)
+
+    def _page(self, cur: Cursor, batch: int, version: str, *, first: bool) -> Reply:
+        """The next ``batch`` rows of ``cur``; an exhausted cursor ends its read transaction
+        but stays registered (with its last page) so a retried request is still answered."""
+        rows = cur.rows.fetchmany(batch) if cur.delivered < cur.total else []
+        cur.last_page_start, cur.last_page = cur.delivered, rows
+        cur.delivered += len(rows)
+        if len(rows) < batch or cur.delivered >= cur.total:
+            cur.total = cur.delivered
+            cur.close()
+        elif first:
+            self.store.keep_cursor(cur)
+        return self._render(cur, rows, cur.last_page_start, version)
+
+    @staticmethod
+    def _render(cur: Cursor, rows: list[tuple[Any, ...]], start: int, version: str) -> Reply:
+        end = start + len(rows)
+        done = end >= cur.total
+        body: dict[str, Any] = {"totalSize": cur.total, "done": done}
+        if not done:
+            body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cur.locator}-{end}"
+        body["records"] = [cur.compiled.shape(r, version) for r in rows]
+        return Reply(200, body)
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _json_body(self, req: Request) -> Any:
+        try:
+            return json.loads(req.body.decode("utf-8") or "null")
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise _error(400, "JSON_PARSER_ERROR", f"Unexpected character: {e}") from None
+
+    def _validate(
+        self, db: Any, obj: ObjectDef, record_id: Any, data: dict[str, Any]
+    ) -> tuple[str | None, dict[str, Any], list[dict[str, Any]]]:
+        """(normalised id, values to store, errors) for one update of ``obj``."""
+        if not isinstance(record_id, str) or not record_id:
+            return (
+                None,
+                {},
+                [
+                    {
+                        "statusCode": "MISSING_ARGUMENT",
+                        "message": "Id not specified in an update call",
+                        "fields": [],
+                    }
+                ],
+            )
+        norm = normalize_id(record_id)
+        if norm is None or not norm.startswith(obj.key_prefix):
+            return (
+                None,
+                {},
+                [
+                    {
+                        "statusCode": "MALFORMED_ID",
+                        "message": f"{obj.label} ID: id value of incorrect type: {record_id}",
+                        "fields": ["Id"],
+                    }
+                ],
+            )
+        if not self.store.existing_ids(db, obj, [norm]):
+            return (
+                norm,
+                {},
+                [
+                    {
+                        "statusCode": "INVALID_CROSS_REFERENCE_KEY",
+                        "message": "invalid cross reference id",
+                        "fields": [],
+                    }
+                ],
+            )
+        values: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for key, value in data.items():
+            if key in ("attributes", "id", "Id"):
+                continue
+            f = obj.field(key)
+            if f is None:
+                errors.append(
+                    {
+                        "statusCode": "INVALID_FIELD",
+                        "message": f"No such column '{key}' on sobject of type {obj.name}",
+                        "fields": [key],
+                    }
+                )
+                continue
+            if not f.updateable:
+                errors.append(
+                    {
+                        "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        "message": f"Unable to create/update fields: {f.name}. Please check the security "
+                        "settings of this field and verify that it is read/write for your "
+                        "profile or permission set.",
+                        "fields": [f.name],
+                    }
+                )
+                continue
+            try:
+                stored = to_storage(f, value)
+                if f.type == "reference" and stored is not None:
+                    self._check_reference(db, f, stored, value)
+            except WriteValueError as e:
+                errors.append({"statusCode": e.code, "message": e.message, "fields": [f.name]})
+                continue
+            values[f.name] = stored
+        return norm, values, errors
+
+    def _check_reference(self, db: Any, f: FieldDef, stored: str, raw: Any) -> None:
+        targets = [self.store.objects[t.lower()] for t in f.reference_to]
+        target = next((t for t in targets if stored.startswith(t.key_prefix)), None)
+        if target is None:
+            raise WriteValueError(
+                "INVALID_CROSS_REFERENCE_KEY", f"{f.label}: id value of incorrect type: {raw}"
+            )
+        if not self.store.existing_ids(db, target, [stored]):
+            raise WriteValueError("INVALID_CROSS_REFERENCE_KEY", f"{f.label}: invalid cross reference id")
+
+    @staticmethod
+    def _derived(obj: ObjectDef, values: dict[str, Any]) -> None:
+        """Keep IsClosed/IsWon consistent with a new StageName, as Salesforce does."""
+        if obj.name == "Opportunity" and "StageName" in values:
+            values["IsClosed"] = int(values["StageName"] in ("Closed Won", "Closed Lost"))
+            values["IsWon"] = int(values["StageName"] == "Closed Won")
+
+    def _stamp(self, values: dict[str, Any], user_id: str, stamp: int) -> dict[str, Any]:
+        return {**values, "LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": user_id}
+
+    def _composite(self, req: Request, user_id: str) -> Reply:
+        body = self._json_body(req)
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise _error(400, "JSON_PARSER_ERROR", "The request body must be an object with a records list")
+        records: list[Any] = body["records"]
+        if len(records) > MAX_COLLECTION:
+            raise _error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
+            )
+        all_or_none = body.get("allOrNone") is True
+        results: list[dict[str, Any]] = []
+        planned: list[tuple[int, ObjectDef, str, dict[str, Any]]] = []
+        with self.store.transaction() as db:
+            for i, rec in enumerate(records):
+                if not isinstance(rec, dict):
+                    results.append(
+                        {
+                            "success": False,
+                            "errors": [
+                                {
+                                    "statusCode": "JSON_PARSER_ERROR",
+                                    "message": "record is not an object",
+                                    "fields": [],
+                                }
+                            ],
+                        }
+                    )
+                    continue
+                attrs = rec.get("attributes")
+                type_name = attrs.get("type") if isinstance(attrs, dict) else None
+                obj = self.store.objects.get(type_name.lower()) if isinstance(type_name, str) else None
+                if obj is None:
+                    results.append(
+                        {
+                            "success": False,
+                            "errors": [
+                                {
+                                    "statusCode": "INVALID_TYPE",
+                                    "message": f"sObject type '{type_name}' is not supported.",
+                                    "fields": [],
+                                }
+                            ],
+                        }
+                    )
+                    continue
+                norm, values, errors = self._validate(db, obj, rec.get("id", rec.get("Id")), rec)
+                if errors:
+                    result: dict[str, Any] = {"success": False, "errors": errors}
+                    if norm:
+                        result = {"id": norm, **result}
+                    results.append(result)
+                    continue
+                assert norm is not None
+                results.append({"id": norm, "success": True, "errors": []})
+                planned.append((i, obj, norm, values))
+            failed = len(planned) != len(records)
+            if all_or_none and failed:
+                for i, _obj, norm, _values in planned:
+                    results[i] = {"id": norm, "success": False, "errors": [dict(ROLLED_BACK)]}
+            elif planned:
+                stamp = self.store.next_stamp()
+                for _i, obj, norm, values in planned:
+                    self._derived(obj, values)
+                    self.store.update_row(db, obj, norm, self._stamp(values, user_id, stamp))
+        return Reply(200, results)
+
+    def _patch_record(self, req: Request, type_name: str, record_id: str, user_id: str) -> Reply:
+        obj = self._object(type_name)
+        body = self._json_body(req)
+        if not isinstance(body, dict):
+            raise _error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        with self.store.transaction() as db:
+            norm = normalize_id(record_id)
+            if (
+                norm is None
+                or not norm.startswith(obj.key_prefix)
+                or not self.store.existing_ids(db, obj, [norm])
+            ):
+                raise ApiError(404, NOT_FOUND)
+            _norm, values, errors = self._validate(db, obj, norm, body)
+            if errors:
+                raise ApiError(
+                    400,
+                    [
+                        {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
+                        for e in errors
+                    ],
+                )
+            self._derived(obj, values)
+            self.store.update_row(db, obj, norm, self._stamp(values, user_id, self.store.next_stamp()))
+        return Reply(204)
+
+    # -- OAuth -----------------------------------------------------------------------------
+
+    def _token(self, req: Request) -> Reply:
+        form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != JWT_GRANT:
+            return Reply(
+                400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+            )
+
+        def grant_error(text: str) -> Reply:
+            return Reply(400, {"error": "invalid_grant", "error_description": text})
+
+        try:
+            claims = jwt.decode(
+                form.get("assertion", ""),
+                self.identity.public_key_pem,
+                algorithms=["RS256"],
+                options={"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            )
+        except jwt.PyJWTError:
+            return grant_error("invalid assertion")
+        if claims.get("iss") != self.identity.consumer_key:
+            return Reply(
+                400, {"error": "invalid_client_id", "error_description": "client identifier invalid"}
+            )
+        aud = claims.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
+        allowed = {self.base_url, "https://login.salesforce.com", "https://test.salesforce.com"}
+        if not any(isinstance(a, str) and a.rstrip("/") in allowed for a in audiences):
+            return grant_error("audience is invalid")
+        try:
+            exp = float(claims["exp"])
+        except (KeyError, TypeError, ValueError):
+            return grant_error("invalid assertion")
+        if exp <= time.time():
+            return grant_error("expired authorization code")
+        user = self._user_by_username(str(claims.get("sub", "")))
+        if user is None or not user["IsActive"]:
+            return grant_error("user hasn't approved this consumer")
+        user_id = user["Id"]
+        return Reply(
+            200,
+            {
+                "access_token": self.store.session_for(user_id, self.identity.org_id),
+                "instance_url": self.base_url,
+                "id": f"{self.base_url}/id/{self.identity.org_id}/{user_id}",
+                "token_type": "Bearer",
+                "issued_at": str(time.time_ns() // 1_000_000),
+                "scope": "api",
+            },
+        )
+
+    def _user_by_username(self, username: str) -> dict[str, Any] | None:
+        with self.store.reader() as db:
+            row = db.execute(
+                'SELECT "Id", "IsActive" FROM "User" WHERE "Username" = ? COLLATE NOCASE', (username,)
+            ).fetchone()
+        return {"Id": row[0], "IsActive": bool(row[1])} if row else None
+
+    def _userinfo(self, user_id: str) -> Reply:
+        row = self.store.get_row(self.store.objects["user"], user_id) or {}
+        return Reply(
+            200,
+            {
+                "sub": f"{self.base_url}/id/{self.identity.org_id}/{user_id}",
+                "user_id": user_id,
+                "organization_id": self.identity.org_id,
+                "preferred_username": row.get("Username"),
+                "name": row.get("Name"),
+                "email": row.get("Email"),
+                "active": bool(row.get("IsActive")),
+            },
+        )
+
+
+def _method_not_allowed(method: str, allowed: str) -> Reply:
+    return Reply(
+        405,
+        [
+            {
+                "errorCode": "METHOD_NOT_ALLOWED",
+                "message": f"HTTP Method '{method}' not allowed. Allowed are {allowed}",
+            }
+        ],
+        {"Allow": allowed},
+    )

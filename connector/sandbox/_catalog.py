@@ -1,0 +1,333 @@
+"""The org's schema as data: objects and their field definitions.
+
+The catalogue is kept as plain rows (``FieldDef``) rather than code so that the store can
+persist it in SQLite and a later Metadata endpoint can add fields at run time; describe, the
+SOQL compiler and the write validator all read the same rows, so a new field becomes
+queryable, describable and writable in one step.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+#: REST ``type`` values the sandbox stores, with the SQLite column type used for each.
+SQL_TYPES: dict[str, str] = {
+    "id": "TEXT",
+    "reference": "TEXT",
+    "string": "TEXT",
+    "textarea": "TEXT",
+    "picklist": "TEXT",
+    "email": "TEXT",
+    "phone": "TEXT",
+    "url": "TEXT",
+    "boolean": "INTEGER",
+    "int": "INTEGER",
+    "double": "REAL",
+    "currency": "REAL",
+    "percent": "REAL",
+    "date": "TEXT",  # ISO YYYY-MM-DD sorts and compares correctly as text
+    "datetime": "INTEGER",  # UTC milliseconds since the epoch: exact ms comparisons, indexable
+}
+
+#: Types whose values compare and sort case-insensitively in SOQL.
+TEXT_TYPES = frozenset({"string", "textarea", "picklist", "email", "phone", "url"})
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    """One field as describe shows it; ``name`` is also the SQLite column name."""
+
+    name: str
+    label: str
+    type: str
+    custom: bool = False
+    updateable: bool = True
+    createable: bool = True
+    nillable: bool = True
+    length: int = 0
+    precision: int = 0
+    scale: int = 0
+    restricted_picklist: bool = False
+    picklist_values: tuple[str, ...] = ()
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+    filterable: bool = True
+    sortable: bool = True
+    calculated: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The REST describe shape of SALESFORCE.md 2.9."""
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "custom": self.custom,
+            "updateable": self.updateable,
+            "createable": self.createable,
+            "nillable": self.nillable,
+            "length": self.length,
+            "precision": self.precision,
+            "scale": self.scale,
+            "digits": 0,
+            "calculated": self.calculated,
+            "externalId": False,
+            "unique": False,
+            "idLookup": self.type == "id",
+            "defaultedOnCreate": self.type in ("id", "boolean") or not self.updateable,
+            "filterable": self.filterable,
+            "sortable": self.sortable,
+            "restrictedPicklist": self.restricted_picklist,
+            "picklistValues": [
+                {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
+                for v in self.picklist_values
+            ],
+            "referenceTo": list(self.reference_to),
+            "relationshipName": self.relationship_name,
+            "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
+        }
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat row for the ``_fields`` table (tuples as JSON)."""
+        row = asdict(self)
+        row["picklist_values"] = json.dumps(list(self.picklist_values))
+        row["reference_to"] = json.dumps(list(self.reference_to))
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> FieldDef:
+        data = dict(row)
+        data["picklist_values"] = tuple(json.loads(data["picklist_values"]))
+        data["reference_to"] = tuple(json.loads(data["reference_to"]))
+        for flag in (
+            "custom",
+            "updateable",
+            "createable",
+            "nillable",
+            "restricted_picklist",
+            "filterable",
+            "sortable",
+            "calculated",
+        ):
+            data[flag] = bool(data[flag])
+        return cls(**data)
+
+
+_SOAP_TYPES = {
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "int": "xsd:int",
+    "double": "xsd:double",
+    "currency": "xsd:double",
+    "percent": "xsd:double",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+}
+
+
+@dataclass(frozen=True)
+class ObjectDef:
+    """One sObject type: its describe header and its fields in describe order."""
+
+    name: str
+    label: str
+    label_plural: str
+    key_prefix: str
+    custom: bool = False
+    fields: tuple[FieldDef, ...] = ()
+
+    def field(self, name: str) -> FieldDef | None:
+        """Case-insensitive lookup, as Salesforce resolves API names."""
+        lowered = name.lower()
+        for f in self.fields:
+            if f.name.lower() == lowered:
+                return f
+        return None
+
+    def relationship(self, name: str) -> FieldDef | None:
+        """The reference field whose relationship name is ``name`` (case-insensitive)."""
+        lowered = name.lower()
+        for f in self.fields:
+            if f.relationship_name and f.relationship_name.lower() == lowered:
+                return f
+        return None
+
+    def describe(self, version: str) -> dict[str, Any]:
+        base = f"/services/data/v{version}/sobjects/{self.name}"
+        return {
+            "name": self.name,
+            "label": self.label,
+            "labelPlural": self.label_plural,
+            "custom": self.custom,
+            "createable": True,
+            "updateable": True,
+            "deletable": True,
+            "queryable": True,
+            "searchable": True,
+            "retrieveable": True,
+            "keyPrefix": self.key_prefix,
+            "fields": [f.describe() for f in self.fields],
+            "recordTypeInfos": [],
+            "childRelationships": [],
+            "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
+        }
+
+
+# -- the default catalogue ----------------------------------------------------------------
+
+STAGES: tuple[str, ...] = (
+    "Prospecting",
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Id. Decision Makers",
+    "Perception Analysis",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+)
+INDUSTRIES: tuple[str, ...] = (
+    "Finance",
+    "Government",
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Energy",
+    "Telecom",
+    "Education",
+)
+PRIORITIES = ("P1", "P2", "P3")
+SIGNOFFS = ("Sign Off", "Review Pass", "Review Rework", "Hold", "Resume")
+STEPS = ("Requirements", "Solution Design", "Internal Review", "Presentation", "Feedback", "Done")
+STATUSES = ("New", "Assigned", "In Progress", "Rework", "Waiting Review", "Presented", "Closed", "On Hold")
+HEALTH = ("Green", "Yellow", "Red")
+RATINGS = ("Outstanding", "Exceeds", "Meets", "Below", "Unsatisfactory")
+
+
+def _ro(name: str, label: str, type_: str, **kw: Any) -> FieldDef:
+    """A system (read-only) field: Salesforce shows these as updateable/createable false."""
+    kw.setdefault("nillable", False)
+    return FieldDef(name, label, type_, updateable=False, createable=False, **kw)
+
+
+def _ref(name: str, label: str, target: str, rel: str, *, system: bool = False, **kw: Any) -> FieldDef:
+    if system:
+        return _ro(name, label, "reference", length=18, reference_to=(target,), relationship_name=rel, **kw)
+    return FieldDef(name, label, "reference", length=18, reference_to=(target,), relationship_name=rel, **kw)
+
+
+def _picklist(
+    name: str,
+    label: str,
+    values: tuple[str, ...],
+    *,
+    custom: bool = False,
+    restricted: bool = False,
+    **kw: Any,
+) -> FieldDef:
+    return FieldDef(
+        name,
+        label,
+        "picklist",
+        custom=custom,
+        length=255,
+        picklist_values=values,
+        restricted_picklist=restricted,
+        **kw,
+    )
+
+
+def _system_fields() -> list[FieldDef]:
+    return [
+        _ro("CreatedDate", "Created Date", "datetime"),
+        _ref("CreatedById", "Created By ID", "User", "CreatedBy", system=True),
+        _ro("LastModifiedDate", "Last Modified Date", "datetime"),
+        _ref("LastModifiedById", "Last Modified By ID", "User", "LastModifiedBy", system=True),
+        _ro("SystemModstamp", "System Modstamp", "datetime"),
+    ]
+
+
+def default_objects() -> list[ObjectDef]:
+    """The seeded org's schema, plugin fields included (the install command comes later)."""
+    account = ObjectDef(
+        "Account",
+        "Account",
+        "Accounts",
+        "001",
+        fields=(
+            _ro("Id", "Account ID", "id", length=18),
+            _ro("IsDeleted", "Deleted", "boolean"),
+            FieldDef("Name", "Account Name", "string", length=255, nillable=False),
+            _picklist("Industry", "Industry", INDUSTRIES),
+            _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False),
+            *_system_fields(),
+        ),
+    )
+    user = ObjectDef(
+        "User",
+        "User",
+        "Users",
+        "005",
+        fields=(
+            _ro("Id", "User ID", "id", length=18),
+            FieldDef("Username", "Username", "string", length=80, nillable=False),
+            FieldDef(
+                "Name", "Full Name", "string", length=121, updateable=False, createable=False, nillable=False
+            ),
+            FieldDef("FirstName", "First Name", "string", length=40),
+            FieldDef("LastName", "Last Name", "string", length=80, nillable=False),
+            FieldDef("Email", "Email", "email", length=128, nillable=False),
+            FieldDef("Title", "Title", "string", length=80),
+            FieldDef("Department", "Department", "string", length=80),
+            FieldDef("IsActive", "Active", "boolean", nillable=False),
+            _ref("ManagerId", "Manager ID", "User", "Manager"),
+            *_system_fields(),
+            FieldDef(
+                "Presales_KPI_Score__c", "Presales KPI Score", "double", custom=True, precision=5, scale=1
+            ),
+            _picklist("Presales_Rating__c", "Presales Rating", RATINGS, custom=True),
+            FieldDef("Presales_KPI_Period__c", "Presales KPI Period", "string", custom=True, length=7),
+        ),
+    )
+    opportunity = ObjectDef(
+        "Opportunity",
+        "Opportunity",
+        "Opportunities",
+        "006",
+        fields=(
+            _ro("Id", "Opportunity ID", "id", length=18),
+            _ro("IsDeleted", "Deleted", "boolean"),
+            _ref("AccountId", "Account ID", "Account", "Account"),
+            FieldDef("Name", "Name", "string", length=120, nillable=False),
+            _picklist("StageName", "Stage", STAGES, nillable=False),
+            FieldDef("Amount", "Amount", "currency", precision=18, scale=2),
+            FieldDef("Probability", "Probability (%)", "percent", precision=3, scale=0),
+            FieldDef("CloseDate", "Close Date", "date", nillable=False),
+            _ro("IsClosed", "Closed", "boolean"),
+            _ro("IsWon", "Won", "boolean"),
+            _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False),
+            *_system_fields(),
+            FieldDef("Presales_Requested__c", "Presales Requested", "boolean", custom=True, nillable=False),
+            _picklist("Presales_Priority__c", "Presales Priority", PRIORITIES, custom=True, restricted=True),
+            _picklist("Presales_Signoff__c", "Presales Sign-off", SIGNOFFS, custom=True, restricted=True),
+            _ref("Presales_Engineer__c", "Presales Engineer", "User", "Presales_Engineer__r", custom=True),
+            _picklist("Presales_Step__c", "Presales Step", STEPS, custom=True, restricted=True),
+            _picklist("Presales_Status__c", "Presales Status", STATUSES, custom=True, restricted=True),
+            FieldDef("Presales_Due_Date__c", "Presales Due Date", "date", custom=True),
+            FieldDef("Presales_Response_Due__c", "Presales Response Due", "datetime", custom=True),
+            _picklist("Presales_Health__c", "Presales Health", HEALTH, custom=True, restricted=True),
+            FieldDef(
+                "Presales_Rework_Count__c",
+                "Presales Rework Count",
+                "double",
+                custom=True,
+                precision=3,
+                scale=0,
+            ),
+            FieldDef("Presales_Message__c", "Presales Message", "string", custom=True, length=255),
+        ),
+    )
+    return [opportunity, account, user]

@@ -1,0 +1,268 @@
+"""The HTTPS server (stdlib `ThreadingHTTPServer` + `ssl`) and the `Sandbox` handle.
+
+TLS handshakes happen in the per-connection thread (the listening socket hands out
+un-handshaken sockets), so one slow or broken client can't stall the accept loop. Request
+logging is off: the server must stay quiet in tests and must never print a session id.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import ssl
+import threading
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from connector.sandbox._api import Api, Identity, Reply, Request
+from connector.sandbox._seed import anchor_for, seed_org
+from connector.sandbox._store import Store
+from connector.sandbox._tls import KeyFiles, ensure_keys, server_context
+
+_JSON = "application/json;charset=UTF-8"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "presales-sandbox"
+    sys_version = ""
+    timeout = 60  # idle keep-alive connections give their thread back
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: no per-request stderr lines (and so no session ids in logs)."""
+
+    def _serve(self) -> None:
+        api: Api = self.server.api  # type: ignore[attr-defined]
+        parts = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        req = Request(
+            self.command,
+            parts.path,
+            parse_qs(parts.query, keep_blank_values=True),
+            {k.lower(): v for k, v in self.headers.items()},
+            body,
+        )
+        try:
+            reply = api.handle(req)
+        except Exception:
+            reply = Reply(
+                500,
+                [
+                    {
+                        "errorCode": "UNKNOWN_EXCEPTION",
+                        "message": "An unexpected error occurred. Please include this ErrorId if you "
+                        "contact support: sandbox",
+                    }
+                ],
+            )
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        if reply.body is not None:
+            self.send_header("Content-Type", _JSON)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = _serve
+
+
+class _TLSServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, api: Api) -> None:
+        super().__init__(address, _Handler)
+        self.ctx = ctx
+        self.api = api
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        return self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Dropped connections and failed handshakes are the client's business: stay quiet."""
+
+
+class Sandbox:
+    """A local Salesforce org over HTTPS, kept in ``data_dir``.
+
+    ``seed`` is the number of opportunities of the generated org (the same number always
+    gives the same org). ``seed_time`` pins the anchor the seeded timestamps count back
+    from (default: the start of today, UTC), for tests that compare two orgs.
+    """
+
+    def __init__(
+        self, data_dir: Path, port: int = 0, seed: int = 2000, *, seed_time: datetime | None = None
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.seed = seed
+        self._seed_time = seed_time
+        self._server: _TLSServer | None = None
+        self._thread: threading.Thread | None = None
+        self._store: Store | None = None
+        self._keys: KeyFiles = KeyFiles.under(self.data_dir)
+        self._stopped = threading.Event()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Create keys and seed on first use, then serve in a background thread."""
+        if self._server is not None:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._keys = ensure_keys(self.data_dir)
+        self._store = self._open_store()
+        store = self._store
+        identity = Identity(
+            org_id=store.meta("org_id") or "",
+            consumer_key=self.consumer_key,
+            public_key_pem=self._keys.public_key_file.read_bytes(),
+        )
+        api = Api(store, identity)
+        try:
+            server = _TLSServer(("127.0.0.1", self.port), server_context(self._keys), api)
+        except OSError:
+            store.close()
+            self._store = None
+            raise
+        self._server = server
+        self.port = server.server_address[1]
+        api.base_url = self.url
+        self._stopped.clear()
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name=f"sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _open_store(self) -> Store:
+        db_path = self.data_dir / "sandbox.db"
+        if db_path.exists():
+            store = Store(db_path)
+            if store.meta("seed") is not None:
+                return store
+            store.close()  # a seed interrupted half-way: start over
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        store = Store(db_path)
+        anchor = anchor_for(self._seed_time or datetime.now(UTC))
+        seed_org(store, self.seed, anchor, self.roster_file)
+        return store
+
+    def stop(self) -> None:
+        """Stop serving and close the database (idempotent)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._stopped.set()
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until SIGINT/SIGTERM (or `stop()` from another thread)."""
+        self.start()
+        previous = {}
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            self._stopped.set()
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, on_signal)
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.stop()
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what clients need -----------------------------------------------------------------
+
+    def _require_store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._store
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self._keys.ca_file
+
+    @property
+    def roster_file(self) -> Path:
+        return self.data_dir / "engineers.yaml"
+
+    @property
+    def private_key_file(self) -> Path:
+        return self._keys.private_key_file
+
+    @property
+    def consumer_key(self) -> str:
+        return self._keys.consumer_key_file.read_text(encoding="ascii").strip()
+
+    @property
+    def integration_user_id(self) -> str:
+        return self._require_store().meta("integration_user_id") or ""
+
+    @property
+    def integration_username(self) -> str:
+        return self._require_store().meta("integration_username") or ""
+
+    @property
+    def org_id(self) -> str:
+        return self._require_store().meta("org_id") or ""
+
+    @property
+    def session_id(self) -> str:
+        """The integration user's session (stable for the data dir)."""
+        return self.session_for(self.integration_user_id)
+
+    def session_for(self, user_id: str) -> str:
+        """A session acting as ``user_id`` (e.g. an engineer signing off in the CRM)."""
+        store = self._require_store()
+        if store.get_row(store.objects["user"], user_id) is None:
+            raise KeyError(f"no such user: {user_id}")
+        return store.session_for(user_id, self.org_id)
+
+
+def describe_banner(sb: Sandbox) -> dict[str, str]:
+    """What a client needs to connect, for the CLI to print (one JSON line with --json)."""
+    return {
+        "salesforce_url": sb.url,
+        "session_id": sb.session_id,
+        "ca_file": str(sb.ca_file),
+        "roster_file": str(sb.roster_file),
+        "consumer_key": sb.consumer_key,
+        "private_key_file": str(sb.private_key_file),
+        "username": sb.integration_username,
+    }

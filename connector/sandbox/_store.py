@@ -1,0 +1,307 @@
+"""The org in SQLite: one table per sObject, the field catalogue, sessions, and query cursors.
+
+Writes go through one connection under one lock (SQLite allows one writer; serialising here
+keeps ``SystemModstamp`` strictly increasing). Reads use their own connections, and WAL mode
+lets them run while a write is in progress. A query's pages come from one open SQLite
+cursor per query locator, read inside its own read transaction: each page continues where
+the last one stopped (no OFFSET re-scan) and sees the snapshot the first page saw, which is
+how Salesforce cursors behave too.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from connector.sandbox._catalog import SQL_TYPES, FieldDef, ObjectDef
+from connector.sandbox._query import Compiled
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+CURSOR_IDLE_SECONDS = 2 * 24 * 3600  # Salesforce keeps query cursors for two days (API v56+)
+MAX_OPEN_CURSORS = 64
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class Cursor:
+    """An open query: the rows not yet delivered, and the last page (to answer a retry)."""
+
+    locator: str
+    compiled: Compiled
+    conn: sqlite3.Connection
+    rows: sqlite3.Cursor
+    total: int
+    delivered: int = 0
+    last_page_start: int = 0
+    last_page: list[tuple[Any, ...]] = field(default_factory=list)
+    last_used: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        try:
+            self.rows.close()
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+
+class Store:
+    """All database access of the sandbox."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._write_lock = threading.RLock()
+        self._writer = self._connect()
+        self._writer.execute("PRAGMA journal_mode=WAL")
+        self._create_meta_tables()
+        self.objects: dict[str, ObjectDef] = {}
+        self._reload_catalogue()
+        self._last_stamp = self._max_stamp()
+        self._cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self._cursor_lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The single writer, inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on error)."""
+        with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._cursor_lock:
+            for cur in self._cursors.values():
+                cur.close()
+            self._cursors.clear()
+        with self._write_lock:
+            self._writer.close()
+
+    # -- catalogue and meta ----------------------------------------------------------------
+
+    def _create_meta_tables(self) -> None:
+        text = {"name", "label", "type", "picklist_values", "reference_to", "relationship_name"}
+        cols = ", ".join(
+            f"{name} {'TEXT' if name in text else 'INTEGER'}" for name in FieldDef.__dataclass_fields__
+        )
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS _objects (name TEXT PRIMARY KEY, label TEXT, "
+                "label_plural TEXT, key_prefix TEXT, custom INTEGER, position INTEGER)"
+            )
+            db.execute(
+                f"CREATE TABLE IF NOT EXISTS _fields (object TEXT NOT NULL, position INTEGER NOT NULL, "
+                f"{cols}, PRIMARY KEY (object, name))"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS _sessions (session_id TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+                "created INTEGER NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS _sessions_user ON _sessions (user_id)")
+
+    def _reload_catalogue(self) -> None:
+        with self.reader() as db:
+            db.row_factory = sqlite3.Row
+            objs = db.execute("SELECT * FROM _objects ORDER BY position").fetchall()
+            fields = db.execute("SELECT * FROM _fields ORDER BY object, position").fetchall()
+        by_object: dict[str, list[FieldDef]] = {}
+        for row in fields:
+            data = {k: v for k, v in zip(row.keys(), row, strict=True) if k not in ("object", "position")}
+            by_object.setdefault(row["object"], []).append(FieldDef.from_row(data))
+        self.objects = {
+            o["name"].lower(): ObjectDef(
+                o["name"],
+                o["label"],
+                o["label_plural"],
+                o["key_prefix"],
+                bool(o["custom"]),
+                tuple(by_object.get(o["name"], [])),
+            )
+            for o in objs
+        }
+
+    def install_objects(self, objects: Iterable[ObjectDef]) -> None:
+        """Create the catalogue rows and one table per object (indexes for paging by stamp)."""
+        with self.transaction() as db:
+            for pos, obj in enumerate(objects):
+                db.execute(
+                    "INSERT INTO _objects VALUES (?, ?, ?, ?, ?, ?)",
+                    (obj.name, obj.label, obj.label_plural, obj.key_prefix, int(obj.custom), pos),
+                )
+                cols = []
+                for fpos, f in enumerate(obj.fields):
+                    self._insert_field_row(db, obj.name, fpos, f)
+                    pk = " PRIMARY KEY" if f.name == "Id" else ""
+                    cols.append(f"{_q(f.name)} {SQL_TYPES[f.type]}{pk}")
+                db.execute(f"CREATE TABLE {_q(obj.name)} ({', '.join(cols)})")
+                db.execute(
+                    f'CREATE INDEX {_q(obj.name + "_stamp")} ON {_q(obj.name)} ("SystemModstamp", "Id")'
+                )
+        self._reload_catalogue()
+
+    @staticmethod
+    def _insert_field_row(db: sqlite3.Connection, object_name: str, pos: int, f: FieldDef) -> None:
+        row = f.to_row()
+        names = ", ".join(["object", "position", *row])
+        marks = ", ".join("?" for _ in range(len(row) + 2))
+        db.execute(f"INSERT INTO _fields ({names}) VALUES ({marks})", [object_name, pos, *row.values()])
+
+    def add_field(self, object_name: str, f: FieldDef) -> None:
+        """Add a field at run time (for a later Metadata endpoint): catalogue row + column."""
+        obj = self.objects[object_name.lower()]
+        with self.transaction() as db:
+            self._insert_field_row(db, obj.name, len(obj.fields), f)
+            db.execute(f"ALTER TABLE {_q(obj.name)} ADD COLUMN {_q(f.name)} {SQL_TYPES[f.type]}")
+        self._reload_catalogue()
+
+    def meta(self, key: str) -> str | None:
+        with self.reader() as db:
+            row = db.execute("SELECT value FROM _meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (key, value))
+
+    def insert_rows(self, db: sqlite3.Connection, obj: ObjectDef, rows: Iterable[dict[str, Any]]) -> None:
+        names = [f.name for f in obj.fields]
+        sql = (
+            f"INSERT INTO {_q(obj.name)} ({', '.join(_q(n) for n in names)}) "
+            f"VALUES ({', '.join('?' for _ in names)})"
+        )
+        db.executemany(sql, ([row.get(n) for n in names] for row in rows))
+
+    def _max_stamp(self) -> int:
+        best = 0
+        with self.reader() as db:
+            for obj in self.objects.values():
+                value = db.execute(f'SELECT MAX("SystemModstamp") FROM {_q(obj.name)}').fetchone()[0]
+                best = max(best, int(value or 0))
+        return best
+
+    def next_stamp(self) -> int:
+        """Now in UTC ms, strictly after every stamp handed out before (clock may step back)."""
+        with self._write_lock:
+            now = time.time_ns() // 1_000_000
+            self._last_stamp = now if now > self._last_stamp else self._last_stamp + 1
+            return self._last_stamp
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def session_user(self, session_id: str) -> str | None:
+        with self.reader() as db:
+            row = db.execute("SELECT user_id FROM _sessions WHERE session_id = ?", (session_id,)).fetchone()
+        return row[0] if row else None
+
+    def session_for(self, user_id: str, org_id: str) -> str:
+        """The user's session id, created once and kept (stable for a data dir)."""
+        with self._write_lock:
+            with self.reader() as db:
+                row = db.execute(
+                    "SELECT session_id FROM _sessions WHERE user_id = ? ORDER BY created LIMIT 1", (user_id,)
+                ).fetchone()
+            if row:
+                return str(row[0])
+            sid = org_id[:15] + "!AQ" + "".join(secrets.choice(_BASE62) for _ in range(96))
+            with self.transaction() as db:
+                db.execute("INSERT INTO _sessions VALUES (?, ?, ?)", (sid, user_id, int(time.time())))
+            return sid
+
+    # -- records ---------------------------------------------------------------------------
+
+    def get_row(self, obj: ObjectDef, record_id: str) -> dict[str, Any] | None:
+        with self.reader() as db:
+            db.row_factory = sqlite3.Row
+            row = db.execute(f'SELECT * FROM {_q(obj.name)} WHERE "Id" = ?', (record_id,)).fetchone()
+        return dict(row) if row else None
+
+    def existing_ids(self, db: sqlite3.Connection, obj: ObjectDef, ids: Iterable[str]) -> set[str]:
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found.update(
+                r[0] for r in db.execute(f'SELECT "Id" FROM {_q(obj.name)} WHERE "Id" IN ({marks})', chunk)
+            )
+        return found
+
+    def update_row(
+        self, db: sqlite3.Connection, obj: ObjectDef, record_id: str, values: dict[str, Any]
+    ) -> None:
+        sets = ", ".join(f"{_q(k)} = ?" for k in values)
+        db.execute(f'UPDATE {_q(obj.name)} SET {sets} WHERE "Id" = ?', [*values.values(), record_id])
+
+    # -- query cursors ---------------------------------------------------------------------
+
+    def open_query(self, compiled: Compiled) -> Cursor:
+        """Run ``compiled`` in its own read transaction and keep the cursor for later pages."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")
+            total = int(conn.execute(compiled.count_sql, compiled.params).fetchone()[0])
+            if compiled.limit is not None:
+                total = min(total, compiled.limit)
+            rows = conn.execute(compiled.sql, compiled.params) if not compiled.count_only else conn.cursor()
+        except BaseException:
+            conn.close()
+            raise
+        locator = "01gDn" + "".join(secrets.choice(_BASE62) for _ in range(10)) + "AAA"
+        return Cursor(locator, compiled, conn, rows, total)
+
+    def keep_cursor(self, cur: Cursor) -> None:
+        """Remember an unfinished cursor; the least recently used beyond the cap is closed."""
+        with self._cursor_lock:
+            self._cursors[cur.locator] = cur
+            self._expire_locked()
+
+    def _expire_locked(self) -> None:
+        now = time.monotonic()
+        for loc in [loc for loc, c in self._cursors.items() if now - c.last_used > CURSOR_IDLE_SECONDS]:
+            self._cursors.pop(loc).close()
+        while len(self._cursors) > MAX_OPEN_CURSORS:
+            _loc, oldest = self._cursors.popitem(last=False)
+            oldest.close()
+
+    def cursor(self, locator: str) -> Cursor | None:
+        with self._cursor_lock:
+            self._expire_locked()
+            cur = self._cursors.get(locator)
+            if cur is not None:
+                self._cursors.move_to_end(locator)
+                cur.last_used = time.monotonic()
+            return cur
+
+    def drop_cursor(self, locator: str) -> None:
+        with self._cursor_lock:
+            cur = self._cursors.pop(locator, None)
+        if cur is not None:
+            cur.close()
