@@ -324,6 +324,9 @@ def test_date_and_datetime_literals(sb: Sandbox, api: requests.Session, sf: Sale
     assert set(ids(sb, api, f"SystemModstamp > {whole.strftime('%Y-%m-%dT%H:%M:%SZ')}")) == {
         o["Id"] for o in opps if datetime.strptime(o["SystemModstamp"], "%Y-%m-%dT%H:%M:%S.%f%z") > whole
     }
+    exact = [o["Id"] for o in opps if o["SystemModstamp"] == pivot]
+    assert ids(sb, api, f"SystemModstamp = {z}") == exact  # millisecond precision
+    assert not set(exact) & set(ids(sb, api, f"SystemModstamp > {z}"))
     day = sorted(o["CloseDate"] for o in opps)[100]
     assert set(ids(sb, api, f"CloseDate <= {day}")) == {o["Id"] for o in opps if o["CloseDate"] <= day}
 

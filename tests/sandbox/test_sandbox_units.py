@@ -1,0 +1,55 @@
+"""Sandbox internals that HTTP tests can't pin down: the never-backwards write clock, SOQL
+literal precision, and id checksums."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connector.sandbox import _store
+from connector.sandbox._soql import SoqlError, parse
+from connector.sandbox._values import make_id, normalize_id, parse_datetime
+
+
+def test_write_clock_never_goes_backwards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store.Store(tmp_path / "s.db")
+    try:
+        ticks = iter([5_000_000_000, 5_000_000_000, 4_000_000_000, 6_000_000_000])  # ns: same, back, forward
+        monkeypatch.setattr(_store.time, "time_ns", lambda: next(ticks))
+        assert [store.next_stamp() for _ in range(4)] == [5_000, 5_001, 5_002, 6_000]
+    finally:
+        store.close()
+
+
+def test_datetime_literals_keep_milliseconds_in_utc() -> None:
+    where = parse("SELECT Id FROM Opportunity WHERE SystemModstamp >= 2026-11-20T16:15:02.123+08:00").where
+    value = where.value  # type: ignore[union-attr]
+    assert value.value == datetime(2026, 11, 20, 8, 15, 2, 123000, tzinfo=UTC)  # type: ignore[union-attr]
+    assert parse_datetime("2026-11-20T08:15:02.123Z") == parse_datetime("2026-11-20T16:15:02.123+0800")
+    assert parse_datetime("2026-11-20T08:15:02.123Z") % 1000 == 123  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    "soql",
+    [
+        "SELECT Id FROM Opportunity WHERE CloseDate = 2026-02-30",
+        "SELECT Id FROM Opportunity WHERE Name = 'a\\q'",
+        "SELECT Id FROM Opportunity ORDER BY",
+        "SELECT Id FROM Opportunity WHERE Amount IN ()",
+        "SELECT Id FROM Opportunity WHERE Name LIKE 5",
+        "SELECT Id FROM Opportunity LIMIT 5 extra",
+    ],
+)
+def test_malformed(soql: str) -> None:
+    with pytest.raises(SoqlError) as err:
+        parse(soql)
+    assert err.value.code == "MALFORMED_QUERY" and "ERROR at Row:1:Column:" in err.value.message
+
+
+def test_ids_carry_the_case_safe_suffix() -> None:
+    oid = make_id("006", 3_000_123)
+    assert len(oid) == 18 and oid.startswith("006") and normalize_id(oid[:15]) == oid
+    assert normalize_id("006-bad") is None
+    assert make_id("006", 1) != make_id("006", 2)
