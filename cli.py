@@ -31,7 +31,8 @@ task_app = typer.Typer(help="Look at presales tasks.", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(task_app, name="task")
 
-out = Console(highlight=False, soft_wrap=True)
+# Under cron or a pipe there is no terminal width: keep tables on one line per row.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
 
 

@@ -29,6 +29,7 @@ class Org:
 
     def http(self, session_id: str | None = None) -> requests.Session:
         s = requests.Session()
+        s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify= below
         s.verify = str(self.sb.ca_file)
         s.headers["Authorization"] = f"Bearer {session_id or self.sb.session_id}"
         return s
