@@ -293,7 +293,7 @@ def demo(
         counts = result.by_engineer[name]
         table.add_row(name, *[str(counts.get(s, 0) or "") for s in steps], str(sum(counts.values())))
     out.print(table)
-    calls = Table(title="API calls (sandbox count, all users)")
+    calls = Table(title="API calls, all users")
     calls.add_column("endpoint")
     calls.add_column("calls", justify="right")
     for k, v in sorted(result.api_calls.items()):

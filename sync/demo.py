@@ -88,6 +88,7 @@ def _engineers_sign_off(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int
 
 
 def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print) -> DemoResult:
+    workdir = workdir.resolve()
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)

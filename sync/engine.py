@@ -102,7 +102,7 @@ class _Run:
         self.touched: set[str] = set()
         self.names: dict[str, str] = {}
         self._dry_conn: Connection | None = None
-        self.me = ""
+        self._me: str | None = None
 
     # transactions: one per page normally; in a dry run one long transaction rolled back
     @contextmanager
@@ -129,8 +129,15 @@ class _Run:
         self.report.api_calls = self.crm.api_calls()
         return self.report
 
+    @property
+    def me(self) -> str:
+        """The integration user's CRM id, asked for only when a decision needs it (a quiet
+        run then costs a single query call)."""
+        if self._me is None:
+            self._me = self.crm.current_user()
+        return self._me
+
     def _steps(self) -> None:
-        self.me = self.crm.current_user()
         self.read_changes()
         desired = self.evaluate()
         changes = self.plan(desired)
@@ -190,9 +197,8 @@ class _Run:
             self.report.counts["tasks_created"] += 1
         before = task
         actor = values.get("last_modified_by") or ""
-        by_person = actor != self.me
-        task, message = self._reassignment(task, message, values, seen, known, actor, by_person)
-        task, message = self._command(rec.id, task, message, values.get("command"), actor, by_person)
+        task, message = self._reassignment(task, message, values, seen, known, actor)
+        task, message = self._command(rec.id, task, message, values.get("command"), actor)
         if values.get("is_closed") and task.is_open:
             task = close(task, at=self.now, outcome="won" if values.get("is_won") else "lost",
                          actor=actor or self.me)
@@ -202,13 +208,13 @@ class _Run:
         self.touched.add(rec.id)
 
     def _reassignment(self, task: Task, message: str | None, values: dict[str, Any],
-                      seen: dict[str, Any], known: dict[str, Any], actor: str,
-                      by_person: bool) -> tuple[Task, str | None]:
+                      seen: dict[str, Any], known: dict[str, Any],
+                      actor: str) -> tuple[Task, str | None]:
         """A manager who sets the engineer field in the CRM reassigns the task."""
         field_name = self.objmap.outbound["engineer"].field
         wanted = values.get("engineer")
-        if not (by_person and wanted and wanted != task.engineer_id
-                and changed_by_crm(field_name, seen, known)):
+        if not (wanted and wanted != task.engineer_id and changed_by_crm(field_name, seen, known)
+                and actor != self.me):
             return task, message
         engineer = self.engineers.get(wanted)
         if engineer is None or not engineer.active:
@@ -221,8 +227,8 @@ class _Run:
                       reason=f"reassigned in the CRM by {actor}"), None
 
     def _command(self, record_id: str, task: Task, message: str | None, raw: str | None,
-                 actor: str, by_person: bool) -> tuple[Task, str | None]:
-        if not raw or not by_person:
+                 actor: str) -> tuple[Task, str | None]:
+        if not raw or actor == self.me:
             return task, message
         try:
             command = Command(raw)

@@ -233,7 +233,7 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path) -> SeedR
                 "reviewer": level in ("senior", "expert"),
                 "skills": sorted(rng.sample(SKILLS, 2 + i % 2)),
                 "industries": sorted(rng.sample(INDUSTRIES, 1 + i % 3), key=INDUSTRIES.index),
-                "capacity": {"junior": 4, "intermediate": 5, "senior": 6, "expert": 6}[level],
+                "capacity": {"junior": 10, "intermediate": 12, "senior": 14, "expert": 14}[level],
                 "active": i != 1,  # one engineer is off the roster (on leave): skipping gets exercised
             }
         )
