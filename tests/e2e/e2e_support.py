@@ -83,9 +83,10 @@ def write_config(directory: Path, sb: Sandbox, **overrides: Any) -> Path:
     return path
 
 
-def presales(config: Path, *args: str, session_id: str | None = None,
-             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def presales(config: Path, *args: str, session_id: str | None = None, cwd: Path | None = None,
+             extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESALES_SF_")}
+    env.update(extra_env or {})
     if session_id is not None:
         env["PRESALES_SF_SESSION_ID"] = session_id
     return subprocess.run([PRESALES, "--config", str(config), *args], capture_output=True, text=True,

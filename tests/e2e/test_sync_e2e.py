@@ -127,3 +127,18 @@ def test_config_errors_name_file_line_and_key(org: Org, tmp_path: Path) -> None:
     line = next(i for i, t in enumerate(config.read_text().splitlines(), 1) if t.startswith("stroe"))
     assert f"{config}:{line}" in proc.stderr and "did you mean 'store'" in proc.stderr
     assert not (tmp_path / "presales.db").exists() and not (tmp_path / "x.db").exists()
+
+
+def test_jwt_bearer_login_against_the_sandbox(org: Org, tmp_path: Path) -> None:
+    sb = org.sb
+    config = write_config(tmp_path, sb, crm={
+        "kind": "salesforce", "instance_url": sb.url, "api_version": "66.0",
+        "auth": {"method": "jwt", "login_url": sb.url}, "ca_bundle": str(sb.ca_file)})
+    env = {"PRESALES_SF_USERNAME": sb.integration_username, "PRESALES_SF_CONSUMER_KEY": sb.consumer_key,
+           "PRESALES_SF_PRIVATE_KEY_FILE": str(sb.private_key_file)}
+    org.reset_stats()
+    proc = presales(config, "--json", "sync", "--dry-run", extra_env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert org.stats().get("oauth_token") == 1
+    wrong = presales(config, "sync", extra_env={**env, "PRESALES_SF_CONSUMER_KEY": "not-our-app"})
+    assert wrong.returncode == 3 and "invalid" in wrong.stderr.lower()
