@@ -1,0 +1,40 @@
+"""`presales sandbox serve --json` as a script would drive it: one JSON line, a working
+HTTPS endpoint trusted through the printed CA file, a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import requests
+from e2e_support import PRESALES
+
+
+def test_sandbox_serve_prints_json_and_stops_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen([PRESALES, "sandbox", "serve", "--port", "0", "--seed", "50",
+                             "--data", str(tmp_path / "sb"), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = json.loads(proc.stdout.readline())
+        assert {"salesforce_url", "session_id", "ca_file"} <= banner.keys()
+        assert banner["salesforce_url"].startswith("https://127.0.0.1:")
+        http = requests.Session()
+        http.trust_env = False
+        url, ca = banner["salesforce_url"], banner["ca_file"]
+        versions = http.get(url + "/services/data/", verify=ca, timeout=10)
+        assert versions.status_code == 200 and any(v["version"] == "66.0" for v in versions.json())
+        denied = http.get(url + "/services/data/v66.0/query", params={"q": "SELECT Id FROM User"},
+                          headers={"Authorization": "Bearer wrong"}, verify=ca, timeout=10)
+        assert denied.status_code == 401 and denied.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+        count = http.get(url + "/services/data/v66.0/query",
+                         params={"q": "SELECT Id FROM Opportunity"}, verify=ca, timeout=10,
+                         headers={"Authorization": f"Bearer {banner['session_id']}"}).json()["totalSize"]
+        assert count == 50
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0
+    assert banner["session_id"] not in (proc.stderr.read() if proc.stderr else "")
