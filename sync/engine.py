@@ -12,7 +12,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,8 +72,7 @@ class SyncReport:
             "exit_code": self.exit_code,
             "counts": dict(self.counts),
             "api_calls": self.api_calls,
-            "changes": [c.__dict__ if not hasattr(c, "__slots__") else
-                        {s: getattr(c, s) for s in c.__slots__} for c in self.changes],
+            "changes": [asdict(c) for c in self.changes],
             "failures": [{"record_id": r, "error_code": c, "message": m}
                          for r, c, m in self.failures],
             "rejected_commands": [{"record_id": r, "reason": m} for r, m in self.rejected],
