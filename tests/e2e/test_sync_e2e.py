@@ -142,3 +142,16 @@ def test_jwt_bearer_login_against_the_sandbox(org: Org, tmp_path: Path) -> None:
     assert org.stats().get("oauth_token") == 1
     wrong = presales(config, "sync", extra_env={**env, "PRESALES_SF_CONSUMER_KEY": "not-our-app"})
     assert wrong.returncode == 3 and "invalid" in wrong.stderr.lower()
+
+
+def test_sync_on_either_store(org: Org, tmp_path: Path, store_url: str) -> None:
+    """The same CLI run with the store on SQLite or on the PostgreSQL server."""
+    config = write_config(tmp_path, org.sb, store=store_url)
+    first = run_json(config, "sync", "--full", session_id=org.sb.session_id)
+    assert first["exit_code"] == 0 and first["counts"]["tasks_created"] > 0
+    org.reset_stats()
+    second = run_json(config, "sync", session_id=org.sb.session_id)
+    assert second["counts"].get("tasks_created", 0) == 0
+    assert org.stats().get("composite_sobjects", 0) == 0
+    status = run_json(config, "status", session_id=org.sb.session_id)
+    assert status["tasks"] == first["counts"]["tasks_created"] and len(status["runs"]) == 2
