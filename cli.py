@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +29,10 @@ app = typer.Typer(help="Presales management inside your CRM: sync, workflow, SLA
 sandbox_app = typer.Typer(help="The local HTTPS CRM emulator used by the demo and the tests.",
                           no_args_is_help=True)
 task_app = typer.Typer(help="Look at presales tasks.", no_args_is_help=True)
+mappings_app = typer.Typer(help="Check or start the field mapping against the live CRM schema.",
+                           no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(mappings_app, name="mappings")
 app.add_typer(task_app, name="task")
 
 # Under cron or a pipe there is no terminal width: keep tables on one line per row.
@@ -235,6 +239,52 @@ def task_show(opportunity_id: Annotated[str, typer.Argument(help="The opportunit
         table.add_row(e["at"][:19], e["kind"], e["actor"], f"{e['from_step'] or ''} {e['from_status'] or ''}",
                       f"{e['to_step'] or ''} {e['to_status'] or ''}", e["outcome"] or "", e["note"] or "")
     out.print(table)
+
+
+@mappings_app.command("validate")
+def mappings_validate() -> None:
+    """Check every mapped field against the CRM's describe: exists and visible, type,
+    updateable, restricted picklist values. Exit 2 when something is wrong."""
+    from sync.service import validate_mapping
+
+    with _exit_codes():
+        findings = validate_mapping(state.config, os.environ)
+    bad = [f for f in findings if not f.ok]
+    if state.json:
+        _print_json({"ok": not bad, "findings": [asdict(f) for f in findings]})
+    else:
+        table = Table(title="Mapping against the live schema")
+        for col in ("direction", "domain", "CRM field", "", "detail"):
+            table.add_column(col)
+        for f in findings:
+            table.add_row(f.direction, f.name, f.field, "ok" if f.ok else "ERROR", f.detail)
+        out.print(table)
+        out.print(f"{len(findings) - len(bad)} fields ok, {len(bad)} with problems", markup=False)
+    raise typer.Exit(EXIT_CONFIG if bad else EXIT_OK)
+
+
+@mappings_app.command("init")
+def mappings_init(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the starter mapping.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starter mapping from the live schema: standard fields filled in, the
+    plugin's fields where the org has them."""
+    from sync.service import init_mapping
+
+    if out_file.exists() and not force:
+        err.print(f"error: {out_file} exists; pass --force to overwrite it", markup=False)
+        raise typer.Exit(EXIT_CONFIG)
+    with _exit_codes():
+        text, missing = init_mapping(state.config, os.environ)
+    out_file.write_text(text, encoding="utf-8")
+    if state.json:
+        _print_json({"path": str(out_file), "missing_in_org": missing})
+        return
+    out.print(f"wrote {out_file}", markup=False)
+    if missing:
+        out.print("not in your org (run `presales install` or map your own): " + ", ".join(missing),
+                  markup=False)
 
 
 @sandbox_app.command("serve")

@@ -145,6 +145,16 @@ def load(path: Path) -> Loaded:
                   engineers=engineers, managers=managers)
 
 
+def load_crm_only(path: Path) -> Loaded:
+    """The config file alone, with the shipped mapping and rules and no roster: enough to
+    talk to the CRM before the admin's mapping exists (`presales mappings init`)."""
+    config = load_model(path, Config)
+    return Loaded(path=path, config=config,
+                  mapping=load_mapping(default_mapping_path(config.crm.kind)),
+                  rules=load_model(default_rules_path(), RulesSettings), engineers={},
+                  managers=frozenset())
+
+
 def default_rules_path() -> Path:
     import rules
 
@@ -160,4 +170,4 @@ def store_url(loaded: Loaded) -> str:
     return url
 
 
-__all__ = ["DEFAULT_CONFIG", "Config", "Loaded", "load", "load_roster", "store_url"]
+__all__ = ["DEFAULT_CONFIG", "Config", "Loaded", "load", "load_crm_only", "load_roster", "store_url"]

@@ -86,3 +86,45 @@ def tasks(config_path: Path) -> list[dict[str, Any]]:
 
 
 __all__ = ["connector_for", "open_store", "status", "sync_once", "tasks"]
+
+
+def _schema(crm: Connector, objmap: Any) -> dict[str, dict[str, Any]]:
+    """Describe the mapped object and the objects its parent fields point to."""
+    from mappings.validate import CrmField, related_objects
+
+    def fields(name: str) -> dict[str, CrmField]:
+        described = crm.describe(name)
+        return {f.name: CrmField(f.name, f.type, f.updateable, tuple(f.picklist_values),
+                                 f.restricted_picklist, tuple(f.reference_to))
+                for f in described.fields.values()}
+
+    schema = {objmap.object: fields(objmap.object)}
+    for other in sorted(related_objects(objmap, schema[objmap.object])):
+        schema[other] = fields(other)
+    return schema
+
+
+def validate_mapping(config_path: Path, env: Mapping[str, str]) -> list[Any]:
+    """`presales mappings validate`: the mapping against the live schema."""
+    from mappings.validate import validate
+    from rules import Health, Status, Step
+
+    loaded = config_mod.load(config_path)
+    crm = connector_for(loaded, env)
+    objmap = loaded.mapping.opportunity
+    # Commands are read, never written (the plugin only clears the field): no values to check.
+    writes = {"step": frozenset(s.value for s in Step), "status": frozenset(s.value for s in Status),
+              "health": frozenset(h.value for h in Health)}
+    return validate(objmap, _schema(crm, objmap), writes)
+
+
+def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """`presales mappings init`: a starter mapping from the live schema."""
+    from mappings import default_mapping_path, load_mapping
+    from mappings.init import starter_mapping
+
+    loaded = config_mod.load_crm_only(config_path)
+    crm = connector_for(loaded, env)
+    default = default_mapping_path(loaded.config.crm.kind)
+    objmap = load_mapping(default).opportunity
+    return starter_mapping(default.read_text(encoding="utf-8"), objmap.object, _schema(crm, objmap))

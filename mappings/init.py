@@ -1,0 +1,43 @@
+"""Write a starter mapping for an org: the default mapping, checked field by field
+against the live schema (pure: the schema is an argument; the text keeps our comments)."""
+
+from __future__ import annotations
+
+import re
+
+from mappings.model import REQUIRED_INBOUND, REQUIRED_OUTBOUND
+from mappings.validate import Schema, _resolve
+
+_ENTRY = re.compile(r"^(?P<indent>\s+)(?P<name>[a-z_]+):\s+\{field:\s*(?P<field>[A-Za-z0-9_.]+)")
+
+
+def starter_mapping(default_text: str, object_name: str, schema: Schema) -> tuple[str, list[str]]:
+    """(YAML text, names of fields the org lacks). Optional entries whose field is missing
+    are commented out; required ones stay, flagged, so the admin must decide."""
+    lines: list[str] = []
+    missing: list[str] = []
+    section = ""
+    for line in default_text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("inbound:", "outbound:")):
+            section = stripped.split(":", 1)[0]
+        m = _ENTRY.match(line)
+        if m is None:
+            lines.append(line)
+            continue
+        field, _ = _resolve(schema, object_name, m["field"])
+        if field is not None:
+            lines.append(line)
+            continue
+        missing.append(m["field"])
+        required = REQUIRED_INBOUND if section == "inbound" else REQUIRED_OUTBOUND
+        if m["name"] in required:
+            lines.append(f"{line}   # NOT IN YOUR ORG: run `presales install` or map your own field")
+        else:
+            lines.append(f"{m['indent']}# {line.strip()}   # not in your org")
+    header = (f"# Starter mapping written by `presales mappings init` from the live schema of "
+              f"{object_name}.\n# Fields marked NOT IN YOUR ORG must be installed or re-mapped.\n")
+    return header + "\n".join(lines) + "\n", sorted(set(missing))
+
+
+__all__ = ["starter_mapping"]
