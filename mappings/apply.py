@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from mappings.model import FieldMap, FieldType, ObjectMap
 
@@ -18,7 +19,7 @@ class ValueError_(ValueError):
     """A CRM value that does not fit its mapped type (names the field, not the value)."""
 
 
-def _parse_datetime(value: str) -> datetime:
+def _parse_datetime(value: str, timezone: str | None = None) -> datetime:
     text = value.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -26,18 +27,21 @@ def _parse_datetime(value: str) -> datetime:
         text = f"{text[:-2]}:{text[-2:]}"  # +0000 -> +00:00
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
-        raise ValueError("datetime without a time zone")
+        if timezone is None:
+            raise ValueError("datetime without a time zone (set timezone: on the mapping)")
+        parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
     return parsed
 
 
-def canonical(kind: FieldType, value: Any) -> Any:
+def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
+              timezone: str | None = None) -> Any:
     """The one comparable form of `value` for a field of type `kind`.
 
     Empty text is None: Salesforce stores an empty string as null, so "" and None are the
     same CRM state. `0` and `False` stay what they are."""
     if value is None:
         return None
-    if kind in ("string", "id"):
+    if kind in ("string", "id", "user"):
         text = str(value)
         return text if text != "" else None
     if kind == "boolean":
@@ -52,7 +56,8 @@ def canonical(kind: FieldType, value: Any) -> Any:
             raise ValueError("expected a whole number")
         return int(number)
     if kind == "number":
-        return float(value)
+        number = float(value)
+        return round(number, scale) if scale is not None else number
     if kind == "date":
         if isinstance(value, datetime):
             return value.date().isoformat()
@@ -60,16 +65,18 @@ def canonical(kind: FieldType, value: Any) -> Any:
             return value.isoformat()
         return date.fromisoformat(str(value)[:10]).isoformat()
     if kind == "datetime":
-        parsed = value if isinstance(value, datetime) else _parse_datetime(str(value))
+        parsed = value if isinstance(value, datetime) else _parse_datetime(str(value), timezone)
         if parsed.tzinfo is None:
-            raise ValueError("datetime without a time zone")
+            if timezone is None:
+                raise ValueError("datetime without a time zone (set timezone: on the mapping)")
+            parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
         utc = parsed.astimezone(UTC)
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     raise ValueError(f"unknown field type {kind}")
 
 
 def _to_crm(fm: FieldMap, value: Any) -> Any:
-    value = canonical(fm.type, value)
+    value = _canon(fm, value)
     if value is not None and fm.values:
         value = fm.values.get(str(value), value)
     return value
@@ -79,7 +86,11 @@ def _from_crm(fm: FieldMap, value: Any) -> Any:
     if value is not None and fm.values:
         reverse = {crm: domain for domain, crm in fm.values.items()}
         value = reverse.get(str(value), value)
-    return canonical(fm.type, value)
+    return _canon(fm, value)
+
+
+def _canon(fm: FieldMap, value: Any) -> Any:
+    return canonical(fm.type, value, scale=fm.scale, timezone=fm.timezone)
 
 
 def read_fields(objmap: ObjectMap) -> list[str]:
@@ -114,7 +125,7 @@ def observed(objmap: ObjectMap, record: Mapping[str, Any]) -> dict[str, Any]:
     for fm in objmap.outbound.values():
         if fm.field in record:
             try:
-                out[fm.field] = canonical(fm.type, record[fm.field])
+                out[fm.field] = _canon(fm, record[fm.field])
             except (TypeError, ValueError) as err:
                 raise ValueError_(f"{fm.field}: {err}") from None
     return out

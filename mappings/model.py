@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FieldType = Literal["string", "id", "boolean", "number", "integer", "date", "datetime"]
+FieldType = Literal["string", "id", "user", "boolean", "number", "integer", "date", "datetime"]
 
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -32,6 +33,18 @@ class FieldMap(_Frozen):
     type: FieldType = "string"
     default: Any = None
     values: dict[str, str] = Field(default_factory=dict)
+    scale: int | None = Field(default=None, ge=0, le=18)
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{v}' (an IANA name such as Asia/Shanghai)") from None
+        return v
 
     @field_validator("field")
     @classmethod
@@ -39,6 +52,14 @@ class FieldMap(_Frozen):
         if not _FIELD_NAME.match(v):
             raise ValueError(f"'{v}' is not a CRM field API name (letters, digits, _ and one '.')")
         return v
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> FieldMap:
+        if self.scale is not None and self.type != "number":
+            raise ValueError("scale: only for type number")
+        if self.timezone is not None and self.type != "datetime":
+            raise ValueError("timezone: only for type datetime")
+        return self
 
     @model_validator(mode="after")
     def _values_invertible(self) -> FieldMap:

@@ -17,6 +17,7 @@ COMPATIBLE: dict[FieldType, frozenset[str]] = {
     "string": frozenset({"string", "textarea", "picklist", "multipicklist", "combobox", "email",
                          "phone", "url", "id", "reference", "encryptedstring"}),
     "id": frozenset({"id", "reference", "string"}),
+    "user": frozenset({"reference", "id", "string"}),
     "boolean": frozenset({"boolean"}),
     "number": frozenset({"double", "currency", "percent", "int", "long"}),
     "integer": frozenset({"int", "long", "double"}),

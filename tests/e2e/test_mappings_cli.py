@@ -32,7 +32,7 @@ def test_validate_reports_missing_field_wrong_type_readonly_and_picklist(org: Or
                          "{field: Presales_Step__c, values: {Requirements: 需求收集}}")
     text = path.read_text(encoding="utf-8")
     text = text.replace("{field: Presales_Health__c}", "{field: Presales_Helth__c}")
-    text = text.replace("{field: Amount, type: number}", "{field: Amount, type: date}")
+    text = text.replace("{field: Amount, type: number, scale: 2}", "{field: Amount, type: date}")
     text = text.replace("message:          {field: Presales_Message__c}",
                         "message:          {field: SystemModstamp, type: datetime}")
     path.write_text(text, encoding="utf-8")

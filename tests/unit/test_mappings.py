@@ -52,7 +52,7 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
 
 
 def test_wrong_type_names_key_and_line(tmp_path: Path) -> None:
-    text = _default_text().replace("{field: Amount, type: number}", "{field: Amount, type: money}")
+    text = _default_text().replace("{field: Amount, type: number, scale: 2}", "{field: Amount, type: money}")
     p = _write(tmp_path, text)
     with pytest.raises(FileProblems) as e:
         mappings.load_mapping(p)
@@ -127,3 +127,23 @@ def test_changed_by_crm() -> None:
     assert not changed_by_crm("E__c", {"E__c": "005A"}, {"E__c": "005A"})
     assert not changed_by_crm("E__c", {}, {"E__c": "005A"})
     assert changed_by_crm("E__c", {"E__c": "005A"}, {})
+
+
+def test_scale_and_timezone_transforms() -> None:
+    assert canonical("number", 1234.5678, scale=2) == 1234.57
+    assert canonical("number", 0, scale=2) == 0.0
+    local = canonical("datetime", "2026-11-20T16:15:02", timezone="Asia/Shanghai")
+    assert local == "2026-11-20T08:15:02.000Z"
+    with pytest.raises(ValueError, match="time zone"):
+        canonical("datetime", "2026-11-20T16:15:02")
+
+
+def test_options_must_fit_the_type(tmp_path: Path) -> None:
+    text = _default_text().replace("{field: CloseDate, type: date}",
+                                   "{field: CloseDate, type: date, scale: 2}")
+    with pytest.raises(FileProblems, match="scale: only for type number"):
+        mappings.load_mapping(_write(tmp_path, text))
+    text = _default_text().replace("{field: CloseDate, type: date}",
+                                   "{field: CloseDate, type: datetime, timezone: Mars/Olympus}")
+    with pytest.raises(FileProblems, match="unknown time zone"):
+        mappings.load_mapping(_write(tmp_path, text))
