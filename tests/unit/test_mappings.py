@@ -147,3 +147,11 @@ def test_options_must_fit_the_type(tmp_path: Path) -> None:
                                    "{field: CloseDate, type: datetime, timezone: Mars/Olympus}")
     with pytest.raises(FileProblems, match="unknown time zone"):
         mappings.load_mapping(_write(tmp_path, text))
+
+
+def test_the_full_example_in_docs_loads(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "mappings.md").read_text(encoding="utf-8")
+    block = text.split("## Full example")[1].split("```yaml")[1].split("```")[0]
+    m = mappings.load_mapping(_write(tmp_path, block)).opportunity
+    assert outbound(m, {"step": "Done"}) == {"SE_Step__c": "完成"}
+    assert inbound(m, {"SE_Signoff__c": "签字确认"})["command"] == "Sign Off"
