@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +99,33 @@ class Connector(Protocol):
     def api_calls(self) -> dict[str, int]:
         """API calls spent by this connector so far, per endpoint family."""
         ...
+
+
+FieldType = Literal["Text", "Number", "Checkbox", "Date", "DateTime", "Picklist", "Lookup"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A custom field the plugin needs on a CRM object (``name`` like ``Presales_Step__c``)."""
+
+    object_name: str
+    name: str
+    label: str
+    type: FieldType
+    length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    picklist_values: tuple[str, ...] = ()
+    restricted: bool = True
+    reference_to: str | None = None
+    relationship_name: str | None = None
+    default_checked: bool = False
+
+
+@dataclass(frozen=True)
+class FieldChangePlan:
+    """What installing `spec` does: create it, update it (`differences` say why) or nothing."""
+
+    spec: FieldSpec
+    action: Literal["create", "update", "unchanged"]
+    differences: tuple[str, ...]

@@ -10,8 +10,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.base import FieldInfo, ObjectSchema, Page, RecordChange, RemoteRecord, WriteResult
+from connector.base import (
+    FieldChangePlan,
+    FieldInfo,
+    FieldSpec,
+    ObjectSchema,
+    Page,
+    RecordChange,
+    RemoteRecord,
+    WriteResult,
+)
 from connector.errors import ConfigError, FatalError
+from connector.salesforce._install import FieldInstaller
 from connector.salesforce._transport import ApiUsage, Transport
 
 #: sObject Collections accept at most 200 records per request.
@@ -255,6 +265,32 @@ class SalesforceConnector:
                 f" results for {len(batch)} records"
             )
         return [_write_result(change, raw) for change, raw in zip(batch, answer, strict=True)]
+
+    # -- installing custom fields ------------------------------------------------------------
+
+    def plan_fields(self, specs: Sequence[FieldSpec]) -> list[FieldChangePlan]:
+        """Compare `specs` with the org's CustomField definitions (Metadata API
+        ``readMetadata``, at most 10 names a call): one plan per spec, in order, with action
+        create / update / unchanged. Compared: type, label, length (Text), precision/scale
+        (Number), picklist values (Picklist), referenceTo (Lookup). Reads only."""
+        return FieldInstaller(self._transport, self.current_user).plan(specs)
+
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False) -> list[FieldChangePlan]:
+        """Plan, then ``upsertMetadata`` the create/update ones (at most 10 per call; none
+        when all are unchanged), then grant read/edit FLS on every spec field to the
+        integration user through the ``Presales_Sync`` permission set (found or created,
+        assigned to `current_user()`, FieldPermissions created in one POST and fixed in one
+        PATCH composite/sobjects call, at most 200 each). Nothing is written when all is in
+        place; `dry_run` only plans. Returns the plans.
+
+        Raises `ConfigError` for an invalid spec or a rejected component / FieldPermissions
+        record (naming the field and the status code)."""
+        return FieldInstaller(self._transport, self.current_user).ensure(specs, dry_run=dry_run)
+
+    def remove_fields(self, names: Sequence[str]) -> None:
+        """Delete custom fields given as full names (``Opportunity.Presales_Step__c``),
+        ``deleteMetadata`` at most 10 per call; names that do not exist are skipped."""
+        FieldInstaller(self._transport, self.current_user).remove(names)
 
     # -- identity and accounting -----------------------------------------------------------
 

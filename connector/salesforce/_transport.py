@@ -1,21 +1,24 @@
 """The one place the Salesforce adapter touches the network.
 
 `Transport._attempt` is the single function through which every HTTP exchange runs (token
-requests and every simple-salesforce call). Around it `Transport` owns:
+requests, every simple-salesforce call, every Metadata API SOAP call through zeep). Around
+it `Transport` owns:
 
 * the default timeout and TLS verification of every request (`HttpSession`);
 * the tenacity policy: a stop, a jittered exponential wait that honours ``Retry-After``,
   and a predicate (only `RetryableError` is retried);
 * the error classification table, keyed by (HTTP status, Salesforce errorCode);
 * API-call counting per endpoint family and the last ``Sforce-Limit-Info`` usage;
-* re-authentication: one JWT re-login on ``401 INVALID_SESSION_ID``, then one retry.
+* re-authentication: one JWT re-login on ``401 INVALID_SESSION_ID`` (or the SOAP fault
+  ``sf:INVALID_SESSION_ID``), then one retry with a fresh client.
 
-No `requests` or `simple_salesforce` exception leaves this module.
+No `requests`, `simple_salesforce` or `zeep` exception leaves this module.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import time
 from collections import Counter
@@ -23,8 +26,11 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
 import requests
+import zeep.exceptions
+import zeep.transports
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.metadata import SfdcMetadataApi
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -63,6 +69,10 @@ T = TypeVar("T")
 MAX_RETRY_AFTER_SECONDS = 60.0
 
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
+
+#: The endpoint family every Metadata API (SOAP, zeep) call is counted under.
+METADATA = "metadata"
+_METADATA_STATUS = re.compile(r"\(([A-Z_]+), ")
 
 
 class ApiUsage(NamedTuple):
@@ -180,6 +190,7 @@ class Transport:
         self._clock = clock
         self._calls: Counter[str] = Counter()
         self._sf: Salesforce | None = None
+        self._mdapi: SfdcMetadataApi | None = None
         self._token: Token | None = None
         self._last_retry_after: float | None = None
         self.api_usage: ApiUsage | None = None
@@ -217,6 +228,8 @@ class Transport:
         else:
             token = Token(access_token=creds.session_id, instance_url=self.settings.instance_url)
         self._token = token
+        # The Metadata API client caches the session id: a new login needs a new one.
+        self._mdapi = None
         try:
             self._sf = Salesforce(
                 instance_url=token.instance_url,
@@ -233,10 +246,20 @@ class Transport:
     def call(self, family: str, op: Callable[[Salesforce], T]) -> T:
         """Run `op` (which makes exactly one HTTP request through the given client) under
         the retry policy; on an expired session re-authenticate once (JWT) and retry once."""
+        return self._with_reauth(family, lambda: op(self._client()))
+
+    def metadata(self, op: Callable[[SfdcMetadataApi], T]) -> T:
+        """Run `op` (exactly one Metadata API SOAP call through the given client) like
+        `call`, counted as ``metadata``. A failed component result (simple-salesforce raises
+        a bare `Exception`) becomes `ConfigError`; a SOAP fault INVALID_SESSION_ID
+        re-authenticates once (JWT) with a fresh Metadata API client, else `AuthError`."""
+        return self._with_reauth(METADATA, lambda: op(self._metadata_api()))
+
+    def _with_reauth(self, family: str, fn: Callable[[], T]) -> T:
         if self._sf is None:
             self.login()
         try:
-            return self._with_retries(family, lambda: op(self._client()))
+            return self._with_retries(family, fn)
         except SessionExpiredError as err:
             if not self.can_refresh:
                 raise AuthError(
@@ -247,7 +270,7 @@ class Transport:
                 ) from err
         self.login()
         try:
-            return self._with_retries(family, lambda: op(self._client()))
+            return self._with_retries(family, fn)
         except SessionExpiredError as err:
             raise AuthError(
                 "Salesforce refused the session again right after a JWT re-login",
@@ -275,6 +298,25 @@ class Transport:
     def _client(self) -> Salesforce:
         assert self._sf is not None
         return self._sf
+
+    def _metadata_api(self) -> SfdcMetadataApi:
+        """The Metadata API client for the current session, built on first use (the WSDL is
+        a bundled file). Its SOAP calls go through our `requests.Session`, so they get our
+        timeout, TLS verification against `ca_bundle`, and response hook."""
+        if self._mdapi is None:
+            sf = self._client()
+            mdapi = SfdcMetadataApi(
+                session=self.session,
+                session_id=sf.session_id,
+                instance=sf.sf_instance,
+                metadata_url=sf.metadata_url,
+                headers=sf.headers,
+                api_version=sf.sf_version,
+            )
+            # zeep builds its own requests.Session (no ca_bundle, no timeout): replace it.
+            mdapi._client.transport = _ZeepTransport(self.session)
+            self._mdapi = mdapi
+        return self._mdapi
 
     def _with_retries(self, family: str, fn: Callable[[], T]) -> T:
         retrying = Retrying(
@@ -305,6 +347,26 @@ class Transport:
             raise self._from_salesforce(family, err) from err
         except requests.RequestException as err:
             raise self._from_requests(family, err) from err
+        except zeep.exceptions.Fault as err:
+            raise self._from_fault(family, err) from err
+        except zeep.exceptions.TransportError as err:
+            status = int(err.status_code or 0)
+            text = self.redact(f"Salesforce {family} failed with HTTP {status}: {err.message}")[:500]
+            if status in (420, 429) or status >= 500:
+                raise RetryableError(text, status=status, retry_after=self._last_retry_after) from err
+            raise FatalError(text, status=status) from err
+        except zeep.exceptions.Error as err:
+            raise FatalError(self.redact(f"Salesforce {family}: {type(err).__name__}: {err}")[:500]) from err
+        except Exception as err:
+            # simple-salesforce's Metadata API raises a bare Exception listing the failed
+            # components: "\nOpportunity.X__c: (STATUS, message), ".
+            if family == METADATA and type(err) is Exception:
+                message = self.redact(str(err).strip().rstrip(","))
+                match = _METADATA_STATUS.search(message)
+                raise ConfigError(
+                    f"Salesforce metadata call rejected: {message}", code=match.group(1) if match else None
+                ) from err
+            raise
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Response hook: remember quota usage and Retry-After of every answer."""
@@ -332,6 +394,15 @@ class Transport:
             return RetryableError(text, code=code, status=status, retry_after=self._last_retry_after)
         return FatalError(text, code=code, status=status)
 
+    def _from_fault(self, family: str, err: zeep.exceptions.Fault) -> ConnectorError:
+        code = str(err.code or "").rpartition(":")[2] or None
+        text = self.redact(f"Salesforce {family} SOAP fault: {err.message}")[:500]
+        if code == "INVALID_SESSION_ID":
+            return SessionExpiredError(text, code=code, status=500)
+        if code == "REQUEST_LIMIT_EXCEEDED":
+            return LimitExceededError(text, code=code, status=500)
+        return FatalError(text, code=code, status=500)
+
     def _from_requests(self, family: str, err: requests.RequestException) -> ConnectorError:
         detail = self.redact(f"{type(err).__name__}: {err}")[:500]
         if isinstance(err, requests.exceptions.SSLError):
@@ -342,6 +413,31 @@ class Transport:
         if isinstance(err, requests.ConnectionError | requests.Timeout):
             return RetryableError(f"Salesforce {family}: {detail}")
         return FatalError(f"Salesforce {family}: {detail}")
+
+
+class _ZeepTransport(zeep.transports.Transport):  # type: ignore[misc]
+    """A zeep transport over an existing session, leaving that session untouched (zeep's
+    own constructor mounts a file:// adapter and overwrites the User-Agent)."""
+
+    def __init__(self, session: requests.Session) -> None:
+        self.cache = None
+        self.load_timeout = None
+        self.operation_timeout = None  # HttpSession applies the configured timeout
+        self.logger = logging.getLogger("zeep.transports")
+        self._close_session = False
+        self.session = session
+
+    def post(self, address: str, message: Any, headers: Any) -> requests.Response:
+        response = self.session.post(address, data=message, headers=headers, timeout=self.operation_timeout)
+        # A SOAP answer (faults included, HTTP 500) is XML; a gateway error page is not, and
+        # zeep's lenient parser would fail on it with an AttributeError: report the status.
+        if not response.content.lstrip().startswith(b"<"):
+            raise zeep.exceptions.TransportError(
+                f"HTTP {response.status_code}, not a SOAP answer",
+                status_code=response.status_code,
+                content=response.content,
+            )
+        return response
 
 
 class _StopOnLongRetryAfter(stop_base):
