@@ -241,6 +241,53 @@ def task_show(opportunity_id: Annotated[str, typer.Argument(help="The opportunit
     out.print(table)
 
 
+@app.command()
+def install(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show changes; make none.")] = False,
+) -> None:
+    """Create or update the plugin's custom fields in the CRM and grant the integration user
+    read/edit on them (a permission set). Running it again changes nothing."""
+    from sync.service import install as do_install
+
+    with _exit_codes():
+        plans = do_install(state.config, os.environ, dry_run=dry_run)
+    if state.json:
+        _print_json({"dry_run": dry_run, "fields": [
+            {"object": p.spec.object_name, "field": p.spec.name, "type": p.spec.type,
+             "action": p.action, "differences": list(p.differences)} for p in plans]})
+        return
+    table = Table(title=("Would change" if dry_run else "Installed") + " plugin fields")
+    for col in ("object", "field", "type", "action", "differences"):
+        table.add_column(col)
+    for p in plans:
+        table.add_row(p.spec.object_name, p.spec.name, p.spec.type, p.action, "; ".join(p.differences))
+    out.print(table)
+    changed = sum(1 for p in plans if p.action != "unchanged")
+    out.print(f"{changed} field(s) {'to create or update' if dry_run else 'created or updated'}, "
+              f"{len(plans) - changed} unchanged", markup=False)
+
+
+@app.command()
+def uninstall(
+    yes: Annotated[bool, typer.Option("--yes", help="Don't ask (for scripts).")] = False,
+) -> None:
+    """Delete the plugin's custom fields from the CRM, with the data they hold."""
+    from sync.service import uninstall as do_uninstall
+
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print("error: uninstall deletes fields and their data; pass --yes to confirm",
+                      markup=False)
+            raise typer.Exit(EXIT_CONFIG)
+        typer.confirm("Delete the plugin's fields and their data from the CRM?", abort=True)
+    with _exit_codes():
+        names = do_uninstall(state.config, os.environ)
+    if state.json:
+        _print_json({"removed": names})
+    else:
+        out.print(f"removed {len(names)} fields: " + ", ".join(names), markup=False)
+
+
 @mappings_app.command("validate")
 def mappings_validate() -> None:
     """Check every mapped field against the CRM's describe: exists and visible, type,

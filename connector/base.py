@@ -92,6 +92,15 @@ class Connector(Protocol):
         order. Record-level rejections are results, not exceptions."""
         ...
 
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False) -> list[FieldChangePlan]:
+        """Create or update the plugin's custom fields and make them readable and editable
+        by the integration user; unchanged fields cost no write."""
+        ...
+
+    def remove_fields(self, names: Sequence[str]) -> None:
+        """Delete custom fields by full name (``Opportunity.X__c``); missing ones are fine."""
+        ...
+
     def current_user(self) -> str:
         """The CRM user id the integration runs as (its writes carry this id)."""
         ...

@@ -128,3 +128,42 @@ def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[s
     default = default_mapping_path(loaded.config.crm.kind)
     objmap = load_mapping(default).opportunity
     return starter_mapping(default.read_text(encoding="utf-8"), objmap.object, _schema(crm, objmap))
+
+
+def plugin_field_specs(loaded: Loaded) -> list[Any]:
+    """The plugin's fields for this org, as connector field specs."""
+    from connector.base import FieldSpec
+    from mappings.fields import plugin_fields
+
+    return [FieldSpec(object_name=obj, name=f.name, label=f.label, type=f.type, length=f.length,
+                      precision=f.precision, scale=f.scale, picklist_values=tuple(f.values),
+                      reference_to=f.reference_to, relationship_name=f.relationship_name)
+            for obj, fields in plugin_fields(loaded.mapping).items() for f in fields]
+
+
+def install(config_path: Path, env: Mapping[str, str], *, dry_run: bool) -> list[Any]:
+    """`presales install`: create or update the plugin's fields, then grant the integration
+    user read/edit on them. Idempotent: a second run changes nothing."""
+    loaded = _with_admin_mapping(config_mod.load_crm_only(config_path))
+    crm = connector_for(loaded, env)
+    return list(crm.ensure_fields(plugin_field_specs(loaded), dry_run=dry_run))
+
+
+def uninstall(config_path: Path, env: Mapping[str, str]) -> list[str]:
+    """`presales uninstall`: delete the plugin's fields (their data goes with them)."""
+    loaded = _with_admin_mapping(config_mod.load_crm_only(config_path))
+    crm = connector_for(loaded, env)
+    names = [f"{s.object_name}.{s.name}" for s in plugin_field_specs(loaded)]
+    crm.remove_fields(names)
+    return names
+
+
+def _with_admin_mapping(loaded: Loaded) -> Loaded:
+    """Use the admin's mapping when the config names one (install follows their names)."""
+    from mappings import load_mapping
+
+    if not loaded.config.mapping:
+        return loaded
+    p = Path(loaded.config.mapping)
+    path = p if p.is_absolute() else loaded.path.parent / p
+    return loaded.model_copy(update={"mapping": load_mapping(path)})
