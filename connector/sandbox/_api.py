@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 from collections import Counter
@@ -19,17 +20,20 @@ from urllib.parse import parse_qs
 
 import jwt
 
+from connector.sandbox import _metadata
 from connector.sandbox._catalog import FieldDef, ObjectDef
 from connector.sandbox._query import compile_select
+from connector.sandbox._security import SECURITY_TYPES, ensure_installed, objects_for, security_errors
 from connector.sandbox._soql import SoqlError, parse
 from connector.sandbox._store import Cursor, Store
-from connector.sandbox._values import WriteValueError, normalize_id, to_json, to_storage
+from connector.sandbox._values import WriteValueError, make_id, normalize_id, to_json, to_storage
 
 MIN_VERSION, MAX_VERSION = 31, 68
 DAILY_LIMIT = 15000
 MAX_COLLECTION = 200
 DEFAULT_BATCH, MIN_BATCH = 2000, 200
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+_SOAP_PATH = re.compile(r"^/services/Soap/m/(\d+)\.(\d)/?$")
 _VERSION_PATH = re.compile(r"^/services/data/v(\d+)\.(\d)(/.*)?$")
 _LOCATOR = re.compile(r"^(01g[A-Za-z0-9]+)-(\d+)$")
 _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
@@ -99,6 +103,8 @@ class Api:
         self._stats: Counter[str] = Counter()
         self._usage = 0
         self._lock = threading.Lock()
+        ensure_installed(store)
+        self._metadata = _metadata.MetadataService(store)
 
     # -- accounting ------------------------------------------------------------------------
 
@@ -145,6 +151,8 @@ class Api:
             return "oauth_token"
         if path == "/services/oauth2/userinfo":
             return "userinfo"
+        if _SOAP_PATH.match(path):
+            return "metadata"
         m = _VERSION_PATH.match(path)
         if not m:
             return "other"
@@ -152,7 +160,11 @@ class Api:
         if rest[0] == "query":
             return "query_more" if len(rest) > 1 and rest[1] else "query"
         if rest == ["composite", "sobjects"]:
-            return "composite_sobjects"
+            return "composite_create" if req.method == "POST" else "composite_sobjects"
+        if rest[0] == "sobjects" and len(rest) == 2 and req.method == "POST":
+            return "sobject_create"
+        if rest[0] == "sobjects" and len(rest) == 3 and req.method == "DELETE":
+            return "sobject_delete"
         if rest[0] == "sobjects" and len(rest) == 3:
             if rest[2] == "describe":
                 return "describe"
@@ -189,6 +201,8 @@ class Api:
             if req.method not in ("GET", "POST"):
                 return _method_not_allowed(req.method, "GET,POST")
             return self._userinfo(user_id)
+        if family == "metadata":
+            return self._soap(req)
         m = _VERSION_PATH.match(req.path)
         if not m:
             return Reply(404, NOT_FOUND)
@@ -199,16 +213,22 @@ class Api:
         user_id = self._authenticate(req)
         rest = (m.group(3) or "/").strip("/").split("/")
         if family == "query":
-            return self._only(req, "GET") or self._query(req, version)
+            return self._only(req, "GET") or self._query(req, version, user_id)
         if family == "query_more":
             return self._only(req, "GET") or self._query_more(req, version, rest[1])
+        if family == "composite_create":
+            return self._create_many(req, user_id)
         if family == "composite_sobjects":
             return self._only(req, "PATCH") or self._composite(req, user_id)
         if family == "describe":
-            return self._only(req, "GET") or self._describe(rest[1], version)
+            return self._only(req, "GET") or self._describe(rest[1], version, user_id)
+        if family == "sobject_create":
+            return self._create_one(req, rest[1], user_id)
+        if family == "sobject_delete" and rest[1].lower() in _SECURITY_LOWER:
+            return self._delete_record(rest[1], rest[2])
         if rest[0] == "sobjects" and len(rest) == 3:
             if req.method == "GET":
-                return self._get_record(rest[1], rest[2], version)
+                return self._get_record(rest[1], rest[2], version, user_id)
             if req.method == "PATCH":
                 return self._patch_record(req, rest[1], rest[2], user_id)
             return _method_not_allowed(req.method, "GET,PATCH,HEAD")
@@ -228,19 +248,20 @@ class Api:
             raise ApiError(401, INVALID_SESSION)
         return user_id
 
-    def _object(self, name: str) -> ObjectDef:
-        obj = self.store.objects.get(name.lower())
+    def _object(self, name: str, user_id: str | None = None) -> ObjectDef:
+        objects = self.store.objects if user_id is None else objects_for(self.store, user_id)
+        obj = objects.get(name.lower())
         if obj is None:
             raise ApiError(404, NOT_FOUND)
         return obj
 
     # -- describe / get --------------------------------------------------------------------
 
-    def _describe(self, name: str, version: str) -> Reply:
-        return Reply(200, self._object(name).describe(version))
+    def _describe(self, name: str, version: str, user_id: str) -> Reply:
+        return Reply(200, self._object(name, user_id).describe(version))
 
-    def _get_record(self, type_name: str, record_id: str, version: str) -> Reply:
-        obj = self._object(type_name)
+    def _get_record(self, type_name: str, record_id: str, version: str, user_id: str) -> Reply:
+        obj = self._object(type_name, user_id)
         norm = normalize_id(record_id)
         row = self.store.get_row(obj, norm) if norm else None
         if row is None:
@@ -261,11 +282,11 @@ class Api:
             return DEFAULT_BATCH
         return max(MIN_BATCH, min(DEFAULT_BATCH, int(m.group(1))))
 
-    def _query(self, req: Request, version: str) -> Reply:
+    def _query(self, req: Request, version: str, user_id: str) -> Reply:
         q = (req.query.get("q") or [""])[0]
         if not q.strip():
             raise _error(400, "MALFORMED_QUERY", "A query string has to be specified")
-        compiled = compile_select(parse(q), self.store.objects)
+        compiled = compile_select(parse(q), objects_for(self.store, user_id))
         cur = self.store.open_query(compiled)
         if compiled.count_only:
             cur.close()
@@ -364,6 +385,10 @@ class Api:
             if key in ("attributes", "id", "Id"):
                 continue
             f = obj.field(key)
+            hidden = self._hidden(obj, key) if f is None else None
+            if hidden is not None:
+                errors.append(_not_writable(hidden))
+                continue
             if f is None:
                 errors.append(
                     {
@@ -374,15 +399,7 @@ class Api:
                 )
                 continue
             if not f.updateable:
-                errors.append(
-                    {
-                        "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
-                        "message": f"Unable to create/update fields: {f.name}. Please check the security "
-                        "settings of this field and verify that it is read/write for your "
-                        "profile or permission set.",
-                        "fields": [f.name],
-                    }
-                )
+                errors.append(_not_writable(f))
                 continue
             try:
                 stored = to_storage(f, value)
@@ -392,7 +409,15 @@ class Api:
                 errors.append({"statusCode": e.code, "message": e.message, "fields": [f.name]})
                 continue
             values[f.name] = stored
+        if not errors and obj.name in SECURITY_TYPES:
+            current = self.store.get_row(obj, norm) or {}
+            errors = security_errors(db, self.store, obj, {**current, **values}, norm)
         return norm, values, errors
+
+    def _hidden(self, obj: ObjectDef, name: str) -> FieldDef | None:
+        """The field ``name`` if it exists but the user's field-level security hides it."""
+        full = self.store.objects.get(obj.name.lower())
+        return None if full is None else full.field(name)
 
     def _check_reference(self, db: Any, f: FieldDef, stored: str, raw: Any) -> None:
         targets = [self.store.objects[t.lower()] for t in f.reference_to]
@@ -428,6 +453,7 @@ class Api:
         all_or_none = body.get("allOrNone") is True
         results: list[dict[str, Any]] = []
         planned: list[tuple[int, ObjectDef, str, dict[str, Any]]] = []
+        view = objects_for(self.store, user_id)
         with self.store.transaction() as db:
             for i, rec in enumerate(records):
                 if not isinstance(rec, dict):
@@ -446,7 +472,7 @@ class Api:
                     continue
                 attrs = rec.get("attributes")
                 type_name = attrs.get("type") if isinstance(attrs, dict) else None
-                obj = self.store.objects.get(type_name.lower()) if isinstance(type_name, str) else None
+                obj = view.get(type_name.lower()) if isinstance(type_name, str) else None
                 if obj is None:
                     results.append(
                         {
@@ -483,7 +509,7 @@ class Api:
         return Reply(200, results)
 
     def _patch_record(self, req: Request, type_name: str, record_id: str, user_id: str) -> Reply:
-        obj = self._object(type_name)
+        obj = self._object(type_name, user_id)
         body = self._json_body(req)
         if not isinstance(body, dict):
             raise _error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
@@ -507,6 +533,176 @@ class Api:
             self._derived(obj, values)
             self.store.update_row(db, obj, norm, self._stamp(values, user_id, self.store.next_stamp()))
         return Reply(204)
+
+    # -- creates and deletes (the security objects) -------------------------------------------
+
+    def _new_values(
+        self, db: Any, obj: ObjectDef, data: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(values to store, errors) for one new record of ``obj``."""
+        values: dict[str, Any] = {}
+        errors: list[dict[str, Any]] = []
+        for key, value in data.items():
+            if key == "attributes":
+                continue
+            f = obj.field(key)
+            if f is None:
+                errors.append(
+                    {
+                        "statusCode": "INVALID_FIELD",
+                        "message": f"No such column '{key}' on sobject of type {obj.name}",
+                        "fields": [key],
+                    }
+                )
+                continue
+            if not f.createable:
+                errors.append(_not_writable(f))
+                continue
+            try:
+                stored = to_storage(f, value)
+                if f.type == "reference" and stored is not None:
+                    self._check_reference(db, f, stored, value)
+            except WriteValueError as e:
+                errors.append({"statusCode": e.code, "message": e.message, "fields": [f.name]})
+                continue
+            values[f.name] = stored
+        if errors:
+            return values, errors
+        for f in obj.fields:
+            if f.name in values or not f.createable:
+                continue
+            if f.type == "boolean":
+                values[f.name] = 0
+            elif not f.nillable:
+                errors.append(
+                    {
+                        "statusCode": "REQUIRED_FIELD_MISSING",
+                        "message": f"Required fields are missing: [{f.name}]",
+                        "fields": [f.name],
+                    }
+                )
+        if not errors:
+            errors = security_errors(db, self.store, obj, values, None)
+        return values, errors
+
+    def _insert(self, db: Any, obj: ObjectDef, values: dict[str, Any], user_id: str, stamp: int) -> str:
+        new_id = make_id(obj.key_prefix, secrets.randbelow(62**9))
+        row = {"Id": new_id, **values, "CreatedDate": stamp, "CreatedById": user_id}
+        if obj.field("IsOwnedByProfile") is not None:
+            row["IsOwnedByProfile"] = 0
+        self.store.insert_row(db, obj.name, self._stamp(row, user_id, stamp))
+        return new_id
+
+    def _security_object(self, type_name: str) -> ObjectDef:
+        if type_name.lower() not in _SECURITY_LOWER:
+            raise ApiError(
+                400,
+                [
+                    {
+                        "errorCode": "NOT_SUPPORTED",
+                        "message": f"The sandbox creates and deletes only {', '.join(SECURITY_TYPES)}",
+                    }
+                ],
+            )
+        return self._object(type_name)
+
+    def _create_one(self, req: Request, type_name: str, user_id: str) -> Reply:
+        obj = self._security_object(type_name)
+        body = self._json_body(req)
+        if not isinstance(body, dict):
+            raise _error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        with self.store.transaction() as db:
+            values, errors = self._new_values(db, obj, body)
+            if errors:
+                raise ApiError(
+                    400,
+                    [
+                        {"message": e["message"], "errorCode": e["statusCode"], "fields": e["fields"]}
+                        for e in errors
+                    ],
+                )
+            new_id = self._insert(db, obj, values, user_id, self.store.next_stamp())
+        return Reply(201, {"id": new_id, "success": True, "errors": []})
+
+    def _create_many(self, req: Request, user_id: str) -> Reply:
+        body = self._json_body(req)
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise _error(400, "JSON_PARSER_ERROR", "The request body must be an object with a records list")
+        records: list[Any] = body["records"]
+        if len(records) > MAX_COLLECTION:
+            raise _error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
+            )
+        all_or_none = body.get("allOrNone") is True
+        results: list[dict[str, Any]] = []
+        created: list[int] = []
+        with self.store.transaction() as db:
+            db.execute("SAVEPOINT creates")
+            stamp = self.store.next_stamp()
+            for i, rec in enumerate(records):
+                attrs = rec.get("attributes") if isinstance(rec, dict) else None
+                type_name = attrs.get("type") if isinstance(attrs, dict) else None
+                if not isinstance(rec, dict) or not isinstance(type_name, str) or "id" in rec or "Id" in rec:
+                    results.append(_failure("INVALID_FIELD", "each record needs attributes.type and no id"))
+                    continue
+                if type_name.lower() not in _SECURITY_LOWER:
+                    results.append(_failure("INVALID_TYPE", f"sObject type '{type_name}' is not supported."))
+                    continue
+                obj = self.store.objects[type_name.lower()]
+                values, errors = self._new_values(db, obj, rec)
+                if errors:
+                    results.append({"success": False, "errors": errors})
+                    continue
+                results.append(
+                    {"id": self._insert(db, obj, values, user_id, stamp), "success": True, "errors": []}
+                )
+                created.append(i)
+            if all_or_none and len(created) != len(records):
+                db.execute("ROLLBACK TO creates")
+                for i in created:
+                    results[i] = {"success": False, "errors": [dict(ROLLED_BACK)]}
+            db.execute("RELEASE creates")
+        return Reply(200, results)
+
+    def _delete_record(self, type_name: str, record_id: str) -> Reply:
+        obj = self._security_object(type_name)
+        norm = normalize_id(record_id)
+        with self.store.transaction() as db:
+            if (
+                norm is None
+                or not norm.startswith(obj.key_prefix)
+                or not self.store.existing_ids(db, obj, [norm])
+            ):
+                raise ApiError(404, NOT_FOUND)
+            if obj.name == "PermissionSet":
+                for child in ("PermissionSetAssignment", "FieldPermissions"):
+                    column = "PermissionSetId" if child == "PermissionSetAssignment" else "ParentId"
+                    db.execute(f'DELETE FROM "{child}" WHERE "{column}" = ?', (norm,))
+            self.store.delete_row(db, obj.name, norm)
+        return Reply(204)
+
+    # -- Metadata API (SOAP) -----------------------------------------------------------------
+
+    def _soap(self, req: Request) -> Reply:
+        m = _SOAP_PATH.match(req.path)
+        assert m is not None
+        headers = {"Content-Type": _metadata.XML_TYPE}
+        if req.method != "POST":
+            return Reply(405, _metadata.fault("METHOD_NOT_ALLOWED", "use POST"), {**headers, "Allow": "POST"})
+        if not (MIN_VERSION <= int(m.group(1)) <= MAX_VERSION) or m.group(2) != "0":
+            unsupported = _metadata.fault("UNSUPPORTED_API_VERSION", "Invalid Api version specified")
+            return Reply(500, unsupported, headers)
+        try:
+            session_id, op = _metadata.parse_request(req.body)
+            if session_id is None or self.store.session_user(session_id) is None:
+                raise _metadata.SoapFault(
+                    "INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session"
+                )
+            return Reply(200, self._metadata.call(op), headers)
+        except _metadata.SoapFault as e:
+            return Reply(500, _metadata.fault(e.code, e.message), headers)
 
     # -- OAuth -----------------------------------------------------------------------------
 
@@ -581,6 +777,23 @@ class Api:
                 "active": bool(row.get("IsActive")),
             },
         )
+
+
+_SECURITY_LOWER = frozenset(t.lower() for t in SECURITY_TYPES)
+
+
+def _not_writable(f: FieldDef) -> dict[str, Any]:
+    return {
+        "statusCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+        "message": f"Unable to create/update fields: {f.name}. Please check the security "
+        "settings of this field and verify that it is read/write for your "
+        "profile or permission set.",
+        "fields": [f.name],
+    }
+
+
+def _failure(code: str, message: str) -> dict[str, Any]:
+    return {"success": False, "errors": [{"statusCode": code, "message": message, "fields": []}]}
 
 
 def _method_not_allowed(method: str, allowed: str) -> Reply:

@@ -63,11 +63,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:
-        payload = b"" if reply.body is None else json.dumps(reply.body).encode("utf-8")
+        raw = isinstance(reply.body, bytes)  # e.g. SOAP XML, Content-Type set by the API
+        payload: bytes = b"" if reply.body is None else reply.body
+        if not raw and reply.body is not None:
+            payload = json.dumps(reply.body).encode("utf-8")
         self.send_response(reply.status)
         for name, value in reply.headers.items():
             self.send_header(name, value)
-        if reply.body is not None:
+        if reply.body is not None and not raw:
             self.send_header("Content-Type", _JSON)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

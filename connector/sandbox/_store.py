@@ -183,6 +183,45 @@ class Store:
             db.execute(f"ALTER TABLE {_q(obj.name)} ADD COLUMN {_q(f.name)} {SQL_TYPES[f.type]}")
         self._reload_catalogue()
 
+    def put_field(self, db: sqlite3.Connection, object_name: str, f: FieldDef) -> bool:
+        """Add or replace a field inside ``db``'s transaction (catalogue row, and the column
+        when the table lacks it); True if the field is new to the catalogue. Call
+        `reload_catalogue` after the commit."""
+        obj = self.objects[object_name.lower()]
+        row = db.execute(
+            "SELECT position FROM _fields WHERE object = ? AND name = ? COLLATE NOCASE", (obj.name, f.name)
+        ).fetchone()
+        if row is not None:
+            db.execute("DELETE FROM _fields WHERE object = ? AND name = ? COLLATE NOCASE", (obj.name, f.name))
+            self._insert_field_row(db, obj.name, int(row[0]), f)
+            return False
+        pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM _fields WHERE object = ?", (obj.name,))
+        self._insert_field_row(db, obj.name, int(pos.fetchone()[0]), f)
+        columns = {r[1].lower() for r in db.execute(f"PRAGMA table_info({_q(obj.name)})")}
+        if f.name.lower() not in columns:
+            db.execute(f"ALTER TABLE {_q(obj.name)} ADD COLUMN {_q(f.name)} {SQL_TYPES[f.type]}")
+        else:  # a field deleted before and created again starts empty
+            db.execute(f"UPDATE {_q(obj.name)} SET {_q(f.name)} = NULL")
+        return True
+
+    def fill_column(self, db: sqlite3.Connection, object_name: str, name: str, value: Any) -> None:
+        db.execute(f"UPDATE {_q(object_name)} SET {_q(name)} = ?", (value,))
+
+    def insert_row(self, db: sqlite3.Connection, object_name: str, values: dict[str, Any]) -> None:
+        cols = ", ".join(_q(k) for k in values)
+        marks = ", ".join("?" for _ in values)
+        db.execute(f"INSERT INTO {_q(object_name)} ({cols}) VALUES ({marks})", list(values.values()))
+
+    def delete_row(self, db: sqlite3.Connection, object_name: str, record_id: str) -> None:
+        db.execute(f'DELETE FROM {_q(object_name)} WHERE "Id" = ?', (record_id,))
+
+    def drop_field(self, db: sqlite3.Connection, object_name: str, name: str) -> None:
+        """Remove a field from the catalogue (the column stays, hidden)."""
+        db.execute("DELETE FROM _fields WHERE object = ? AND name = ? COLLATE NOCASE", (object_name, name))
+
+    def reload_catalogue(self) -> None:
+        self._reload_catalogue()
+
     def meta(self, key: str) -> str | None:
         with self.reader() as db:
             row = db.execute("SELECT value FROM _meta WHERE key = ?", (key,)).fetchone()
