@@ -92,9 +92,10 @@ class Connector(Protocol):
         order. Record-level rejections are results, not exceptions."""
         ...
 
-    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False) -> list[FieldChangePlan]:
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+                      assignees: Sequence[str] = ()) -> list[FieldChangePlan]:
         """Create or update the plugin's custom fields and make them readable and editable
-        by the integration user; unchanged fields cost no write."""
+        by the integration user and `assignees`; unchanged fields cost no write."""
         ...
 
     def remove_fields(self, names: Sequence[str]) -> None:

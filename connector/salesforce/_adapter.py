@@ -275,7 +275,8 @@ class SalesforceConnector:
         (Number), picklist values (Picklist), referenceTo (Lookup). Reads only."""
         return FieldInstaller(self._transport, self.current_user).plan(specs)
 
-    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False) -> list[FieldChangePlan]:
+    def ensure_fields(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+                      assignees: Sequence[str] = ()) -> list[FieldChangePlan]:
         """Plan, then ``upsertMetadata`` the create/update ones (at most 10 per call; none
         when all are unchanged), then grant read/edit FLS on every spec field to the
         integration user through the ``Presales_Sync`` permission set (found or created,
@@ -285,7 +286,8 @@ class SalesforceConnector:
 
         Raises `ConfigError` for an invalid spec or a rejected component / FieldPermissions
         record (naming the field and the status code)."""
-        return FieldInstaller(self._transport, self.current_user).ensure(specs, dry_run=dry_run)
+        return FieldInstaller(self._transport, self.current_user).ensure(
+            specs, dry_run=dry_run, assignees=assignees)
 
     def remove_fields(self, names: Sequence[str]) -> None:
         """Delete custom fields given as full names (``Opportunity.Presales_Step__c``),

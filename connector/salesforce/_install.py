@@ -217,7 +217,8 @@ class FieldInstaller:
             )
         return plans
 
-    def ensure(self, specs: Sequence[FieldSpec], *, dry_run: bool = False) -> list[FieldChangePlan]:
+    def ensure(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+               assignees: Sequence[str] = ()) -> list[FieldChangePlan]:
         plans = self.plan(specs)
         if dry_run:
             return plans
@@ -225,7 +226,7 @@ class FieldInstaller:
         for chunk in _chunks(changed, METADATA_BATCH):
             self._transport.metadata(partial(_upsert, specs=chunk))
         if specs:
-            self.grant_field_access(specs)
+            self.grant_field_access(specs, assignees=assignees)
         return plans
 
     def remove(self, names: Sequence[str]) -> None:
@@ -272,17 +273,23 @@ class FieldInstaller:
             },
         )
 
-    def grant_field_access(self, specs: Sequence[FieldSpec]) -> None:
-        """Read/edit FLS on every spec field for the integration user, through the
-        ``Presales_Sync`` permission set (created and assigned when missing)."""
+    def grant_field_access(self, specs: Sequence[FieldSpec], *, assignees: Sequence[str] = ()) -> None:
+        """Read/edit FLS on every spec field for the integration user (and `assignees`, e.g.
+        the engineers who set the sign-off field), through the ``Presales_Sync`` permission
+        set (created and assigned when missing; new assignments in one collection call)."""
         ps_id = self.permission_set_id()
-        user_id = _soql_id(self._current_user(), "User")
-        assigned = self._query(
-            "SELECT Id FROM PermissionSetAssignment "
-            f"WHERE AssigneeId = '{user_id}' AND PermissionSetId = '{ps_id}'"
-        )
-        if not assigned:
-            self._create("PermissionSetAssignment", {"AssigneeId": user_id, "PermissionSetId": ps_id})
+        users = dict.fromkeys([_soql_id(self._current_user(), "User"),
+                               *(_soql_id(a, "User") for a in assignees)])
+        assigned = {
+            str(r.get("AssigneeId"))
+            for r in self._query(
+                f"SELECT AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = '{ps_id}'"
+            )
+        }
+        new = [{"attributes": {"type": "PermissionSetAssignment"}, "AssigneeId": u, "PermissionSetId": ps_id}
+               for u in users if u not in assigned]
+        for chunk in _chunks(new, COLLECTION_BATCH):
+            self._collection("POST", chunk)
         rows = self._query(
             "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "
             f"WHERE ParentId = '{ps_id}'"
@@ -323,7 +330,7 @@ class FieldInstaller:
             "composite_sobjects", lambda sf: sf.restful("composite/sobjects", method=method, json=body)
         )
         if not isinstance(answer, list) or len(answer) != len(records):
-            raise FatalError(f"sObject Collections answered unexpectedly for {len(records)} FieldPermissions")
+            raise FatalError(f"sObject Collections answered unexpectedly for {len(records)} records")
         failures = []
         first_code: str | None = None
         for record, result in zip(records, answer, strict=True):

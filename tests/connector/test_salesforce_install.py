@@ -160,10 +160,10 @@ class FakeOrg:
         soql = parse_qs(urlparse(request.url).query)["q"][0]
         if soql == "SELECT Id FROM PermissionSet WHERE Name = 'Presales_Sync'":
             rows = [{"Id": i} for n, i in self.permission_sets.items() if n == "Presales_Sync"]
-        elif soql.startswith("SELECT Id FROM PermissionSetAssignment WHERE "):
-            match = re.search(r"AssigneeId = '(\w+)' AND PermissionSetId = '(\w+)'", soql)
+        elif soql.startswith("SELECT AssigneeId FROM PermissionSetAssignment WHERE "):
+            match = re.search(r"PermissionSetId = '(\w+)'", soql)
             assert match, soql
-            rows = [{"Id": "0Pa000000000001AAA"}] if (match[1], match[2]) in self.assignments else []
+            rows = [{"AssigneeId": a} for a, ps in self.assignments if ps == match[1]]
         elif soql.startswith(
             "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions WHERE "
         ):
@@ -190,6 +190,11 @@ class FakeOrg:
         body = json.loads(request.body)
         self.rest_writes.append(("POST", "composite/sobjects", body))
         results = []
+        if body["records"][0]["attributes"]["type"] == "PermissionSetAssignment":
+            for rec in body["records"]:
+                self.assignments.add((rec["AssigneeId"], rec["PermissionSetId"]))
+            return 200, {}, json.dumps([{"id": "0Pa000000000001AAA", "success": True, "errors": []}
+                                        for _ in body["records"]])
         for n, rec in enumerate(body["records"]):
             rid = f"01k5g00000Fp{len(self.field_permissions) + n:04d}AA"
             row = {k: v for k, v in rec.items() if k != "attributes"}
@@ -276,11 +281,12 @@ def test_first_run_creates_fields_in_chunks_of_ten_and_grants_fls(
     kinds = [(method, what) for method, what, _ in org.rest_writes]
     assert kinds == [
         ("POST", "PermissionSet"),
-        ("POST", "PermissionSetAssignment"),
+        ("POST", "composite/sobjects"),
         ("POST", "composite/sobjects"),
     ]
     assert org.rest_writes[0][2]["Name"] == "Presales_Sync"
-    assert org.rest_writes[1][2] == {"AssigneeId": USER_ID, "PermissionSetId": PS_ID}
+    assert org.rest_writes[1][2]["records"] == [
+        {"attributes": {"type": "PermissionSetAssignment"}, "AssigneeId": USER_ID, "PermissionSetId": PS_ID}]
     fls = org.rest_writes[2][2]
     assert fls["allOrNone"] is False
     assert len(fls["records"]) == 12
@@ -294,8 +300,8 @@ def test_first_run_creates_fields_in_chunks_of_ten_and_grants_fls(
     }
     calls = sf.api_calls()
     assert calls["metadata"] == 4
-    assert calls["sobject_create"] == 2
-    assert calls["composite_sobjects"] == 1
+    assert calls["sobject_create"] == 1
+    assert calls["composite_sobjects"] == 2  # the assignment(s), then the FieldPermissions
 
 
 def test_second_run_changes_nothing(sf: SalesforceConnector, org: FakeOrg) -> None:
@@ -499,3 +505,15 @@ def test_remove_fields_rejects_unqualified_names(sf: SalesforceConnector, org: F
     with pytest.raises(ConfigError):
         sf.remove_fields(["Presales_Step__c"])
     assert org.soap_calls == []
+
+
+def test_assignees_get_the_permission_set_in_one_call(sf: SalesforceConnector, org: FakeOrg) -> None:
+    other = "0055g00000EnGiNAAA"
+    sf.ensure_fields(twelve_specs(), assignees=[other, USER_ID])
+    assignments = [b for m, w, b in org.rest_writes if w == "composite/sobjects"
+                   and b["records"][0]["attributes"]["type"] == "PermissionSetAssignment"]
+    assert len(assignments) == 1
+    assert [r["AssigneeId"] for r in assignments[0]["records"]] == [USER_ID, other]
+    org.rest_writes.clear()
+    sf.ensure_fields(twelve_specs(), assignees=[other])
+    assert org.rest_writes == []  # everyone already assigned
