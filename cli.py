@@ -244,13 +244,16 @@ def task_show(opportunity_id: Annotated[str, typer.Argument(help="The opportunit
 @app.command()
 def install(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show changes; make none.")] = False,
+    grant_to: Annotated[list[str] | None, typer.Option(
+        "--grant-to", help="Also give this CRM user id access (repeatable), e.g. sales users.")] = None,
 ) -> None:
-    """Create or update the plugin's custom fields in the CRM and grant the integration user
-    read/edit on them (a permission set). Running it again changes nothing."""
+    """Create or update the plugin's custom fields in the CRM and grant read/edit on them
+    (permission set Presales_Sync) to the integration user, the roster's engineers and
+    managers, and --grant-to users. Running it again changes nothing."""
     from sync.service import install as do_install
 
     with _exit_codes():
-        plans = do_install(state.config, os.environ, dry_run=dry_run)
+        plans = do_install(state.config, os.environ, dry_run=dry_run, grant_to=grant_to or [])
     if state.json:
         _print_json({"dry_run": dry_run, "fields": [
             {"object": p.spec.object_name, "field": p.spec.name, "type": p.spec.type,

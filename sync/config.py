@@ -108,6 +108,11 @@ class Loaded(BaseModel):
         return ZoneInfo(self.config.timezone)
 
 
+def resolve(loaded: Loaded, value: str) -> Path:
+    """A path from the config file, relative to the config file's directory."""
+    return _resolve(loaded.path.parent, value)
+
+
 def _resolve(base: Path, value: str) -> Path:
     p = Path(value)
     return p if p.is_absolute() else base / p

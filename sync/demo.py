@@ -19,14 +19,14 @@ from pathlib import Path
 
 import yaml
 
-from connector import RecordChange
+from connector import Connector, RecordChange
 from connector.salesforce import SalesforceSettings
 from connector.salesforce import connect as connect_salesforce
 from connector.sandbox import Sandbox
 from rules import Step
 from sync import config as config_mod
 from sync.engine import SyncReport, run_sync
-from sync.service import connector_for, open_store
+from sync.service import connector_for, install, open_store
 
 Say = Callable[[str], None]
 
@@ -62,6 +62,39 @@ def sandbox_stats(sb: Sandbox) -> dict[str, int]:
         return dict(json.load(resp)["calls"])
 
 
+def _as_user(sb: Sandbox, user_id: str) -> Connector:
+    """The real connector, logged in as one person of the org (the demo's actors)."""
+    settings = SalesforceSettings(instance_url=sb.url, auth_method="session", ca_bundle=str(sb.ca_file))
+    return connect_salesforce(settings, {"PRESALES_SF_SESSION_ID": sb.session_for(user_id)})
+
+
+def _sales_ask_for_presales(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int:
+    """Each sales rep ticks "request presales" on their deals (one batched write each)."""
+    inbound = loaded.mapping.opportunity.inbound
+    by_owner: dict[str, list[RecordChange]] = {}
+    for opp_id, owner, priority in sb.pending_requests():
+        by_owner.setdefault(owner, []).append(RecordChange(
+            opp_id, {inbound["requested"].field: True, inbound["priority"].field: priority}))
+    for owner, changes in by_owner.items():
+        results = _as_user(sb, owner).write(object_name=loaded.mapping.opportunity.object,
+                                            changes=changes)
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise RuntimeError(f"sales rep {owner} could not request presales: {failed[0].message}")
+    count = sum(len(c) for c in by_owner.values())
+    say(f"{len(by_owner)} sales reps ticked {inbound['requested'].field} on {count} open deals")
+    return len(by_owner)
+
+
+def _install(config_path: Path, env: dict[str, str], sb: Sandbox, say: Say) -> None:
+    reps = sorted({owner for _, owner, _ in sb.pending_requests()})
+    for label in ("install", "install again"):
+        plans = install(config_path, env, dry_run=False, grant_to=reps)
+        changed = sum(1 for p in plans if p.action != "unchanged")
+        say(f"{label}: {changed} fields created or updated, {len(plans) - changed} unchanged "
+            f"(permission set granted to the integration user, engineers and {len(reps)} sales reps)")
+
+
 def _engineers_sign_off(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int:
     """Each engineer signs off the requirements step of one of their tasks in the CRM."""
     store = open_store(loaded)
@@ -78,11 +111,8 @@ def _engineers_sign_off(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int
     obj = loaded.mapping.opportunity
     field_name = obj.outbound["command"].field
     for eng, opp_id in picked.items():
-        settings = SalesforceSettings(instance_url=sb.url, auth_method="session",
-                                      ca_bundle=str(sb.ca_file))
-        as_engineer = connect_salesforce(settings, {"PRESALES_SF_SESSION_ID": sb.session_for(eng)})
-        as_engineer.write(object_name=obj.object,
-                          changes=[RecordChange(opp_id, {field_name: "Sign Off"})])
+        _as_user(sb, eng).write(object_name=obj.object,
+                                changes=[RecordChange(opp_id, {field_name: "Sign Off"})])
     say(f"{len(picked)} engineers set '{field_name} = Sign Off' on one task each in the CRM")
     return len(picked)
 
@@ -92,13 +122,16 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print) -> D
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities)
+    sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities, plugin_fields=False)
     sb.start()
     try:
-        say(f"sandbox: {sb.url} with {opportunities} opportunities (CA {sb.ca_file})")
+        say(f"sandbox: {sb.url}, an org with {opportunities} opportunities and none of the "
+            f"plugin's fields (CA {sb.ca_file})")
         config_path = write_config(workdir, sb)
-        loaded = config_mod.load(config_path)
         env = {"PRESALES_SF_SESSION_ID": sb.session_id}
+        _install(config_path, env, sb, say)
+        loaded = config_mod.load(config_path)
+        _sales_ask_for_presales(sb, loaded, say)
         result = DemoResult(workdir=workdir)
 
         def one_run(label: str) -> SyncReport:

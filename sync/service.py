@@ -3,7 +3,7 @@ the CRM, run. The CLI maps the exceptions raised here to exit codes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -141,12 +141,20 @@ def plugin_field_specs(loaded: Loaded) -> list[Any]:
             for obj, fields in plugin_fields(loaded.mapping).items() for f in fields]
 
 
-def install(config_path: Path, env: Mapping[str, str], *, dry_run: bool) -> list[Any]:
-    """`presales install`: create or update the plugin's fields, then grant the integration
-    user read/edit on them. Idempotent: a second run changes nothing."""
+def install(config_path: Path, env: Mapping[str, str], *, dry_run: bool,
+            grant_to: Sequence[str] = ()) -> list[Any]:
+    """`presales install`: create or update the plugin's fields, then grant read/edit on them
+    to the integration user, the roster's engineers and managers (they set the sign-off
+    field) and `grant_to` (e.g. sales users). Idempotent: a second run changes nothing."""
     loaded = _with_admin_mapping(config_mod.load_crm_only(config_path))
+    roster = config_mod.resolve(loaded, loaded.config.roster)
+    people: list[str] = []
+    if roster.exists():
+        engineers, managers = config_mod.load_roster(roster)
+        people = [*engineers, *sorted(managers)]
     crm = connector_for(loaded, env)
-    return list(crm.ensure_fields(plugin_field_specs(loaded), dry_run=dry_run))
+    return list(crm.ensure_fields(plugin_field_specs(loaded), dry_run=dry_run,
+                                  assignees=[*people, *grant_to]))
 
 
 def uninstall(config_path: Path, env: Mapping[str, str]) -> list[str]:

@@ -9,7 +9,7 @@ queryable, describable and writable in one step.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 #: REST ``type`` values the sandbox stores, with the SQLite column type used for each.
@@ -250,8 +250,21 @@ def _system_fields() -> list[FieldDef]:
     ]
 
 
-def default_objects() -> list[ObjectDef]:
-    """The seeded org's schema, plugin fields included (the install command comes later)."""
+def default_objects(*, plugin_fields: bool = True) -> list[ObjectDef]:
+    """The seeded org's schema; without `plugin_fields` it is an org before
+    `presales install` (no Presales_* custom fields)."""
+    objects = _default_objects()
+    if plugin_fields:
+        return objects
+    return [replace(o, fields=tuple(f for f in o.fields if not is_plugin_field(f.name)))
+            for o in objects]
+
+
+def is_plugin_field(name: str) -> bool:
+    return name.startswith("Presales_") and name.endswith("__c")
+
+
+def _default_objects() -> list[ObjectDef]:
     account = ObjectDef(
         "Account",
         "Account",

@@ -8,6 +8,7 @@ record id that the reader's sandbox also has.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -152,10 +153,14 @@ def _user(
     }
 
 
-def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path) -> SeedResult:
-    """Create the schema and N opportunities, write the roster; one transaction."""
+def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
+             plugin_fields: bool = True) -> SeedResult:
+    """Create the schema and N opportunities, write the roster; one transaction. Without
+    `plugin_fields` the org predates the install: the opportunities that would ask for
+    presales are kept in meta `presales_requests` (id, owner, priority) for a demo to replay."""
     rng = random.Random(n)
-    store.install_objects(default_objects())
+    store.install_objects(default_objects(plugin_fields=plugin_fields))
+    pending: list[list[str]] = []
     objs = store.objects
     anchor_ms = dt_to_ms(anchor)
     domain = "presales-sandbox.example.com"
@@ -271,7 +276,8 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path) -> SeedR
             close_offset = -rng.randint(0, 90) if closed else rng.randint(1, 180)
             owner = account["OwnerId"] if rng.random() < 0.8 else rng.choice(rep_ids)
             requested = (not closed) and rng.random() < 0.1
-            yield {
+            priority = rng.choices(PRIORITIES, weights=(2, 5, 3))[0] if requested else None
+            row = {
                 "Id": make_id("006", 3_000_000 + i),
                 "IsDeleted": 0,
                 "AccountId": account["Id"],
@@ -289,13 +295,19 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path) -> SeedR
                 "LastModifiedById": owner,
                 "SystemModstamp": modified,
                 "Presales_Requested__c": int(requested),
-                "Presales_Priority__c": rng.choices(PRIORITIES, weights=(2, 5, 3))[0] if requested else None,
+                "Presales_Priority__c": priority,
             }
+            if not plugin_fields:
+                del row["Presales_Requested__c"], row["Presales_Priority__c"]
+                if requested:
+                    pending.append([row["Id"], owner, priority or "P2"])
+            yield row
 
     with store.transaction() as db:
         store.insert_rows(db, objs["user"], users)
         store.insert_rows(db, objs["account"], accounts)
         store.insert_rows(db, objs["opportunity"], opportunities())
+        store.set_meta(db, "presales_requests", json.dumps(pending))
         store.set_meta(db, "seed", str(n))
         store.set_meta(db, "anchor", anchor.isoformat())
         store.set_meta(db, "org_id", ORG_ID)

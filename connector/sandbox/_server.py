@@ -106,9 +106,11 @@ class Sandbox:
     """
 
     def __init__(
-        self, data_dir: Path, port: int = 0, seed: int = 2000, *, seed_time: datetime | None = None
+        self, data_dir: Path, port: int = 0, seed: int = 2000, *, seed_time: datetime | None = None,
+        plugin_fields: bool = True,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.plugin_fields = plugin_fields
         self.port = port
         self.seed = seed
         self._seed_time = seed_time
@@ -163,8 +165,15 @@ class Sandbox:
                 Path(f"{db_path}{suffix}").unlink(missing_ok=True)
         store = Store(db_path)
         anchor = anchor_for(self._seed_time or datetime.now(UTC))
-        seed_org(store, self.seed, anchor, self.roster_file)
+        seed_org(store, self.seed, anchor, self.roster_file, plugin_fields=self.plugin_fields)
         return store
+
+    def pending_requests(self) -> list[tuple[str, str, str]]:
+        """In an org seeded without the plugin's fields: (opportunity id, owner id, priority)
+        of the deals whose sales rep will ask for presales once the fields exist."""
+        if self._store is None:
+            raise RuntimeError("the sandbox is not started")
+        return [tuple(r) for r in json.loads(self._store.meta("presales_requests") or "[]")]
 
     def stop(self) -> None:
         """Stop serving and close the database (idempotent)."""
