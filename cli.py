@@ -37,7 +37,7 @@ app.add_typer(task_app, name="task")
 
 # Under cron or a pipe there is no terminal width: keep tables on one line per row.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 
 class _State:
