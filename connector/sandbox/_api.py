@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -389,26 +390,11 @@ class Api:
             if hidden is not None:
                 errors.append(_not_writable(hidden))
                 continue
-            if f is None:
-                errors.append(
-                    {
-                        "statusCode": "INVALID_FIELD",
-                        "message": f"No such column '{key}' on sobject of type {obj.name}",
-                        "fields": [key],
-                    }
-                )
-                continue
-            if not f.updateable:
-                errors.append(_not_writable(f))
-                continue
-            try:
-                stored = to_storage(f, value)
-                if f.type == "reference" and stored is not None:
-                    self._check_reference(db, f, stored, value)
-            except WriteValueError as e:
-                errors.append({"statusCode": e.code, "message": e.message, "fields": [f.name]})
-                continue
-            values[f.name] = stored
+            checked = self._field_value(db, obj, key, value, allowed=lambda f: f.updateable)
+            if isinstance(checked, dict):
+                errors.append(checked)
+            else:
+                values[checked[0]] = checked[1]
         if not errors and obj.name in SECURITY_TYPES:
             current = self.store.get_row(obj, norm) or {}
             errors = security_errors(db, self.store, obj, {**current, **values}, norm)
@@ -536,6 +522,27 @@ class Api:
 
     # -- creates and deletes (the security objects) -------------------------------------------
 
+    def _field_value(
+        self, db: Any, obj: ObjectDef, key: str, value: Any, *, allowed: Callable[[FieldDef], bool]
+    ) -> tuple[str, Any] | dict[str, Any]:
+        """(API name, stored value) for one written field, or the per-record error."""
+        f = obj.field(key)
+        if f is None:
+            return {
+                "statusCode": "INVALID_FIELD",
+                "message": f"No such column '{key}' on sobject of type {obj.name}",
+                "fields": [key],
+            }
+        if not allowed(f):
+            return _not_writable(f)
+        try:
+            stored = to_storage(f, value)
+            if f.type == "reference" and stored is not None:
+                self._check_reference(db, f, stored, value)
+        except WriteValueError as e:
+            return {"statusCode": e.code, "message": e.message, "fields": [f.name]}
+        return f.name, stored
+
     def _new_values(
         self, db: Any, obj: ObjectDef, data: dict[str, Any]
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -545,27 +552,11 @@ class Api:
         for key, value in data.items():
             if key == "attributes":
                 continue
-            f = obj.field(key)
-            if f is None:
-                errors.append(
-                    {
-                        "statusCode": "INVALID_FIELD",
-                        "message": f"No such column '{key}' on sobject of type {obj.name}",
-                        "fields": [key],
-                    }
-                )
-                continue
-            if not f.createable:
-                errors.append(_not_writable(f))
-                continue
-            try:
-                stored = to_storage(f, value)
-                if f.type == "reference" and stored is not None:
-                    self._check_reference(db, f, stored, value)
-            except WriteValueError as e:
-                errors.append({"statusCode": e.code, "message": e.message, "fields": [f.name]})
-                continue
-            values[f.name] = stored
+            checked = self._field_value(db, obj, key, value, allowed=lambda f: f.createable)
+            if isinstance(checked, dict):
+                errors.append(checked)
+            else:
+                values[checked[0]] = checked[1]
         if errors:
             return values, errors
         for f in obj.fields:
