@@ -5,7 +5,8 @@ roster and the settings are arguments — so the sync layer decides when and wha
 """
 
 from rules.assignment import Assignment, reconcile_queue, round_robin
-from rules.calendar import WeekendCalendar, WorkCalendar, step_due_date
+from rules.calendar import BusinessCalendar, WeekendCalendar, WorkCalendar, step_due_date
+from rules.expressions import Expression, ExpressionError
 from rules.health import Health, evaluate_health
 from rules.model import (
     STEP_ORDER,
@@ -26,10 +27,13 @@ __all__ = [
     "PRIORITIES",
     "STEP_ORDER",
     "Assignment",
+    "BusinessCalendar",
     "Command",
     "DomainError",
     "Engineer",
     "EventKind",
+    "Expression",
+    "ExpressionError",
     "Health",
     "Level",
     "RulesSettings",
