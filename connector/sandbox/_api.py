@@ -425,7 +425,8 @@ class Api:
     def _stamp(self, values: dict[str, Any], user_id: str, stamp: int) -> dict[str, Any]:
         return {**values, "LastModifiedDate": stamp, "SystemModstamp": stamp, "LastModifiedById": user_id}
 
-    def _composite(self, req: Request, user_id: str) -> Reply:
+    def _collection_body(self, req: Request) -> tuple[list[Any], bool]:
+        """(records, allOrNone) of an sObject Collections request, checked as Salesforce does."""
         body = self._json_body(req)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise _error(400, "JSON_PARSER_ERROR", "The request body must be an object with a records list")
@@ -436,7 +437,10 @@ class Api:
                 "EXCEEDED_ID_LIMIT",
                 f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
             )
-        all_or_none = body.get("allOrNone") is True
+        return records, body.get("allOrNone") is True
+
+    def _composite(self, req: Request, user_id: str) -> Reply:
+        records, all_or_none = self._collection_body(req)
         results: list[dict[str, Any]] = []
         planned: list[tuple[int, ObjectDef, str, dict[str, Any]]] = []
         view = objects_for(self.store, user_id)
@@ -616,17 +620,7 @@ class Api:
         return Reply(201, {"id": new_id, "success": True, "errors": []})
 
     def _create_many(self, req: Request, user_id: str) -> Reply:
-        body = self._json_body(req)
-        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            raise _error(400, "JSON_PARSER_ERROR", "The request body must be an object with a records list")
-        records: list[Any] = body["records"]
-        if len(records) > MAX_COLLECTION:
-            raise _error(
-                400,
-                "EXCEEDED_ID_LIMIT",
-                f"record limit reached. cannot submit more than {MAX_COLLECTION} records into this call",
-            )
-        all_or_none = body.get("allOrNone") is True
+        records, all_or_none = self._collection_body(req)
         results: list[dict[str, Any]] = []
         created: list[int] = []
         with self.store.transaction() as db:
