@@ -7,8 +7,17 @@ The default mappings ship beside this file (`salesforce.yaml`).
 
 from pathlib import Path
 
-from mappings.apply import ValueError_, canonical, inbound, observed, outbound, read_fields
-from mappings.load import FileProblems, Problem, load_model, read_yaml
+from mappings.apply import (
+    ValueError_,
+    canonical,
+    inbound,
+    inbound_types,
+    observed,
+    outbound,
+    read_fields,
+    typed,
+)
+from mappings.load import FileProblems, Problem, line_of, load_model, read_yaml
 from mappings.model import FieldMap, Mapping, ObjectMap
 
 DEFAULTS_DIR = Path(__file__).parent
@@ -34,10 +43,13 @@ __all__ = [
     "canonical",
     "default_mapping_path",
     "inbound",
+    "inbound_types",
+    "line_of",
     "load_mapping",
     "load_model",
     "observed",
     "outbound",
     "read_fields",
     "read_yaml",
+    "typed",
 ]

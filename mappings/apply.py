@@ -93,6 +93,29 @@ def _canon(fm: FieldMap, value: Any) -> Any:
     return canonical(fm.type, value, scale=fm.scale, timezone=fm.timezone)
 
 
+_PYTHON_TYPES: dict[str, type] = {
+    "string": str, "id": str, "user": str, "boolean": bool, "number": float, "integer": int,
+    "date": date, "datetime": datetime,
+}
+
+
+def inbound_types(objmap: ObjectMap) -> dict[str, type]:
+    """Domain name → Python type of every inbound value (the typed context of rule expressions)."""
+    return {name: _PYTHON_TYPES[fm.type] for name, fm in objmap.inbound.items()}
+
+
+def typed(objmap: ObjectMap, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Inbound domain values as Python objects (canonical dates and datetimes are text)."""
+    out = dict(values)
+    for name, fm in objmap.inbound.items():
+        value = out.get(name)
+        if isinstance(value, str) and fm.type == "date":
+            out[name] = date.fromisoformat(value)
+        elif isinstance(value, str) and fm.type == "datetime":
+            out[name] = _parse_datetime(value, fm.timezone)
+    return out
+
+
 def read_fields(objmap: ObjectMap) -> list[str]:
     """CRM fields to read: every inbound field, plus outbound ones (to observe the CRM's
     current value of what we own)."""
@@ -142,4 +165,5 @@ def outbound(objmap: ObjectMap, values: Mapping[str, Any],
     return out
 
 
-__all__ = ["ValueError_", "canonical", "inbound", "observed", "outbound", "read_fields"]
+__all__ = ["ValueError_", "canonical", "inbound", "inbound_types", "observed", "outbound", "read_fields",
+           "typed"]

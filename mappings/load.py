@@ -83,6 +83,12 @@ def _locate(node: yaml.Node | None, loc: tuple[Any, ...]) -> tuple[int | None, l
     return line, siblings
 
 
+def line_of(path: Path, loc: tuple[Any, ...]) -> int | None:
+    """The line of key path `loc` in the YAML file `path` (for errors found after loading)."""
+    _, node = read_yaml(path)
+    return _locate(node, loc)[0]
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     """Field names (aliases) of the model at `loc`'s parent, for "did you mean"."""
     current: Any = model
@@ -139,4 +145,4 @@ def load_model(path: Path, model: type[M]) -> M:
         raise FileProblems(problems_from(err, path, node, model)) from None
 
 
-__all__ = ["FileProblems", "Problem", "load_model", "read_yaml"]
+__all__ = ["FileProblems", "Problem", "line_of", "load_model", "read_yaml"]

@@ -4,7 +4,7 @@ a warning light. Everything here is a function of plain values — the current t
 roster and the settings are arguments — so the sync layer decides when and what to store.
 """
 
-from rules.assignment import Assignment, reconcile_queue, round_robin
+from rules.assignment import LEVEL_RANK, Assignment, Requirement, choose, reconcile_queue, round_robin
 from rules.calendar import BusinessCalendar, WeekendCalendar, WorkCalendar, step_due_date
 from rules.expressions import Expression, ExpressionError
 from rules.health import Health, evaluate_health
@@ -20,15 +20,27 @@ from rules.model import (
     Task,
     TaskEvent,
 )
-from rules.settings import PRIORITIES, RulesSettings
+from rules.policy import (
+    CompiledRules,
+    RulesProblems,
+    compile_rules,
+    needs_presales,
+    priority_of,
+    requirement_of,
+)
+from rules.settings import PRIORITIES, AssignmentSettings, RulesSettings
+from rules.sla import Outlook, assess, first_response_at, last_progress_at, requested_at
 from rules.workflow import apply_command, assign, close, create_task
 
 __all__ = [
+    "LEVEL_RANK",
     "PRIORITIES",
     "STEP_ORDER",
     "Assignment",
+    "AssignmentSettings",
     "BusinessCalendar",
     "Command",
+    "CompiledRules",
     "DomainError",
     "Engineer",
     "EventKind",
@@ -36,6 +48,9 @@ __all__ = [
     "ExpressionError",
     "Health",
     "Level",
+    "Outlook",
+    "Requirement",
+    "RulesProblems",
     "RulesSettings",
     "Status",
     "Step",
@@ -44,11 +59,20 @@ __all__ = [
     "WeekendCalendar",
     "WorkCalendar",
     "apply_command",
+    "assess",
     "assign",
+    "choose",
     "close",
+    "compile_rules",
     "create_task",
     "evaluate_health",
+    "first_response_at",
+    "last_progress_at",
+    "needs_presales",
+    "priority_of",
     "reconcile_queue",
+    "requested_at",
+    "requirement_of",
     "round_robin",
     "step_due_date",
 ]

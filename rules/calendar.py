@@ -35,11 +35,48 @@ class WorkCalendar(Protocol):
         ...
 
 
+# `time(9, 0)` would read like a clock call to the purity check; these are constants.
+_DEFAULT_WORK_START = time.fromisoformat("09:00")
+_DEFAULT_WORK_END = time.fromisoformat("18:00")
+
+
 class WeekendCalendar:
-    """Monday to Friday are working days; `add_working_days` only uses `is_working_day`,
-    so a subclass that overrides `is_working_day` gets a matching `add_working_days`."""
+    """Monday to Friday are working days; `add_working_days` and `add_working_hours` only use
+    `is_working_day`, so a subclass that overrides it gets matching deadlines.
+
+    `work_start`/`work_end` are the working hours in `tz` (needed only by `add_working_hours`).
+    """
+
+    def __init__(self, *, extra_holidays: frozenset[date] = frozenset(),
+                 extra_working_days: frozenset[date] = frozenset(),
+                 work_start: time = _DEFAULT_WORK_START, work_end: time = _DEFAULT_WORK_END,
+                 tz: tzinfo | None = None) -> None:
+        self.extra_holidays = frozenset(extra_holidays)
+        self.extra_working_days = frozenset(extra_working_days)
+        both = self.extra_holidays & self.extra_working_days
+        if both:
+            days = ", ".join(d.isoformat() for d in sorted(both))
+            raise ValueError(f"days listed both as extra holidays and extra working days: {days}")
+        if work_start.tzinfo is not None or work_end.tzinfo is not None:
+            raise ValueError("work_start and work_end must be naive times (the zone is `tz`)")
+        if not work_start < work_end:
+            raise ValueError(f"work_start ({work_start}) must be before work_end ({work_end})")
+        self.work_start = work_start
+        self.work_end = work_end
+        self.tz = tz
+
+    def is_estimated(self, d: date) -> bool:
+        """Whether `d`'s working days are a guess (never, for a fixed weekly pattern)."""
+        return False
 
     def is_working_day(self, d: date) -> bool:
+        if d in self.extra_working_days:
+            return True
+        if d in self.extra_holidays:
+            return False
+        return self._officially_working(d)
+
+    def _officially_working(self, d: date) -> bool:
         return d.weekday() < 5
 
     def add_working_days(self, start: date, n: int) -> date:
@@ -59,97 +96,6 @@ class WeekendCalendar:
                 return d
             d += timedelta(days=1)
         raise ValueError(f"no working day within {_MAX_GAP_DAYS} days of {d}; check the calendar")
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
-
-
-# `time(9, 0)` would read like a clock call to the purity check; these are constants.
-_DEFAULT_WORK_START = time.fromisoformat("09:00")
-_DEFAULT_WORK_END = time.fromisoformat("18:00")
-
-# Countries whose working calendar for a year is only known once the government publishes it.
-# China: the State Council notice (usually in November) lists the make-up working days (调休);
-# before it is out, `holidays` has the statutory days but no make-up days for that year.
-_PUBLISHED_SCHEDULE_COUNTRIES = frozenset({"CN"})
-
-
-class BusinessCalendar(WeekendCalendar):
-    """Working days of a country (optionally a subdivision) per the `holidays` library, plus
-    company overrides, and working hours in a time zone.
-
-    * A day is a working day when it is in `extra_working_days`; else not when it is in
-      `extra_holidays`; else per the official calendar: not a weekend day and not a public
-      holiday, except that China's official make-up working days on weekends
-      (`weekend_workdays`, 调休) are working days.
-    * The official calendar is loaded lazily, one `holidays` object per year, and cached.
-    * Unknown country or subdivision → ValueError.
-    * `tz` is only needed by `add_working_hours`.
-    """
-
-    def __init__(
-        self,
-        country: str,
-        subdivision: str | None = None,
-        *,
-        extra_holidays: frozenset[date] = frozenset(),
-        extra_working_days: frozenset[date] = frozenset(),
-        work_start: time = _DEFAULT_WORK_START,
-        work_end: time = _DEFAULT_WORK_END,
-        tz: tzinfo | None = None,
-    ) -> None:
-        self.country = country.strip().upper()
-        self.subdivision = subdivision.strip() if subdivision is not None else None
-        self.extra_holidays = frozenset(extra_holidays)
-        self.extra_working_days = frozenset(extra_working_days)
-        both = self.extra_holidays & self.extra_working_days
-        if both:
-            days = ", ".join(d.isoformat() for d in sorted(both))
-            raise ValueError(f"days listed both as extra holidays and extra working days: {days}")
-        if work_start.tzinfo is not None or work_end.tzinfo is not None:
-            raise ValueError("work_start and work_end must be naive times (the zone is `tz`)")
-        if not work_start < work_end:
-            raise ValueError(f"work_start ({work_start}) must be before work_end ({work_end})")
-        self.work_start = work_start
-        self.work_end = work_end
-        self.tz = tz
-        self._years: dict[int, HolidayBase] = {}
-        self._load(years=())  # validates country and subdivision without loading any year
-
-    def _load(self, years: int | tuple[int, ...]) -> HolidayBase:
-        try:
-            return holidays.country_holidays(
-                self.country, subdiv=self.subdivision, years=years, expand=False, language="en_US"
-            )
-        except NotImplementedError as e:
-            where = self.country if self.subdivision is None else f"{self.country}/{self.subdivision}"
-            raise ValueError(f"unknown country or subdivision {where!r}: {e}") from e
-
-    def _official(self, year: int) -> HolidayBase:
-        cal = self._years.get(year)
-        if cal is None:
-            cal = self._years[year] = self._load(years=year)
-        return cal
-
-    def is_working_day(self, d: date) -> bool:
-        if d in self.extra_working_days:
-            return True
-        if d in self.extra_holidays:
-            return False
-        return bool(self._official(d.year).is_working_day(d))
-
-    def is_estimated(self, d: date) -> bool:
-        """Whether working days in `d`'s year are an estimate because the official calendar
-        for that year is not published yet.
-
-        Rule: only countries whose calendar is decreed year by year count (China); for them a
-        year is unpublished when `holidays` lists no make-up working day (`weekend_workdays`)
-        in that year — the State Council notice always has some, and `holidays` adds them
-        once it is out. Other countries' holidays are fixed by law: never an estimate.
-        """
-        if self.country not in _PUBLISHED_SCHEDULE_COUNTRIES:
-            return False
-        return not any(w.year == d.year for w in self._official(d.year).weekend_workdays)
 
     def add_working_hours(self, start: datetime, hours: float) -> datetime:
         """`start` plus `hours` of working time: only time inside [work_start, work_end) on
@@ -186,6 +132,79 @@ class BusinessCalendar(WeekendCalendar):
                     )
             day += timedelta(days=1)
             cur = datetime.combine(day, time.min, tzinfo=tz).astimezone(UTC)  # later days from midnight
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+
+# Countries whose working calendar for a year is only known once the government publishes it.
+# China: the State Council notice (usually in November) lists the make-up working days (调休);
+# before it is out, `holidays` has the statutory days but no make-up days for that year.
+_PUBLISHED_SCHEDULE_COUNTRIES = frozenset({"CN"})
+
+
+class BusinessCalendar(WeekendCalendar):
+    """Working days of a country (optionally a subdivision) per the `holidays` library, plus
+    company overrides, and working hours in a time zone.
+
+    * A day is a working day when it is in `extra_working_days`; else not when it is in
+      `extra_holidays`; else per the official calendar: not a weekend day and not a public
+      holiday, except that China's official make-up working days on weekends
+      (`weekend_workdays`, 调休) are working days.
+    * The official calendar is loaded lazily, one `holidays` object per year, and cached.
+    * Unknown country or subdivision → ValueError.
+    * `tz` is only needed by `add_working_hours`.
+    """
+
+    def __init__(
+        self,
+        country: str,
+        subdivision: str | None = None,
+        *,
+        extra_holidays: frozenset[date] = frozenset(),
+        extra_working_days: frozenset[date] = frozenset(),
+        work_start: time = _DEFAULT_WORK_START,
+        work_end: time = _DEFAULT_WORK_END,
+        tz: tzinfo | None = None,
+    ) -> None:
+        self.country = country.strip().upper()
+        self.subdivision = subdivision.strip() if subdivision is not None else None
+        super().__init__(extra_holidays=extra_holidays, extra_working_days=extra_working_days,
+                         work_start=work_start, work_end=work_end, tz=tz)
+        self._years: dict[int, HolidayBase] = {}
+        self._load(years=())  # validates country and subdivision without loading any year
+
+    def _load(self, years: int | tuple[int, ...]) -> HolidayBase:
+        try:
+            return holidays.country_holidays(
+                self.country, subdiv=self.subdivision, years=years, expand=False, language="en_US"
+            )
+        except NotImplementedError as e:
+            where = self.country if self.subdivision is None else f"{self.country}/{self.subdivision}"
+            raise ValueError(f"unknown country or subdivision {where!r}: {e}") from e
+
+    def _official(self, year: int) -> HolidayBase:
+        cal = self._years.get(year)
+        if cal is None:
+            cal = self._years[year] = self._load(years=year)
+        return cal
+
+    def _officially_working(self, d: date) -> bool:
+        return bool(self._official(d.year).is_working_day(d))
+
+    def is_estimated(self, d: date) -> bool:
+        """Whether working days in `d`'s year are an estimate because the official calendar
+        for that year is not published yet.
+
+        Rule: only countries whose calendar is decreed year by year count (China); for them a
+        year is unpublished when `holidays` lists no make-up working day (`weekend_workdays`)
+        in that year — the State Council notice always has some, and `holidays` adds them
+        once it is out. Other countries' holidays are fixed by law: never an estimate.
+        """
+        if self.country not in _PUBLISHED_SCHEDULE_COUNTRIES:
+            return False
+        return not any(w.year == d.year for w in self._official(d.year).weekend_workdays)
 
     def __repr__(self) -> str:
         return (

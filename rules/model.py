@@ -70,6 +70,7 @@ class Engineer:
     industries: tuple[str, ...] = ()
     capacity: int = 5
     active: bool = True
+    manager_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,14 +5,33 @@ Secrets never live here: they come from the environment (see ARCHITECTURE.md).""
 from __future__ import annotations
 
 import re
+from datetime import date, time
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mappings import FileProblems, Mapping, Problem, default_mapping_path, load_mapping, load_model
-from rules import Engineer, Level, RulesSettings
+from mappings import (
+    FileProblems,
+    Mapping,
+    Problem,
+    default_mapping_path,
+    inbound_types,
+    line_of,
+    load_mapping,
+    load_model,
+)
+from rules import (
+    BusinessCalendar,
+    CompiledRules,
+    Engineer,
+    Level,
+    RulesProblems,
+    RulesSettings,
+    WeekendCalendar,
+    compile_rules,
+)
 
 DEFAULT_CONFIG = Path("presales.yaml")
 
@@ -54,6 +73,34 @@ class SyncConfig(_Strict):
     page_size: int = Field(default=2000, ge=200, le=2000)
 
 
+class CalendarConfig(_Strict):
+    """The company's working calendar: `country` is a `holidays` code (CN, US, DE, ...) or
+    `weekends` (Monday to Friday, no holidays)."""
+
+    country: str = "weekends"
+    subdivision: str | None = None
+    extra_holidays: list[date] = Field(default_factory=list)
+    extra_working_days: list[date] = Field(default_factory=list)
+    work_start: time = time.fromisoformat("09:00")
+    work_end: time = time.fromisoformat("18:00")
+
+    @model_validator(mode="after")
+    def _known(self) -> CalendarConfig:
+        self.build(None)  # unknown country / subdivision, overlapping days, hours out of order
+        return self
+
+    def build(self, tz: ZoneInfo | None) -> WeekendCalendar:
+        holidays, working = frozenset(self.extra_holidays), frozenset(self.extra_working_days)
+        if self.country.lower() == "weekends":
+            if self.subdivision:
+                raise ValueError("a subdivision needs a country (e.g. country: US, subdivision: CA)")
+            return WeekendCalendar(extra_holidays=holidays, extra_working_days=working,
+                                   work_start=self.work_start, work_end=self.work_end, tz=tz)
+        return BusinessCalendar(self.country, self.subdivision, extra_holidays=holidays,
+                                extra_working_days=working, work_start=self.work_start,
+                                work_end=self.work_end, tz=tz)
+
+
 class Config(_Strict):
     crm: CrmConfig
     store: str = "sqlite:///presales.db"
@@ -61,7 +108,12 @@ class Config(_Strict):
     rules: str | None = None
     roster: str = "engineers.yaml"
     timezone: str = "Asia/Shanghai"
-    calendar: str = "weekends"
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+
+    @field_validator("calendar", mode="before")
+    @classmethod
+    def _calendar_shorthand(cls, v: object) -> object:
+        return {"country": v} if isinstance(v, str) else v
     profile: str = "default"
     sync: SyncConfig = Field(default_factory=SyncConfig)
 
@@ -84,6 +136,7 @@ class _RosterEntry(_Strict):
     industries: list[str] = Field(default_factory=list)
     capacity: int = Field(default=5, ge=0)
     active: bool = True
+    manager: str | None = None
 
 
 class Roster(_Strict):
@@ -107,6 +160,15 @@ class Loaded(BaseModel):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.config.timezone)
 
+    def calendar(self) -> WeekendCalendar:
+        """The company's working calendar in its time zone (validated at load)."""
+        return self.config.calendar.build(self.tz)
+
+    def compiled_rules(self, today: date) -> CompiledRules:
+        """The rules' expressions bound to `today` and the calendar (checked at load)."""
+        return compile_rules(self.rules, fields=inbound_types(self.mapping.opportunity), today=today,
+                             calendar=self.calendar())
+
 
 def resolve(loaded: Loaded, value: str) -> Path:
     """A path from the config file, relative to the config file's directory."""
@@ -128,7 +190,7 @@ def load_roster(path: Path) -> tuple[dict[str, Engineer], frozenset[str]]:
         engineers[e.crm_user_id] = Engineer(
             crm_user_id=e.crm_user_id, name=e.name, level=e.level, reviewer=e.reviewer,
             skills=tuple(e.skills), industries=tuple(e.industries), capacity=e.capacity,
-            active=e.active)
+            active=e.active, manager_id=e.manager)
     return engineers, frozenset(roster.managers)
 
 
@@ -145,6 +207,7 @@ def load(path: Path) -> Loaded:
                                     f"mapping is for {mapping.crm}, config says {config.crm.kind}")])
     rules_path = _resolve(base, config.rules) if config.rules else default_rules_path()
     rules = load_model(rules_path, RulesSettings)
+    check_expressions(rules, mapping, rules_path)
     engineers, managers = load_roster(_resolve(base, config.roster))
     return Loaded(path=path, config=config, mapping=mapping, rules=rules,
                   engineers=engineers, managers=managers)
@@ -158,6 +221,20 @@ def load_crm_only(path: Path) -> Loaded:
                   mapping=load_mapping(default_mapping_path(config.crm.kind)),
                   rules=load_model(default_rules_path(), RulesSettings), engineers={},
                   managers=frozenset())
+
+
+# Expressions are type-checked only; the date they are compiled for does not matter.
+_ANY_DAY = date(2000, 1, 3)
+
+
+def check_expressions(rules: RulesSettings, mapping: Mapping, rules_path: Path) -> None:
+    """Every rule expression must compile against the mapping's inbound fields."""
+    try:
+        compile_rules(rules, fields=inbound_types(mapping.opportunity), today=_ANY_DAY)
+    except RulesProblems as err:
+        raise FileProblems([
+            Problem(str(rules_path), line_of(rules_path, key), ".".join(map(str, key)), str(problem))
+            for key, problem in err.problems]) from None
 
 
 def default_rules_path() -> Path:
@@ -175,4 +252,6 @@ def store_url(loaded: Loaded) -> str:
     return url
 
 
-__all__ = ["DEFAULT_CONFIG", "Config", "Loaded", "load", "load_crm_only", "load_roster", "store_url"]
+__all__ = ["DEFAULT_CONFIG", "CalendarConfig", "Config", "Loaded", "check_expressions", "load",
+           "load_crm_only",
+           "load_roster", "store_url"]

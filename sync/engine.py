@@ -19,27 +19,32 @@ from typing import Any
 from sqlalchemy import Connection
 
 from connector import Connector, RecordChange, RemoteRecord
-from mappings import ObjectMap, ValueError_, inbound, observed, outbound, read_fields
+from mappings import ObjectMap, ValueError_, inbound, observed, outbound, read_fields, typed
 from rules import (
     Command,
     DomainError,
     Engineer,
+    ExpressionError,
     Task,
-    WeekendCalendar,
     apply_command,
+    assess,
     assign,
+    choose,
     close,
     create_task,
-    round_robin,
+    needs_presales,
+    priority_of,
+    requirement_of,
 )
 from sync.config import Loaded
 from sync.ledger import changed_by_crm, diff
-from sync.plan import desired_values, outlook
+from sync.plan import desired_values
 from sync.store import OpportunityRow, Store, StoredTask
 
 log = logging.getLogger("presales.sync")
 
 RR_QUEUE_KEY = "assignment.round_robin.queue"
+ACCOUNT_OWNERS_KEY = "assignment.account_owners"
 
 EXIT_OK, EXIT_PARTIAL = 0, 1
 
@@ -94,7 +99,8 @@ class _Run:
         self.obj = self.objmap.object
         self.profile = loaded.config.profile
         self.tz = loaded.tz
-        self.calendar = WeekendCalendar()
+        self.calendar = loaded.calendar()
+        self.rules = loaded.compiled_rules(now.astimezone(self.tz).date())
         self.engineers: dict[str, Engineer] = loaded.engineers
         self.reviewers = frozenset(e for e, eng in self.engineers.items() if eng.reviewer) | loaded.managers
         self.report = SyncReport(dry_run=dry_run)
@@ -102,6 +108,7 @@ class _Run:
         self.names: dict[str, str] = {}
         self._dry_conn: Connection | None = None
         self._me: str | None = None
+        self.reassigned: dict[str, tuple[str | None, str]] = {}
 
     # transactions: one per page normally; in a dry run one long transaction rolled back
     @contextmanager
@@ -189,7 +196,13 @@ class _Run:
         task = stored.task if stored else None
         message = stored.message if stored else None
         if task is None:
-            if not values.get("requested") or values.get("is_closed"):
+            try:
+                wanted = needs_presales(self.rules, typed(self.objmap, values))
+            except ExpressionError as err:
+                self.report.counts["bad_records"] += 1
+                self.report.failures.append((rec.id, "RULE_ERROR", f"intake: {err}"))
+                return
+            if not wanted:
                 return
             actor = values.get("last_modified_by") or values.get("owner_id") or self.me
             task = create_task(rec.id, at=self.now, actor=actor)
@@ -209,21 +222,28 @@ class _Run:
     def _reassignment(self, task: Task, message: str | None, values: dict[str, Any],
                       seen: dict[str, Any], known: dict[str, Any],
                       actor: str) -> tuple[Task, str | None]:
-        """A manager who sets the engineer field in the CRM reassigns the task."""
+        """A presales manager who sets the engineer field in the CRM reassigns the task
+        (validated against the roster, audited as an event); anyone else's change is undone."""
         field_name = self.objmap.outbound["engineer"].field
         wanted = values.get("engineer")
         if not (wanted and wanted != task.engineer_id and changed_by_crm(field_name, seen, known)
                 and actor != self.me):
             return task, message
-        engineer = self.engineers.get(wanted)
-        if engineer is None or not engineer.active:
-            return task, (f"{wanted} is not an active presales engineer in the roster; "
-                          "the assignment was kept.")
         if not task.is_open:
             return task, message
+        kept = f"the assignment to {task.engineer_id or 'nobody yet'} was kept."
+        if actor not in self.loaded.managers:
+            self.report.counts["reassignments_refused"] += 1
+            return task, f"only a presales manager can change the engineer; {kept}"
+        engineer = self.engineers.get(wanted)
+        if engineer is None or not engineer.active:
+            self.report.counts["reassignments_refused"] += 1
+            return task, f"{wanted} is not an active presales engineer in the roster; {kept}"
         self.report.counts["reassigned"] += 1
+        self.reassigned[task.opportunity_id] = (task.engineer_id, wanted)
         return assign(task, wanted, at=self.now, actor=actor,
-                      reason=f"reassigned in the CRM by {actor}"), None
+                      reason=f"reassigned in the CRM by manager {actor} from "
+                             f"{task.engineer_id or 'nobody'} to {wanted}"), None
 
     def _command(self, record_id: str, task: Task, message: str | None, raw: str | None,
                  actor: str) -> tuple[Task, str | None]:
@@ -253,34 +273,66 @@ class _Run:
             tasks = self.store.open_tasks(conn)
             closed_now = set(self.touched) - set(tasks)
             tasks.update(self.store.load_tasks(conn, closed_now))
-            tasks = self._assign(conn, tasks)
+            opps = {i: typed(self.objmap, v) for i, v in self.store.opportunity_values(conn, tasks).items()}
+            tasks = self._assign(conn, tasks, opps)
             desired: dict[str, dict[str, Any]] = {}
             for opp_id, st in tasks.items():
-                look = outlook(st.task, now=self.now, settings=settings, calendar=self.calendar,
-                               tz=self.tz)
+                priority = self._priority(opp_id, opps.get(opp_id, {}))
+                look = assess(st.task, priority=priority, now=self.now, settings=settings,
+                              calendar=self.calendar)
+                if look.health is not None:
+                    self.report.counts[f"health_{look.health.value.lower()}"] += 1
                 desired[opp_id] = outbound(self.objmap, desired_values(st.task, st.message, look))
             self.report.counts["open_tasks"] = sum(1 for s in tasks.values() if s.task.is_open)
         return desired
 
-    def _assign(self, conn: Connection, tasks: dict[str, StoredTask]) -> dict[str, StoredTask]:
+    def _priority(self, opp_id: str, values: dict[str, Any]) -> str:
+        try:
+            return priority_of(self.rules, values)[0]
+        except ExpressionError as err:
+            self.report.failures.append((opp_id, "RULE_ERROR", f"priority_rules: {err}"))
+            return self.loaded.rules.priority_or_default(values.get("priority"))
+
+    def _assign(self, conn: Connection, tasks: dict[str, StoredTask],
+                opps: dict[str, dict[str, Any]]) -> dict[str, StoredTask]:
+        """Deal unassigned open tasks by the assignment policies (rules.assignment); each
+        decision is stored on the task as an `assigned` event with its reason."""
         load: Counter[str] = Counter(st.task.engineer_id for st in tasks.values()
                                      if st.task.is_open and st.task.engineer_id)
         queue = tuple(self.store.get_state(conn, RR_QUEUE_KEY, []) or [])
+        owners: dict[str, str] = dict(self.store.get_state(conn, ACCOUNT_OWNERS_KEY, {}) or {})
+        for opp_id, (before, after) in self.reassigned.items():
+            account = opps.get(opp_id, {}).get("account_id")
+            if account and owners.get(account) in (None, before):
+                owners[account] = after  # a manager's choice makes the new engineer the owner
         pending = sorted((st for st in tasks.values() if st.task.is_open and not st.task.engineer_id),
                          key=lambda s: s.id)
         for st in pending:
-            decision = round_robin(queue, self.engineers, load)
+            opp_id = st.task.opportunity_id
+            values = opps.get(opp_id, {})
+            account = values.get("account_id")
+            try:
+                priority, raised = priority_of(self.rules, values)
+                owner = owners.get(account) if account else None
+                need = requirement_of(self.rules, values, account_owner=owner)
+            except ExpressionError as err:
+                self.report.failures.append((opp_id, "RULE_ERROR", f"assignment: {err}"))
+                continue
+            decision = choose(queue, self.engineers, load, need)
             queue = decision.queue
             if decision.engineer_id is None:
                 self.report.counts["unassigned"] += 1
                 continue
-            task = assign(st.task, decision.engineer_id, at=self.now, actor=self.me,
-                          reason=decision.reason)
+            reason = decision.reason + (f"; {raised}" if raised else "") + f"; priority {priority}"
+            task = assign(st.task, decision.engineer_id, at=self.now, actor=self.me, reason=reason)
             load[decision.engineer_id] += 1
-            tasks[st.task.opportunity_id] = self.store.save_task(
-                conn, task, message=st.message, now=self.now, stored=st)
+            if account and account not in owners:
+                owners[account] = decision.engineer_id
+            tasks[opp_id] = self.store.save_task(conn, task, message=st.message, now=self.now, stored=st)
             self.report.counts["assigned"] += 1
+            self.report.counts[f"assigned_by_{decision.policy.replace(' ', '_')}"] += 1
         self.store.set_state(conn, RR_QUEUE_KEY, list(queue))
+        self.store.set_state(conn, ACCOUNT_OWNERS_KEY, owners)
         return tasks
 
     # -- 5: diff against the ledger ---------------------------------------------------

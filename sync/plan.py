@@ -1,43 +1,29 @@
 """Pure planning: the domain values a task should show in the CRM right now.
 
-No I/O: the time, calendar and settings are arguments, so the sync engine can re-evaluate
-every open task on each run (a task turns red overnight without any CRM change)."""
+No I/O: the outlook (deadlines and light, from `rules.assess`) is an argument, so the sync
+engine can re-evaluate every open task on each run (a task turns red overnight without any
+CRM change)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from rules import (
-    Health,
-    RulesSettings,
-    Status,
-    Task,
-    WorkCalendar,
-    evaluate_health,
-    step_due_date,
-)
+from rules import Outlook, Task
+
+# Presales_Message__c is a Text(255).
+MESSAGE_LIMIT = 255
 
 
-@dataclass(frozen=True, slots=True)
-class Outlook:
-    due: Any
-    health: Health | None
-    health_reason: str
-
-
-def outlook(task: Task, *, now: datetime, settings: RulesSettings, calendar: WorkCalendar,
-            tz: ZoneInfo) -> Outlook:
-    due = step_due_date(task, step_days=settings.step_days, calendar=calendar, tz=tz)
-    if task.status is Status.CLOSED:
-        return Outlook(None, None, "")
-    if task.status is Status.ON_HOLD:
-        return Outlook(due, Health.GREEN, "")
-    health, reason = evaluate_health(due=due, today=now.astimezone(tz).date(), calendar=calendar,
-                                     yellow_within_days=settings.yellow_within_days)
-    return Outlook(due, health, reason)
+def compose_message(rejection: str | None, look: Outlook) -> str | None:
+    """What people should read on the opportunity: why a command was refused, why the light
+    is not green, and whether the deadline is an estimate."""
+    parts = [p for p in (rejection, look.warning) if p]
+    if look.estimated:
+        parts.append("deadline estimated: the official calendar for that year is not published yet")
+    text = "; ".join(parts)
+    if len(text) > MESSAGE_LIMIT:
+        text = text[: MESSAGE_LIMIT - 1] + "…"
+    return text or None
 
 
 def desired_values(task: Task, message: str | None, look: Outlook) -> dict[str, Any]:
@@ -48,11 +34,12 @@ def desired_values(task: Task, message: str | None, look: Outlook) -> dict[str, 
         "step": task.step.value,
         "status": task.status.value,
         "due_date": look.due,
+        "response_due": look.response_due,
         "health": look.health.value if look.health else None,
         "rework_count": task.rework_count,
-        "message": message,
+        "message": compose_message(message, look),
         "command": None,
     }
 
 
-__all__ = ["Outlook", "desired_values", "outlook"]
+__all__ = ["MESSAGE_LIMIT", "compose_message", "desired_values"]

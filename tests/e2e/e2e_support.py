@@ -83,6 +83,17 @@ def write_config(directory: Path, sb: Sandbox, **overrides: Any) -> Path:
     return path
 
 
+def write_rules(directory: Path, **overrides: Any) -> Path:
+    """A copy of the shipped rules file with top-level keys replaced."""
+    import rules
+
+    data = yaml.safe_load((Path(rules.__file__).parent / "default.yaml").read_text(encoding="utf-8"))
+    data.update(overrides)
+    path = directory / "rules.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def presales(config: Path, *args: str, session_id: str | None = None, cwd: Path | None = None,
              extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESALES_SF_")}

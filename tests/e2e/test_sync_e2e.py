@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import sqlalchemy as sa
-from e2e_support import Org, presales, run_json, write_config
+from e2e_support import Org, presales, run_json, write_config, write_rules
 
 OPEN_REQUESTED = ("SELECT Id, Presales_Engineer__c, Presales_Step__c, Presales_Status__c, "
                   "Presales_Due_Date__c, Presales_Health__c, Presales_Signoff__c, Presales_Message__c "
@@ -20,7 +20,10 @@ def _by_id(org: Org, where: str) -> dict[str, dict]:
 
 
 def test_first_sync_creates_assigns_and_writes_back(org: Org, tmp_path: Path) -> None:
-    config = write_config(tmp_path, org.sb)
+    # plain round robin (no level gates, account owners or industry preference): every active
+    # engineer is equally eligible, so the deal must be even
+    config = write_config(tmp_path, org.sb, rules=str(write_rules(tmp_path, assignment={
+        "account_owner": False, "level_gates": [], "industry_match": "off"})))
     org.reset_stats()
     report = run_json(config, "sync", session_id=org.sb.session_id)
     assert report["exit_code"] == 0

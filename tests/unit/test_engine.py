@@ -13,7 +13,7 @@ import pytest
 
 import mappings
 from connector import ObjectSchema, Page, RecordChange, RemoteRecord, RetryableError, WriteResult
-from rules import Engineer, Level, RulesSettings
+from rules import Engineer, EventKind, Level, RulesSettings, Task
 from sync.config import Config, CrmConfig, Loaded
 from sync.engine import run_sync
 from sync.store import Store
@@ -93,7 +93,7 @@ def loaded(tmp_path: Path) -> Loaded:
     return Loaded(path=tmp_path / "presales.yaml",
                   config=Config(crm=CrmConfig(instance_url="https://example.my.salesforce.com")),
                   mapping=mappings.load_mapping(mappings.default_mapping_path("salesforce")),
-                  rules=RulesSettings(), engineers=ENGINEERS, managers=frozenset())
+                  rules=RulesSettings(), engineers=ENGINEERS, managers=frozenset({"005MANAGER"}))
 
 
 @pytest.fixture
@@ -168,6 +168,28 @@ def test_manager_reassignment_and_unknown_engineer(loaded: Loaded, store: Store)
     assert crm.records["006000"]["Presales_Engineer__c"] == other
     assert crm.records["006002"]["Presales_Engineer__c"] == before  # restored
     assert "not an active presales engineer" in crm.records["006002"]["Presales_Message__c"]
+    task = store_task(store, "006000")
+    audit = task.events[-1]
+    assert (audit.kind, audit.actor) == (EventKind.ASSIGNED, "005MANAGER")
+    assert audit.note == f"reassigned in the CRM by manager 005MANAGER from {current} to {other}"
+
+
+def test_reassignment_by_someone_who_is_not_a_manager_is_undone(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(2))
+    run_sync(loaded, store, crm, now=NOW)
+    current = crm.records["006000"]["Presales_Engineer__c"]
+    other = next(e for e in ENGINEERS if e != current)
+    crm.edit("005SALES", "006000", {"Presales_Engineer__c": other})
+    report = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert report.counts["reassignments_refused"] == 1
+    assert crm.records["006000"]["Presales_Engineer__c"] == current
+    assert crm.records["006000"]["Presales_Message__c"].startswith("only a presales manager can change")
+    assert store_task(store, "006000").engineer_id == current
+
+
+def store_task(store: Store, opp_id: str) -> Task:
+    with store.begin() as conn:
+        return store.load_tasks(conn, [opp_id])[opp_id].task
 
 
 def test_closing_the_opportunity_closes_the_task(loaded: Loaded, store: Store) -> None:

@@ -23,7 +23,7 @@ CAL = WeekendCalendar()
 FRI = date(2026, 3, 6)
 SAT, SUN, MON, TUE = (FRI + timedelta(days=d) for d in (1, 2, 3, 4))
 SHANGHAI = timezone(timedelta(hours=8))
-STEP_DAYS = RulesSettings().step_days
+STEP_DAYS = RulesSettings().step_days_for("P2")
 
 
 def test_weekdays_work_weekends_do_not():

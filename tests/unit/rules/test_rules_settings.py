@@ -15,13 +15,18 @@ DEFAULT_YAML = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
 
 def test_defaults():
     s = RulesSettings()
-    assert s.step_days == {
+    assert s.step_days_for("P2") == {
         Step.REQUIREMENTS: 2,
         Step.SOLUTION_DESIGN: 5,
         Step.INTERNAL_REVIEW: 2,
         Step.PRESENTATION: 3,
         Step.FEEDBACK: 5,
     }
+    assert s.days_for(Step.REQUIREMENTS, "P1") == 1
+    assert s.days_for(Step.SOLUTION_DESIGN, "P3") == 8
+    assert s.days_for(Step.SOLUTION_DESIGN, None) == 5  # unknown priority: the default's
+    assert s.intake == "requested and not is_closed"
+    assert s.stalled_after_days == 10
     assert s.response_hours == {"P1": 4, "P2": 8, "P3": 16}
     assert s.default_priority == "P2"
     assert s.yellow_within_days == 1
@@ -83,7 +88,7 @@ def test_done_and_unknown_steps_rejected():
 def test_response_hours_need_exactly_p1_p2_p3():
     _invalid({"response_hours": {"P1": 4, "P2": 8}}, "missing priorities: P3")
     _invalid({"response_hours": {"P1": 4, "P2": 8, "P3": 16, "P4": 1}}, "unknown priorities")
-    _invalid({"response_hours": {"P1": 0, "P2": 8, "P3": 16}}, "must be >= 1")
+    _invalid({"response_hours": {"P1": 0, "P2": 8, "P3": 16}}, "must be >= 0.25")
 
 
 def test_default_priority_must_be_known():
