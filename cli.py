@@ -22,6 +22,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sync.logfmt import JsonLines, LogFormat
+from sync.logfmt import configure as configure_logging
+
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 app = typer.Typer(help="Presales management inside your CRM: sync, workflow, SLA, KPI.",
@@ -56,13 +59,19 @@ def _global(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output.")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors.")] = False,
+    log_format: Annotated[LogFormat, typer.Option(
+        "--log-format", envvar="PRESALES_LOG_FORMAT",
+        help="stderr as plain text, or one JSON object per line for log collectors.")] = "text",
 ) -> None:
+    global err
     state.config = config or Path("presales.yaml")
     state.json = as_json
     state.verbose = -1 if quiet else verbose
     level = logging.ERROR if quiet else (logging.DEBUG if verbose > 1 else
                                          logging.INFO if verbose else logging.WARNING)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    redact = configure_logging(log_format, level, os.environ)
+    if log_format == "json":
+        err = JsonLines(redact)  # type: ignore[assignment]
 
 
 def _default(o: Any) -> Any:
