@@ -6,12 +6,13 @@ commit together or not at all."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,12 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from rules import EventKind, Status, Step, Task, TaskEvent
 from sync.store import schema as t
+
+log = logging.getLogger("presales.store")
+
+#: A lock taken on another host is taken over once it is this old (its holder cannot be
+#: probed from here; a run lasts minutes, a Kubernetes Job at most its activeDeadlineSeconds).
+LOCK_STALE_AFTER = timedelta(hours=12)
 
 
 class StoreError(Exception):
@@ -125,25 +132,44 @@ class Store:
             yield conn
 
     # -- lock -----------------------------------------------------------------------
-    def acquire_lock(self, profile: str, now: datetime) -> None:
-        """Take the run lock; a lock left by a dead process on this host is taken over."""
-        me = {"profile": profile, "pid": os.getpid(), "host": socket.gethostname(), "acquired_at": now}
-        with self.begin() as conn:
-            row = conn.execute(select(t.run_locks).where(t.run_locks.c.profile == profile)).first()
-            if row is not None:
-                if row.host == me["host"] and not _pid_alive(row.pid):
-                    conn.execute(delete(t.run_locks).where(t.run_locks.c.profile == profile))
-                else:
-                    raise LockHeld(row.pid, row.host, _aware(row.acquired_at) or now)
+    def acquire_lock(self, profile: str, now: datetime | None = None, *,
+                     stale_after: timedelta = LOCK_STALE_AFTER) -> None:
+        """Take the run lock for `profile` or raise `LockHeld` naming the holder.
+
+        A lock whose holder is gone is taken over: on this host when its pid is dead or now
+        belongs to a process started after the lock was taken (pid reuse); from another host
+        (a Kubernetes pod, a second server) once it is older than `stale_after`. Ages use the
+        wall clock (`now`, the run's logical time, is not used for locks). Two processes
+        racing for a free lock: one wins, the other gets `LockHeld` naming the winner."""
+        for attempt in range(3):
+            wall, host = datetime.now(UTC), socket.gethostname()
+            me = {"profile": profile, "pid": os.getpid(), "host": host, "acquired_at": wall}
             try:
-                conn.execute(insert(t.run_locks).values(**me))
-            except IntegrityError:
-                raise LockHeld(0, "?", now) from None
+                with self.begin() as conn:
+                    row = conn.execute(select(t.run_locks).where(t.run_locks.c.profile == profile)).first()
+                    if row is not None:
+                        since = _aware(row.acquired_at) or wall
+                        if not _stale(row.pid, row.host, since, host, wall, stale_after):
+                            raise LockHeld(row.pid, row.host, since)
+                        log.warning("taking over the run lock of %s: pid %s on %s since %s is gone",
+                                    profile, row.pid, row.host, f"{since:%Y-%m-%d %H:%M:%S}Z")
+                        conn.execute(delete(t.run_locks).where(
+                            (t.run_locks.c.profile == profile) & (t.run_locks.c.pid == row.pid)
+                            & (t.run_locks.c.host == row.host)))
+                    conn.execute(insert(t.run_locks).values(**me))
+                return
+            except (IntegrityError, OperationalError):
+                # Another process inserted (or took over) between our read and our write;
+                # SQLite says "database is locked" when our read snapshot went stale. Look again.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def release_lock(self, profile: str) -> None:
         with self.begin() as conn:
             conn.execute(delete(t.run_locks).where(
-                (t.run_locks.c.profile == profile) & (t.run_locks.c.pid == os.getpid())))
+                (t.run_locks.c.profile == profile) & (t.run_locks.c.pid == os.getpid())
+                & (t.run_locks.c.host == socket.gethostname())))
 
     # -- cursor ---------------------------------------------------------------------
     def get_cursor(self, conn: Connection, profile: str, obj: str) -> datetime | None:
@@ -357,6 +383,34 @@ def _new_id(result: CursorResult[Any]) -> int:
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i:i + size]
+
+
+def _stale(pid: int, host: str, since: datetime, my_host: str, wall: datetime,
+           stale_after: timedelta) -> bool:
+    """Whether a lock held by `pid` on `host` since `since` may be taken over."""
+    if host != my_host:
+        return wall - since > stale_after
+    if not _pid_alive(pid):
+        return True
+    started = _process_start(pid)
+    # A live pid that started after the lock was taken is not the holder: the pid was reused.
+    return started is not None and started > since + _START_SLACK
+
+
+#: The process start time read from /proc is exact to a clock tick, the boot time to a second.
+_START_SLACK = timedelta(seconds=2)
+
+
+def _process_start(pid: int) -> datetime | None:
+    """When process `pid` started (Linux /proc; None elsewhere or when unreadable)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text(encoding="ascii")
+                    .splitlines() if line.startswith("btime "))
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, counted after "(comm)"
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    return datetime.fromtimestamp(boot + ticks / os.sysconf("SC_CLK_TCK"), UTC)
 
 
 def _pid_alive(pid: int) -> bool:

@@ -4,6 +4,7 @@ the sandbox: tasks appear, commands are applied or refused, and a quiet run writ
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -116,8 +117,8 @@ def test_exit_codes_for_cron(org: Org, tmp_path: Path) -> None:
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'presales.db'}")
     with engine.begin() as conn:
         conn.execute(sa.text("insert into run_locks (profile, pid, host, acquired_at) "
-                             "values ('default', :pid, :host, '2026-11-23 00:00:00')"),
-                     {"pid": os.getppid(), "host": os.uname().nodename})
+                             "values ('default', :pid, :host, :at)"),
+                     {"pid": os.getpid(), "host": os.uname().nodename, "at": datetime.now(UTC)})
     engine.dispose()
     locked = presales(config, "sync", session_id=org.sb.session_id)
     assert locked.returncode == 4 and "lock" in locked.stderr
