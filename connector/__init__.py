@@ -8,7 +8,8 @@ adapter as a `ConnectorError` subclass saying what the caller should do (retry l
 the configuration, re-authenticate, stop for the day's API limit, give up); no transport
 library exception crosses this boundary.
 
-`connect_salesforce(settings, env)` builds the Salesforce adapter.
+`connect_salesforce(settings, env)` builds the Salesforce adapter, `connect_zoho(settings, env)`
+the Zoho CRM one.
 """
 
 from connector.base import (
@@ -29,6 +30,7 @@ from connector.errors import (
     RetryableError,
 )
 from connector.salesforce import connect as connect_salesforce
+from connector.zoho import connect as connect_zoho
 
 __all__ = [
     "AuthError",
@@ -45,4 +47,5 @@ __all__ = [
     "RetryableError",
     "WriteResult",
     "connect_salesforce",
+    "connect_zoho",
 ]

@@ -10,12 +10,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import jwt
 import requests
 from pydantic import SecretStr
 
+from connector._http import json_object
 from connector.errors import AuthError, ConfigError, FatalError, RetryableError
 
 ENV_SESSION_ID = "PRESALES_SF_SESSION_ID"
@@ -112,21 +112,13 @@ def token_url(login_url: str) -> str:
     return login_url.rstrip("/") + "/services/oauth2/token"
 
 
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
-
-
 def parse_token_response(response: requests.Response, *, default_instance_url: str) -> Token:
     """Turn the token endpoint's answer into a `Token` or one of our errors.
 
     Error bodies are JSON objects ``{"error": "invalid_grant", "error_description": …}``.
     """
     status = response.status_code
-    body = _json_object(response)
+    body = json_object(response)
     if status == 200 and body is not None and body.get("access_token"):
         identity = body.get("id")
         user_id = None

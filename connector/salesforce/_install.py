@@ -14,6 +14,7 @@ from typing import Any
 from simple_salesforce import Salesforce
 from simple_salesforce.metadata import SfdcMetadataApi
 
+from connector._http import chunks
 from connector.base import FieldChangePlan, FieldSpec
 from connector.errors import ConfigError, FatalError
 from connector.salesforce._transport import Transport
@@ -150,10 +151,6 @@ def _as_list(result: Any) -> list[Any]:
     return [result]
 
 
-def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
-    return [list(items[i : i + size]) for i in range(0, len(items), size)]
-
-
 def _soql_id(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _RECORD_ID.match(value):
         raise FatalError(f"unexpected {what} id {value!r}")
@@ -189,7 +186,7 @@ class FieldInstaller:
     def read_fields(self, names: Sequence[str]) -> dict[str, Any]:
         """Existing CustomField definitions by full name (missing names are absent)."""
         found: dict[str, Any] = {}
-        for chunk in _chunks(names, METADATA_BATCH):
+        for chunk in chunks(names, METADATA_BATCH):
             result = self._transport.metadata(partial(_read, names=chunk))
             for item in _as_list(result):
                 name = _get(item, "fullName")
@@ -223,7 +220,7 @@ class FieldInstaller:
         if dry_run:
             return plans
         changed = [p.spec for p in plans if p.action != "unchanged"]
-        for chunk in _chunks(changed, METADATA_BATCH):
+        for chunk in chunks(changed, METADATA_BATCH):
             self._transport.metadata(partial(_upsert, specs=chunk))
         if specs:
             self.grant_field_access(specs, assignees=assignees)
@@ -235,7 +232,7 @@ class FieldInstaller:
                 raise ConfigError(f"invalid custom field {name!r}: expected Object.Name__c")
         existing = self.read_fields(list(names))
         present = [n for n in names if n.lower() in existing]
-        for chunk in _chunks(present, METADATA_BATCH):
+        for chunk in chunks(present, METADATA_BATCH):
             self._transport.metadata(partial(_delete, names=chunk))
 
     # -- field-level security --------------------------------------------------------------
@@ -288,7 +285,7 @@ class FieldInstaller:
         }
         new = [{"attributes": {"type": "PermissionSetAssignment"}, "AssigneeId": u, "PermissionSetId": ps_id}
                for u in users if u not in assigned]
-        for chunk in _chunks(new, COLLECTION_BATCH):
+        for chunk in chunks(new, COLLECTION_BATCH):
             self._collection("POST", chunk)
         rows = self._query(
             "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "
@@ -319,9 +316,9 @@ class FieldInstaller:
                         "PermissionsEdit": True,
                     }
                 )
-        for chunk in _chunks(missing, COLLECTION_BATCH):
+        for chunk in chunks(missing, COLLECTION_BATCH):
             self._collection("POST", chunk)
-        for chunk in _chunks(wrong, COLLECTION_BATCH):
+        for chunk in chunks(wrong, COLLECTION_BATCH):
             self._collection("PATCH", chunk)
 
     def _collection(self, method: str, records: list[dict[str, Any]]) -> None:

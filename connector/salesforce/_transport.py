@@ -17,7 +17,6 @@ No `requests`, `simple_salesforce` or `zeep` exception leaves this module.
 
 from __future__ import annotations
 
-import enum
 import logging
 import re
 import time
@@ -41,6 +40,8 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from connector._http import HttpSession, Kind
+from connector._http import classify as classify_in
 from connector.errors import (
     AuthError,
     ConfigError,
@@ -82,21 +83,10 @@ class ApiUsage(NamedTuple):
     total: int
 
 
-class Kind(enum.Enum):
-    """What the caller should do about a failed exchange."""
-
-    SESSION_EXPIRED = "session_expired"  # re-authenticate once (JWT), else AuthError
-    AUTH = "auth"
-    LIMIT = "limit"
-    CONFIG = "config"
-    RETRY = "retry"
-    FATAL = "fatal"
-
-
 #: (HTTP status or status class like "5xx", Salesforce errorCode or None for "any code").
 #: Looked up most specific first; anything not listed is FATAL.
 CLASSIFICATION: dict[tuple[int | str, str | None], Kind] = {
-    (401, "INVALID_SESSION_ID"): Kind.SESSION_EXPIRED,
+    (401, "INVALID_SESSION_ID"): Kind.REAUTH,
     (401, None): Kind.AUTH,
     # Never retried: the daily allowance is shared with every other integration of the org.
     (403, "REQUEST_LIMIT_EXCEEDED"): Kind.LIMIT,
@@ -117,36 +107,11 @@ CLASSIFICATION: dict[tuple[int | str, str | None], Kind] = {
 
 
 def classify(status: int, code: str | None) -> Kind:
-    status_class = f"{status // 100}xx"
-    for key in ((status, code), (status, None), (status_class, code), (status_class, None)):
-        kind = CLASSIFICATION.get(key)
-        if kind is not None:
-            return kind
-    return Kind.FATAL
+    return classify_in(CLASSIFICATION, status, code)
 
 
 class SessionExpiredError(AuthError):
     """401 INVALID_SESSION_ID: `Transport.call` re-authenticates once where it can."""
-
-
-class HttpSession(requests.Session):
-    """A `requests.Session` with a default timeout on every request and TLS always verified
-    (against `ca_bundle` when given, else REQUESTS_CA_BUNDLE / certifi)."""
-
-    def __init__(self, *, timeout: float, ca_bundle: str | None = None) -> None:
-        super().__init__()
-        self.default_timeout = timeout
-        self.ca_bundle = ca_bundle
-
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        if kwargs.get("timeout") is None:
-            kwargs["timeout"] = self.default_timeout
-        if self.ca_bundle:
-            # Per request, because REQUESTS_CA_BUNDLE would otherwise override session.verify.
-            kwargs["verify"] = self.ca_bundle
-        elif kwargs.get("verify") is False:
-            kwargs["verify"] = True
-        return super().request(method, url, *args, **kwargs)
 
 
 def _error_parts(content: Any) -> tuple[str | None, str]:
@@ -382,7 +347,7 @@ class Transport:
             f"Salesforce {family} failed with HTTP {status}" + (f": {message}" if message else "")
         )
         kind = classify(status, code)
-        if kind is Kind.SESSION_EXPIRED:
+        if kind is Kind.REAUTH:
             return SessionExpiredError(text, code=code, status=status)
         if kind is Kind.AUTH:
             return AuthError(text, code=code, status=status)

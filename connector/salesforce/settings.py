@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlparse
 
+from connector._http import check_https_url
 from connector.errors import ConfigError
 
 _API_VERSION = re.compile(r"^\d{2,3}\.\d$")
@@ -14,15 +14,6 @@ _API_VERSION = re.compile(r"^\d{2,3}\.\d$")
 #: The bounds Salesforce accepts for ``Sforce-Query-Options: batchSize=``.
 MIN_PAGE_SIZE = 200
 MAX_PAGE_SIZE = 2000
-
-
-def _check_https_url(name: str, value: str) -> None:
-    parsed = urlparse(value)
-    # TLS is always verified, so a plain-http CRM URL is a configuration mistake.
-    if parsed.scheme != "https" or not parsed.hostname:
-        raise ConfigError(f"{name} must be an https:// URL, got {value!r}")
-    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
-        raise ConfigError(f"{name} must be a bare origin like https://host[:port], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -46,8 +37,8 @@ class SalesforceSettings:
     """Query batch size (200..2000)."""
 
     def __post_init__(self) -> None:
-        _check_https_url("instance_url", self.instance_url)
-        _check_https_url("login_url", self.login_url)
+        check_https_url("instance_url", self.instance_url)
+        check_https_url("login_url", self.login_url)
         if not _API_VERSION.match(self.api_version):
             raise ConfigError(f"api_version must look like '66.0' (no leading 'v'), got {self.api_version!r}")
         if self.auth_method not in ("session", "jwt"):

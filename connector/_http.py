@@ -1,0 +1,90 @@
+"""What every adapter's transport shares: the HTTP session (a default timeout on every
+request, TLS always verified), the error-kind lookup by (HTTP status, vendor code), and small
+helpers for URLs, JSON answers and batches."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import requests
+
+from connector.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class Kind(enum.Enum):
+    """What the caller should do about a failed exchange."""
+
+    REAUTH = "reauth"  # the session / access token expired: re-authenticate once, retry once
+    AUTH = "auth"
+    LIMIT = "limit"
+    CONFIG = "config"
+    RETRY = "retry"
+    FATAL = "fatal"
+
+
+#: (HTTP status or status class like "5xx", vendor code or None for "any code") → Kind.
+Table = Mapping[tuple[int | str, str | None], Kind]
+
+
+def classify(table: Table, status: int, code: str | None) -> Kind:
+    """Look `(status, code)` up most specific first; anything not listed is FATAL."""
+    status_class = f"{status // 100}xx"
+    for key in ((status, code), (status, None), (status_class, code), (status_class, None)):
+        kind = table.get(key)
+        if kind is not None:
+            return kind
+    return Kind.FATAL
+
+
+def check_https_url(name: str, value: str) -> None:
+    """`ConfigError` unless `value` is a bare https origin (TLS is always verified, so a
+    plain-http CRM URL is a configuration mistake)."""
+    parsed = urlparse(value)
+    if parsed.scheme != "https" or not parsed.hostname:
+        raise ConfigError(f"{name} must be an https:// URL, got {value!r}")
+    if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+        raise ConfigError(f"{name} must be a bare origin like https://host[:port], got {value!r}")
+
+
+def json_object(response: requests.Response) -> dict[str, Any] | None:
+    """The answer's JSON object, None when the body is empty, not JSON or not an object."""
+    if not response.content:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def chunks(items: Sequence[T], size: int) -> list[list[T]]:
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+class HttpSession(requests.Session):
+    """A `requests.Session` with a default timeout on every request and TLS always verified
+    (against `ca_bundle` when given, else REQUESTS_CA_BUNDLE / certifi)."""
+
+    def __init__(self, *, timeout: float, ca_bundle: str | None = None) -> None:
+        super().__init__()
+        self.default_timeout = timeout
+        self.ca_bundle = ca_bundle
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.default_timeout
+        if self.ca_bundle:
+            # Per request, because REQUESTS_CA_BUNDLE would otherwise override session.verify.
+            kwargs["verify"] = self.ca_bundle
+        elif kwargs.get("verify") is False:
+            kwargs["verify"] = True
+        return super().request(method, url, *args, **kwargs)
+
+
+
+__all__ = ["HttpSession", "Kind", "Table", "check_https_url", "chunks", "classify", "json_object"]

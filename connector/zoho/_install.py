@@ -1,0 +1,213 @@
+"""Installing the plugin's custom fields in Zoho: ``POST /settings/fields?module=…`` (at
+most 5 a call) for missing ones, ``PATCH`` for changed ones, then a re-read, because Zoho
+answers a create with the new field's id only and derives the API name from the label.
+
+Idempotent: a second run with everything in place sends no write at all."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from connector._http import chunks
+from connector.base import FieldChangePlan, FieldSpec
+from connector.errors import ConfigError, FatalError
+
+if TYPE_CHECKING:
+    from connector.zoho._adapter import ZohoConnector
+
+#: Zoho creates or updates at most 5 fields per call.
+FIELDS_BATCH = 5
+API = "/crm/v8"
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+def full_name(spec: FieldSpec) -> str:
+    return f"{spec.object_name}.{spec.name}"
+
+
+def api_name_of(label: str) -> str:
+    """The API name Zoho derives from a field label (non-alphanumerics become ``_``)."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
+
+
+def zoho_label(spec: FieldSpec) -> str:
+    """The label to create `spec` with: its own when Zoho would derive `spec.name` from it,
+    else the name spelt with spaces (``Presales Sign-off`` would become ``Presales_Sign_off``)."""
+    return spec.label if api_name_of(spec.label) == spec.name else spec.name.replace("_", " ")
+
+
+def check_spec(spec: FieldSpec) -> None:
+    where = full_name(spec)
+    if not _NAME.match(spec.object_name) or not _NAME.match(spec.name) or spec.name.endswith("__c"):
+        raise ConfigError(f"invalid Zoho custom field {where!r}: expected Module.Api_Name (no __c)")
+    if spec.type == "Text" and not (spec.length and 1 <= spec.length <= 255):
+        raise ConfigError(f"{where}: Text needs a length of 1..255")
+    if spec.type == "Picklist" and not spec.picklist_values:
+        raise ConfigError(f"{where}: Picklist needs picklist_values")
+    if spec.type == "Lookup" and not spec.reference_to:
+        raise ConfigError(f"{where}: Lookup needs reference_to")
+
+
+def definition(spec: FieldSpec) -> dict[str, Any]:
+    """The ``fields[]`` entry that creates `spec` (Salesforce-style spec → Zoho data_type)."""
+    body: dict[str, Any] = {"field_label": zoho_label(spec)}
+    if spec.type == "Text":
+        body.update(data_type="text", length=spec.length)
+    elif spec.type == "Number":
+        precision = spec.precision if spec.precision is not None else 9
+        scale = spec.scale or 0
+        if scale == 0 and precision <= 9:
+            body.update(data_type="integer", length=precision)
+        else:
+            body.update(data_type="double", length=precision, decimal_place=scale)
+    elif spec.type == "Checkbox":
+        body.update(data_type="boolean")
+    elif spec.type == "Date":
+        body.update(data_type="date")
+    elif spec.type == "DateTime":
+        body.update(data_type="datetime")
+    elif spec.type == "Picklist":
+        body.update(data_type="picklist", pick_list_values=[
+            {"display_value": v, "actual_value": v} for v in spec.picklist_values])
+    elif spec.type == "Lookup":
+        if (spec.reference_to or "").lower() in ("user", "users"):
+            body.update(data_type="userlookup")
+        else:
+            body.update(data_type="lookup", lookup={"module": {"api_name": spec.reference_to}})
+    return body
+
+
+def differences(spec: FieldSpec, current: Mapping[str, Any]) -> tuple[str, ...]:
+    """What differs between `spec` and the field as Zoho describes it."""
+    want = definition(spec)
+    have_type = current.get("data_type")
+    if have_type != want["data_type"]:
+        return (f"type: {have_type!r} -> {want['data_type']!r}",)
+    diffs = []
+    if current.get("field_label") != want["field_label"]:
+        diffs.append(f"label: {current.get('field_label')!r} -> {want['field_label']!r}")
+    for key in ("length", "decimal_place"):
+        if key in want and current.get(key) != want[key]:
+            diffs.append(f"{key}: {current.get(key)!r} -> {want[key]!r}")
+    if "pick_list_values" in want:
+        have = [v.get("actual_value") for v in current.get("pick_list_values") or ()
+                if isinstance(v, Mapping)]
+        # Zoho lists "-None-" first in every picklist; it is not ours to manage.
+        have = [v for v in have if v != "-None-"]
+        if have != list(spec.picklist_values):
+            diffs.append(f"picklist values: {have!r} -> {list(spec.picklist_values)!r}")
+    return tuple(diffs)
+
+
+class FieldInstaller:
+    """plan / ensure / remove custom fields through one connector's transport."""
+
+    def __init__(self, connector: ZohoConnector) -> None:
+        self._crm = connector
+        self._transport = connector.transport
+
+    def _existing(self, modules: Sequence[str]) -> dict[str, dict[str, Mapping[str, Any]]]:
+        return {m: {str(f["api_name"]).lower(): f for f in self._crm.fields_metadata(m)} for m in modules}
+
+    def plan(self, specs: Sequence[FieldSpec]) -> list[FieldChangePlan]:
+        seen: set[str] = set()
+        for spec in specs:
+            check_spec(spec)
+            if full_name(spec).lower() in seen:
+                raise ConfigError(f"duplicate field spec {full_name(spec)}")
+            seen.add(full_name(spec).lower())
+        existing = self._existing(list(dict.fromkeys(s.object_name for s in specs)))
+        plans = []
+        for spec in specs:
+            current = existing[spec.object_name].get(spec.name.lower())
+            if current is None:
+                plans.append(FieldChangePlan(spec=spec, action="create", differences=("missing",)))
+                continue
+            diffs = differences(spec, current)
+            if diffs and diffs[0].startswith("type:"):
+                raise ConfigError(f"{full_name(spec)} exists with another type ({diffs[0]}); Zoho cannot "
+                                  "change a field's type: delete it or map another field")
+            plans.append(FieldChangePlan(spec=spec, action="update" if diffs else "unchanged",
+                                         differences=diffs))
+        return plans
+
+    def ensure(self, specs: Sequence[FieldSpec], *, dry_run: bool = False) -> list[FieldChangePlan]:
+        plans = self.plan(specs)
+        if dry_run:
+            return plans
+        modules = list(dict.fromkeys(p.spec.object_name for p in plans if p.action != "unchanged"))
+        created: dict[str, FieldSpec] = {}
+        for module in modules:
+            mine = [p for p in plans if p.spec.object_name == module]
+            for chunk in chunks([p.spec for p in mine if p.action == "create"], FIELDS_BATCH):
+                ids = self._send("POST", module, chunk, [definition(s) for s in chunk])
+                created.update(zip(ids, chunk, strict=True))
+            current = self._existing([module])[module]
+            updates = [p.spec for p in mine if p.action == "update"]
+            for chunk in chunks(updates, FIELDS_BATCH):
+                rows = [{"id": str(current[s.name.lower()]["id"]), **definition(s)} for s in chunk]
+                for row in rows:
+                    row.pop("data_type")  # a type cannot change; Zoho refuses it in an update
+                self._send("PATCH", module, chunk, rows)
+        if created:
+            self._check_created_names(created)
+        return plans
+
+    def _send(self, method: str, module: str, specs: list[FieldSpec],
+              rows: list[dict[str, Any]]) -> list[str]:
+        answer = self._transport.request("fields_write", method, f"{API}/settings/fields",
+                                         params={"module": module}, json={"fields": rows}, record_errors=True)
+        # Mixed and all-refused answers carry the same per-field list (207 / 400).
+        entries = answer.body.get("fields") if answer.body is not None else None
+        if not isinstance(entries, list) or len(entries) != len(specs):
+            raise FatalError(f"{method} settings/fields answered unexpectedly for {len(specs)} fields")
+        ids: list[str] = []
+        failures = []
+        first_code = None
+        for spec, entry in zip(specs, entries, strict=True):
+            if isinstance(entry, Mapping) and entry.get("status") == "success":
+                details = entry.get("details")
+                ids.append(str(details.get("id")) if isinstance(details, Mapping) else "")
+                continue
+            code = str(entry.get("code") if isinstance(entry, Mapping) else "UNKNOWN")
+            first_code = first_code or code
+            message = entry.get("message") if isinstance(entry, Mapping) else None
+            failures.append(f"{full_name(spec)}: ({code}, {message})")
+        if failures:
+            raise ConfigError("Zoho refused the plugin's fields: " + "; ".join(failures), code=first_code)
+        return ids
+
+    def _check_created_names(self, created: dict[str, FieldSpec]) -> None:
+        """Zoho derives API names itself (``Name1`` on a clash): read them back and say so
+        when one differs from what the mapping names."""
+        modules = list(dict.fromkeys(s.object_name for s in created.values()))
+        by_id = {str(f.get("id")): f for m in modules for f in self._crm.fields_metadata(m)}
+        wrong = []
+        for field_id, spec in created.items():
+            entry = by_id.get(field_id)
+            if entry is None:
+                raise FatalError(f"{full_name(spec)} was created (id {field_id}) but is not listed")
+            if entry["api_name"] != spec.name:
+                wrong.append(f"{full_name(spec)} was created as {spec.object_name}.{entry['api_name']}")
+        if wrong:
+            raise ConfigError("; ".join(wrong) + ": map those API names in your mapping file")
+
+    def remove(self, names: Sequence[str]) -> None:
+        targets: list[tuple[str, str]] = []
+        for name in names:
+            module, dot, api_name = name.partition(".") if isinstance(name, str) else ("", "", "")
+            if not dot or not _NAME.match(module) or not _NAME.match(api_name):
+                raise ConfigError(f"invalid Zoho custom field {name!r}: expected Module.Api_Name")
+            targets.append((module, api_name))
+        existing = self._existing(list(dict.fromkeys(m for m, _ in targets)))
+        for module, api_name in targets:
+            field = existing[module].get(api_name.lower())
+            if field is None:
+                continue
+            if not field.get("custom_field", True):
+                raise ConfigError(f"{module}.{api_name} is a standard Zoho field; it cannot be removed")
+            self._transport.request("fields_write", "DELETE", f"{API}/settings/fields/{field['id']}",
+                                    params={"module": module})
