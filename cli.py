@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,13 +175,29 @@ def _print_diff(report: Any) -> None:
     out.print(table)
 
 
+def _parse_as_of(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or date-time (e.g. 2026-11-24T09:00+08:00)",
+                                 param_hint="--as-of") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @app.command()
-def status() -> None:
-    """Last runs, cursors and records waiting for retry."""
+def status(
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="Judge deadlines at this ISO date-time instead of now (UTC without offset).")] = None,
+) -> None:
+    """Last runs, cursors, records waiting for retry, and overdue / due-soon tasks by engineer
+    and manager (for a nightly reminder job: `presales --json status`)."""
     from sync.service import status as get_status
 
+    now = _parse_as_of(as_of)
     with _exit_codes():
-        data = get_status(state.config)
+        data = get_status(state.config, now=now)
     if state.json:
         _print_json(data)
         return
@@ -199,6 +215,23 @@ def status() -> None:
     out.print(f"tasks: {data['tasks']}; waiting for retry: {len(data['waiting_for_retry'])}")
     for f in data["waiting_for_retry"]:
         out.print(f"  {f['record_id']}: {f['error_code']} {f['message']} (attempts {f['attempts']})")
+    _print_escalations(data["escalations"])
+
+
+def _print_escalations(esc: dict[str, Any]) -> None:
+    out.print(f"escalations as of {esc['as_of']}: {esc['overdue']} overdue, {esc['due_soon']} due soon")
+    if not esc["items"]:
+        return
+    table = Table(title="Overdue and due-soon tasks by engineer")
+    for col in ("engineer", "managers", "opportunity", "step", "light", "reason", "due"):
+        table.add_column(col)
+    items = sorted(esc["items"],
+                   key=lambda i: (i["engineer"] or "", i["health"] != "Red", i["opportunity_id"]))
+    for i in items:
+        table.add_row(i["engineer"] or i["engineer_id"] or "(unassigned)", ", ".join(i["managers"]),
+                      f"{i['opportunity_id']} {str(i['opportunity'] or '')[:30]}", i["step"], i["health"],
+                      i["reason"], i["due_date"] or "")
+    out.print(table)
 
 
 @task_app.command("list")

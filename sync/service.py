@@ -13,6 +13,7 @@ from connector.salesforce import SalesforceSettings
 from sync import config as config_mod
 from sync.config import Loaded
 from sync.engine import ProgressFn, SyncReport, run_sync
+from sync.reminders import escalations
 from sync.store import Store
 
 
@@ -50,15 +51,24 @@ def sync_once(config_path: Path, env: Mapping[str, str], *, full: bool = False,
         store.close()
 
 
-def status(config_path: Path) -> dict[str, Any]:
+def status(config_path: Path, *, now: datetime | None = None) -> dict[str, Any]:
+    """Last runs, cursors, records waiting for retry, and the escalation lists as of `now`."""
     loaded = config_mod.load(config_path)
+    now = now or datetime.now(UTC)
     store = open_store(loaded)
     try:
         with store.begin() as conn:
-            return {"runs": store.recent_runs(conn), "cursors": store.all_cursors(conn),
+            open_tasks = store.open_tasks(conn)
+            data = {"runs": store.recent_runs(conn), "cursors": store.all_cursors(conn),
                     "waiting_for_retry": store.failures(conn), "tasks": store.count_tasks(conn)}
+            opps = store.opportunity_values(conn, open_tasks)
     finally:
         store.close()
+    data["escalations"] = escalations(
+        open_tasks, opps, objmap=loaded.mapping.opportunity,
+        rules=loaded.compiled_rules(now.astimezone(loaded.tz).date()), settings=loaded.rules,
+        calendar=loaded.calendar(), engineers=loaded.engineers, managers=loaded.managers, now=now)
+    return data
 
 
 def tasks(config_path: Path) -> list[dict[str, Any]]:

@@ -240,6 +240,7 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
                 "industries": sorted(rng.sample(INDUSTRIES, 1 + i % 3), key=INDUSTRIES.index),
                 "capacity": {"junior": 10, "intermediate": 12, "senior": 14, "expert": 14}[level],
                 "active": i != 1,  # one engineer is off the roster (on leave): skipping gets exercised
+                "manager": manager_id,
             }
         )
     for u in users:
@@ -316,7 +317,8 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
         store.set_meta(db, "seeded", date.today().isoformat())
     roster_file.write_text(
         "# Presales engineers of the sandbox org (generated at seed time; edit freely).\n"
-        + yaml.safe_dump({"engineers": roster}, sort_keys=False, allow_unicode=True, default_flow_style=None),
+        + yaml.safe_dump({"engineers": roster, "managers": [manager_id]}, sort_keys=False,
+                         allow_unicode=True, default_flow_style=None),
         encoding="utf-8",
     )
     return SeedResult(ORG_ID, integration_id, integration_username)

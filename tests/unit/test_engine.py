@@ -153,6 +153,9 @@ def test_echo_costs_no_write_and_time_alone_can_change_health(loaded: Loaded, st
     later = run_sync(loaded, store, crm, now=NOW + timedelta(days=7))  # nobody touched the CRM
     assert later.counts["written"] == 2
     assert crm.records["006000"]["Presales_Health__c"] == "Red"
+    # the reason is written with the light; nobody answered within the response hours
+    assert crm.records["006000"]["Presales_Message__c"].startswith("Red: first response overdue since ")
+    assert crm.records["006000"]["Presales_Response_Due__c"] is not None
 
 
 def test_manager_reassignment_and_unknown_engineer(loaded: Loaded, store: Store) -> None:

@@ -17,6 +17,7 @@ def _schema(drop: set[str] = frozenset()) -> dict[str, dict[str, CrmField]]:
         if "." in fm.field or fm.field in drop:
             continue
         kind = {"boolean": "boolean", "number": "currency", "integer": "double", "date": "date",
+                "datetime": "datetime",
                 "id": "reference"}.get(fm.type, "string")
         opp[fm.field] = CrmField(fm.field, kind, not fm.field.startswith(("Last", "Is")))
     opp["AccountId"] = CrmField("AccountId", "reference", True, reference_to=("Account",))
