@@ -50,6 +50,7 @@ def write_config(workdir: Path, sb: Sandbox) -> Path:
         "store": "sqlite:///presales.db",
         "roster": str(sb.roster_file),
         "timezone": "Asia/Shanghai",
+        "calendar": "CN",  # China's official working days, make-up days included
     }
     path = workdir / "presales.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
@@ -145,6 +146,10 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print) -> D
             say(f"{label}: read {c['read']}, tasks created {c['tasks_created']}, "
                 f"assigned {c['assigned']}, commands applied {c['commands_applied']}, "
                 f"records written {c['written']} ({sum(report.api_calls.values())} API calls)")
+            if c["assigned"]:
+                say(f"  assignment: {c['assigned_by_account_owner']} to the account's owner, "
+                    f"{c['assigned_by_round_robin']} by round robin after level/skill/capacity checks")
+            say(f"  health: {c['health_green']} green, {c['health_yellow']} yellow, {c['health_red']} red")
             result.runs.append((label, report))
             result.records_read += c["read"]
             result.records_written += c["written"] + c["write_failed"]

@@ -44,10 +44,11 @@ def test_install_creates_grants_and_is_idempotent(org: Org, tmp_path: Path) -> N
     assert fields["SE_Step__c"]["updateable"] is True
     assert "需求收集" in [v["value"] for v in fields["SE_Step__c"]["picklistValues"]]
     assert fields["SE_Due__c"]["type"] == "date"
-    # the grant went to the integration user and the roster's engineers, nobody else
+    # the grant went to the integration user and the roster's engineers and managers, nobody else
     roster = {e["crm_user_id"] for e in org.roster()}
+    managers = {e["manager"] for e in org.roster()}
     outsider = next(u["Id"] for u in org.query("SELECT Id FROM User ORDER BY Id")
-                    if u["Id"] not in roster and u["Id"] != org.sb.integration_user_id)
+                    if u["Id"] not in roster | managers and u["Id"] != org.sb.integration_user_id)
 
     def sees(user: str) -> bool:
         resp = org.http(org.sb.session_for(user)).get(
@@ -56,7 +57,7 @@ def test_install_creates_grants_and_is_idempotent(org: Org, tmp_path: Path) -> N
         assert resp.status_code in (200, 400), resp.text
         return resp.status_code == 200
 
-    assert sees(next(iter(roster))) and not sees(outsider)
+    assert sees(next(iter(roster))) and sees(next(iter(managers))) and not sees(outsider)
 
     org.reset_stats()
     second = presales(config, "--json", "install", session_id=org.sb.session_id)
