@@ -71,6 +71,8 @@ class CrmConfig(_Strict):
 class SyncConfig(_Strict):
     lookback_seconds: int = Field(default=300, ge=0)
     page_size: int = Field(default=2000, ge=200, le=2000)
+    bulk_write_threshold: int = Field(default=2000, ge=0)
+    bulk_read_threshold: int = Field(default=10_000, ge=0)
 
 
 class CalendarConfig(_Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from connector.base import (
     WriteResult,
 )
 from connector.errors import ConfigError, FatalError
+from connector.salesforce._bulk import BulkClient
 from connector.salesforce._install import FieldInstaller
 from connector.salesforce._transport import ApiUsage, Transport
 
@@ -186,21 +187,28 @@ class SalesforceConnector:
     ) -> Iterator[Page]:
         """Records with ``SystemModstamp >= since`` (all when None), ordered by
         (SystemModstamp, Id), streamed lazily: a page is requested only when the previous
-        one has been consumed. Arguments are validated now, before any call."""
+        one has been consumed. Arguments are validated now, before any call. A full read
+        (`since` None) of more than ``bulk_read_threshold`` records continues after its
+        first page through a Bulk API 2.0 query job."""
         if isinstance(fields, str):
             raise TypeError("fields must be a sequence of field names, not a string")
         selected = select_fields(fields)
         soql = build_soql(object_name, fields, since)
-        return self._pages(soql, selected)
+        return self._pages(object_name, soql, selected, full=since is None)
 
-    def _pages(self, soql: str, selected: list[str]) -> Iterator[Page]:
+    def _pages(self, object_name: str, soql: str, selected: list[str], *, full: bool) -> Iterator[Page]:
         headers = {"Sforce-Query-Options": f"batchSize={self._settings.page_size}"}
         result = self._transport.call("query", lambda sf: sf.query(soql, headers=headers))
         seen_urls: set[str] = set()
         number = 1
         while True:
-            yield Page(records=self._records(result, selected), number=number)
+            records = self._records(result, selected)
+            yield Page(records=records, number=number)
             if result.get("done", True):
+                return
+            if (number == 1 and full and records
+                    and int(result.get("totalSize") or 0) > self._settings.bulk_read_threshold):
+                yield from self._bulk_rest(object_name, selected, records[-1], number)
                 return
             next_url = result.get("nextRecordsUrl")
             if not isinstance(next_url, str) or not next_url:
@@ -210,6 +218,44 @@ class SalesforceConnector:
             seen_urls.add(next_url)
             number += 1
             result = self._query_more(next_url, headers)
+
+    def _bulk_rest(self, object_name: str, selected: list[str], last: RemoteRecord,
+                   number: int) -> Iterator[Page]:
+        """The rest of a large full read (after its first REST page) as a Bulk 2.0 query
+        job from the last record's stamp on, in the same (stamp, Id) order; records the
+        REST page already gave are skipped."""
+        fields = [f for f in selected if f not in ("Id", _STAMP_FIELD)]
+        soql = build_soql(object_name, fields, last.stamp)
+        types = self._field_types(object_name, selected)
+        bulk = BulkClient(self._transport)
+        for records in bulk.query(object_name, soql, selected, types, self._settings.page_size):
+            fresh = [r for r in records if (r.stamp, r.id) > (last.stamp, last.id)]
+            if fresh:
+                number += 1
+                yield Page(records=fresh, number=number)
+
+    def _field_types(self, object_name: str, selected: Sequence[str]) -> dict[str, FieldInfo | None]:
+        """Describe info per selected column (parent fields through their reference field),
+        to turn Bulk CSV text into the JSON values the REST path gives."""
+        schema = self.describe(object_name)
+        by_lower = {name.lower(): info for name, info in schema.fields.items()}
+        parents: dict[str, dict[str, FieldInfo]] = {}
+        types: dict[str, FieldInfo | None] = {}
+        for name in selected:
+            rel, dot, child = name.partition(".")
+            if not dot:
+                types[name] = by_lower.get(name.lower())
+                continue
+            ref_name = rel[:-3] + "__c" if rel.lower().endswith("__r") else rel + "Id"
+            ref = by_lower.get(ref_name.lower())
+            target = ref.reference_to[0] if ref is not None and ref.reference_to else None
+            if target is None:
+                types[name] = None
+                continue
+            if target not in parents:
+                parents[target] = {k.lower(): v for k, v in self.describe(target).fields.items()}
+            types[name] = parents[target].get(child.lower())
+        return types
 
     def _query_more(self, url: str, headers: dict[str, str]) -> Any:
         return self._transport.call(
@@ -236,21 +282,39 @@ class SalesforceConnector:
 
     def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Update existing records through sObject Collections (PATCH composite/sobjects,
-        ``allOrNone: false``), at most 200 per call; one result per change, in order.
+        ``allOrNone: false``), at most 200 per call, or through Bulk API 2.0 ingest jobs
+        when there are more than ``bulk_write_threshold``; one result per change, in order.
         Records rejected with UNABLE_TO_LOCK_ROW get one follow-up batch after a short
         back-off before they are reported (``retryable=True``)."""
         _check_object_name(object_name)
+        if len(changes) > self._settings.bulk_write_threshold:
+            return self._bulk_write(object_name, changes)
+        return self._rest_write(object_name, changes)
+
+    def _bulk_write(self, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """Bulk 2.0 ingest; rows the job rejected with UNABLE_TO_LOCK_ROW get one more try
+        through sObject Collections after a short back-off."""
+        results = BulkClient(self._transport).update(object_name, changes)
+        return self._retry_locked(changes, results, lambda again: self._rest_write(object_name, again))
+
+    def _rest_write(self, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
         results: list[WriteResult] = []
         for start in range(0, len(changes), COLLECTION_BATCH):
             batch = list(changes[start : start + COLLECTION_BATCH])
             batch_results = self._patch(object_name, batch)
-            locked = [i for i, r in enumerate(batch_results) if r.error_code == LOCK_ERROR]
-            if locked:
-                self._transport.sleep(LOCK_RETRY_DELAY + random.uniform(0, LOCK_RETRY_DELAY))
-                retried = self._patch(object_name, [batch[i] for i in locked])
-                for i, result in zip(locked, retried, strict=True):
-                    batch_results[i] = result
-            results.extend(batch_results)
+            results.extend(self._retry_locked(batch, batch_results,
+                                              lambda again: self._patch(object_name, again)))
+        return results
+
+    def _retry_locked(self, changes: Sequence[RecordChange], results: list[WriteResult],
+                      again: Callable[[list[RecordChange]], list[WriteResult]]) -> list[WriteResult]:
+        """Send the UNABLE_TO_LOCK_ROW rejects once more through `again` after a short back-off."""
+        locked = [i for i, r in enumerate(results) if r.error_code == LOCK_ERROR]
+        if locked:
+            self._transport.sleep(LOCK_RETRY_DELAY + random.uniform(0, LOCK_RETRY_DELAY))
+            retried = again([changes[i] for i in locked])
+            for i, result in zip(locked, retried, strict=True):
+                results[i] = result
         return results
 
     def _patch(self, object_name: str, batch: list[RecordChange]) -> list[WriteResult]:

@@ -35,6 +35,10 @@ class SalesforceSettings:
     """Attempts per call for transient failures (row locks, 5xx, 420/429, connection errors)."""
     page_size: int = 2000
     """Query batch size (200..2000)."""
+    bulk_write_threshold: int = 2000
+    """Writes of more records than this go through Bulk API 2.0 ingest jobs."""
+    bulk_read_threshold: int = 10_000
+    """A full read of more records than this continues through a Bulk API 2.0 query job."""
 
     def __post_init__(self) -> None:
         check_https_url("instance_url", self.instance_url)
@@ -47,6 +51,8 @@ class SalesforceSettings:
             raise ConfigError(f"timeout must be positive, got {self.timeout!r}")
         if self.max_retries < 1:
             raise ConfigError(f"max_retries must be at least 1, got {self.max_retries!r}")
+        if self.bulk_write_threshold < 0 or self.bulk_read_threshold < 0:
+            raise ConfigError("bulk thresholds must not be negative")
         if not MIN_PAGE_SIZE <= self.page_size <= MAX_PAGE_SIZE:
             raise ConfigError(
                 f"page_size must be within {MIN_PAGE_SIZE}..{MAX_PAGE_SIZE}, got {self.page_size!r}"

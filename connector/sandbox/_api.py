@@ -21,7 +21,7 @@ from urllib.parse import parse_qs
 
 import jwt
 
-from connector.sandbox import _metadata
+from connector.sandbox import _bulk, _metadata
 from connector.sandbox._catalog import FieldDef, ObjectDef
 from connector.sandbox._query import compile_select
 from connector.sandbox._security import SECURITY_TYPES, ensure_installed, objects_for, security_errors
@@ -106,6 +106,7 @@ class Api:
         self._lock = threading.Lock()
         ensure_installed(store)
         self._metadata = _metadata.MetadataService(store)
+        self._bulk = _bulk.BulkService(self)
 
     # -- accounting ------------------------------------------------------------------------
 
@@ -160,6 +161,8 @@ class Api:
         rest = (m.group(3) or "/").strip("/").split("/")
         if rest[0] == "query":
             return "query_more" if len(rest) > 1 and rest[1] else "query"
+        if rest[0] == "jobs":
+            return _bulk.family(req.method, rest)
         if rest == ["composite", "sobjects"]:
             return "composite_create" if req.method == "POST" else "composite_sobjects"
         if rest[0] == "sobjects" and len(rest) == 2 and req.method == "POST":
@@ -213,6 +216,8 @@ class Api:
         version = f"{major}.{minor}"
         user_id = self._authenticate(req)
         rest = (m.group(3) or "/").strip("/").split("/")
+        if rest[0] == "jobs":
+            return self._bulk.handle(req, version, user_id, rest)
         if family == "query":
             return self._only(req, "GET") or self._query(req, version, user_id)
         if family == "query_more":

@@ -1,0 +1,211 @@
+"""Bulk API 2.0 in the sandbox over real HTTPS: the ingest and query job lifecycles, their
+states, result CSVs, ``Sforce-Locator`` paging and error bodies; and simple-salesforce's own
+Bulk 2.0 helpers working against it unchanged."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from simple_salesforce import Salesforce
+
+from connector.sandbox import Sandbox
+
+V = "66.0"
+
+
+@pytest.fixture(scope="module")
+def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    box = Sandbox(data_dir=tmp_path_factory.mktemp("bulk"), port=0, seed=300)
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture(scope="module")
+def api(sb: Sandbox) -> requests.Session:
+    s = requests.Session()
+    s.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
+    s.verify = str(sb.ca_file)
+    s.headers["Authorization"] = f"Bearer {sb.session_id}"
+    return s
+
+
+def url(sb: Sandbox, path: str) -> str:
+    return f"{sb.url}/services/data/v{V}/jobs/{path}"
+
+
+def rest_query(sb: Sandbox, api: requests.Session, soql: str) -> list[dict[str, Any]]:
+    body = api.get(f"{sb.url}/services/data/v{V}/query", params={"q": soql}, timeout=30).json()
+    records = body["records"]
+    while not body["done"]:
+        body = api.get(sb.url + body["nextRecordsUrl"], timeout=30).json()
+        records += body["records"]
+    return records
+
+
+def wait_final(sb: Sandbox, api: requests.Session, path: str) -> dict[str, Any]:
+    seen = []
+    for _ in range(200):
+        info = api.get(url(sb, path), timeout=30).json()
+        seen.append(info["state"])
+        if info["state"] in ("JobComplete", "Failed", "Aborted"):
+            return info
+        time.sleep(0.02)
+    raise AssertionError(f"job never finished: {seen}")
+
+
+def csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def open_job(sb: Sandbox, api: requests.Session) -> str:
+    resp = api.post(url(sb, "ingest"), json={"object": "Opportunity", "operation": "update",
+                                             "contentType": "CSV", "lineEnding": "LF"}, timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["state"] == "Open"
+    return str(resp.json()["id"])
+
+
+def test_ingest_lifecycle_writes_and_reports_per_row(sb: Sandbox, api: requests.Session) -> None:
+    opps = rest_query(sb, api, "SELECT Id, Name, Amount, Presales_Priority__c, SystemModstamp "
+                               "FROM Opportunity WHERE IsClosed = false ORDER BY Id LIMIT 4")
+    a, b, c, d = opps
+    job = open_job(sb, api)
+    info = api.get(url(sb, f"ingest/{job}"), timeout=30).json()
+    assert info["jobType"] == "V2Ingest" and info["contentUrl"].endswith(f"/jobs/ingest/{job}/batches")
+    data = ("Id,Name,Amount,Presales_Priority__c,StageName\n"
+            f'{a["Id"]},"Renamed, with comma",#N/A,P1,Closed Won\n'
+            f"{b['Id']},,125.5,#N/A,\n"
+            f"{c['Id']},,not-a-number,,\n"
+            f"{d['Id']},,,Urgent,\n"
+            "006Dn000000ZZZZAAA,Nobody,,,\n")
+    resp = api.put(url(sb, f"ingest/{job}/batches"), data=data.encode(),
+                   headers={"Content-Type": "text/csv"}, timeout=30)
+    assert resp.status_code == 201, resp.text
+    again = api.put(url(sb, f"ingest/{job}/batches"), data=data.encode(), timeout=30)
+    assert again.status_code == 409 and again.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+    assert api.get(url(sb, f"ingest/{job}/failedResults"), timeout=30).status_code == 409  # not finished
+    closed = api.patch(url(sb, f"ingest/{job}"), json={"state": "UploadComplete"}, timeout=30)
+    assert closed.json()["state"] in ("UploadComplete", "InProgress", "JobComplete")
+    info = wait_final(sb, api, f"ingest/{job}")
+    assert info["state"] == "JobComplete"
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (5, 3)
+
+    ok = csv_rows(api.get(url(sb, f"ingest/{job}/successfulResults"), timeout=30).text)
+    assert [(r["sf__Id"], r["sf__Created"]) for r in ok] == [(a["Id"], "false"), (b["Id"], "false")]
+    failed = csv_rows(api.get(url(sb, f"ingest/{job}/failedResults"), timeout=30).text)
+    errors = {r["Id"]: r["sf__Error"].split(":")[0] for r in failed}
+    assert errors == {c["Id"]: "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                      d["Id"]: "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                      "006Dn000000ZZZZAAA": "INVALID_CROSS_REFERENCE_KEY"}
+    assert failed[0].keys() >= {"sf__Id", "sf__Error", "Id", "Name", "Amount"}
+    # The library spells the resource unprocessedRecords, Salesforce documents unprocessedrecords.
+    for spelling in ("unprocessedrecords", "unprocessedRecords"):
+        rows = csv_rows(api.get(url(sb, f"ingest/{job}/{spelling}"), timeout=30).text)
+        assert rows == []
+
+    after = {r["Id"]: r for r in rest_query(
+        sb, api, "SELECT Id, Name, Amount, Presales_Priority__c, IsClosed, IsWon, SystemModstamp "
+                 f"FROM Opportunity WHERE Id IN ('{a['Id']}', '{b['Id']}', '{c['Id']}')")}
+    assert after[a["Id"]]["Name"] == "Renamed, with comma"
+    assert after[a["Id"]]["Amount"] is None  # #N/A clears
+    assert after[a["Id"]]["IsClosed"] and after[a["Id"]]["IsWon"]  # derived from StageName
+    assert after[b["Id"]]["Name"] == b["Name"]  # empty cell leaves the field alone
+    assert after[b["Id"]]["Amount"] == 125.5 and after[b["Id"]]["Presales_Priority__c"] is None
+    assert after[a["Id"]]["SystemModstamp"] > a["SystemModstamp"]
+    assert after[c["Id"]]["SystemModstamp"] == c["SystemModstamp"]  # the failed row is untouched
+
+    assert api.delete(url(sb, f"ingest/{job}"), timeout=30).status_code == 204
+    assert api.get(url(sb, f"ingest/{job}"), timeout=30).status_code == 404
+
+
+def test_unknown_column_fails_the_job_and_leaves_rows_unprocessed(sb: Sandbox, api: requests.Session) -> None:
+    job = open_job(sb, api)
+    some_id = rest_query(sb, api, "SELECT Id FROM Opportunity LIMIT 1")[0]["Id"]
+    api.put(url(sb, f"ingest/{job}/batches"), data=f"Id,Bogus__c\n{some_id},x\n".encode(), timeout=30)
+    api.patch(url(sb, f"ingest/{job}"), json={"state": "UploadComplete"}, timeout=30)
+    info = wait_final(sb, api, f"ingest/{job}")
+    assert info["state"] == "Failed"
+    assert info["errorMessage"] == "InvalidBatch : Field name not found : Bogus__c"
+    rows = csv_rows(api.get(url(sb, f"ingest/{job}/unprocessedrecords"), timeout=30).text)
+    assert rows == [{"Id": some_id, "Bogus__c": "x"}]
+
+
+def test_abort_and_state_errors(sb: Sandbox, api: requests.Session) -> None:
+    job = open_job(sb, api)
+    aborted = api.patch(url(sb, f"ingest/{job}"), json={"state": "Aborted"}, timeout=30)
+    assert aborted.json()["state"] == "Aborted"
+    late = api.patch(url(sb, f"ingest/{job}"), json={"state": "UploadComplete"}, timeout=30)
+    assert late.status_code == 409 and late.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+    assert api.get(url(sb, "ingest/750Dn0000000000AAA"), timeout=30).status_code == 404
+    bad_op = api.post(url(sb, "ingest"), json={"object": "Opportunity", "operation": "hardDelete"},
+                      timeout=30)
+    assert bad_op.status_code == 400 and bad_op.json()[0]["errorCode"] == "INVALIDJOB"
+    bad_obj = api.post(url(sb, "ingest"), json={"object": "Nope__c", "operation": "update"}, timeout=30)
+    assert bad_obj.status_code == 400
+    anonymous = requests.post(url(sb, "ingest"), json={}, verify=str(sb.ca_file), timeout=30)
+    assert anonymous.status_code == 401 and anonymous.json()[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def test_query_job_pages_with_locators(sb: Sandbox, api: requests.Session) -> None:
+    soql = ("SELECT Id, Name, Amount, IsClosed, CloseDate, SystemModstamp, Account.Name FROM Opportunity "
+            "ORDER BY SystemModstamp, Id")
+    resp = api.post(url(sb, "query"), json={"operation": "query", "query": soql}, timeout=30)
+    assert resp.status_code == 200 and resp.json()["state"] == "UploadComplete"
+    job = resp.json()["id"]
+    info = wait_final(sb, api, f"query/{job}")
+    assert info["state"] == "JobComplete" and info["jobType"] == "V2Query"
+    assert info["numberRecordsProcessed"] == 300
+
+    rows: list[dict[str, str]] = []
+    locator, pages = "", 0
+    while True:
+        params: dict[str, Any] = {"maxRecords": 120}
+        if locator:
+            params["locator"] = locator
+        page = api.get(url(sb, f"query/{job}/results"), params=params, timeout=30)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/csv")
+        got = csv_rows(page.text)
+        assert int(page.headers["Sforce-NumberOfRecords"]) == len(got)
+        if pages == 1:  # a retried page is answered again
+            retry = api.get(url(sb, f"query/{job}/results"), params=params, timeout=30)
+            assert retry.text == page.text
+        rows += got
+        pages += 1
+        locator = page.headers["Sforce-Locator"]
+        if locator == "null":
+            break
+    assert pages == 3 and len(rows) == 300
+    rest = rest_query(sb, api, soql)
+    assert [r["Id"] for r in rows] == [r["Id"] for r in rest]
+    first, want = rows[0], rest[0]
+    assert first["SystemModstamp"] == want["SystemModstamp"].replace("+0000", "Z")
+    assert first["IsClosed"] == str(want["IsClosed"]).lower()
+    assert first["Account.Name"] == want["Account"]["Name"]
+    assert float(first["Amount"]) == want["Amount"]
+
+    stale = api.get(url(sb, f"query/{job}/results"), params={"locator": "bogus"}, timeout=30)
+    assert stale.status_code == 400 and stale.json()[0]["errorCode"] == "INVALIDLOCATOR"
+    bad = api.post(url(sb, "query"), json={"operation": "query", "query": "SELECT Nope FROM Opportunity"},
+                   timeout=30)
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_simple_salesforce_bulk2_helpers_work_against_it(sb: Sandbox) -> None:
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(sb.ca_file)
+    sf = Salesforce(instance_url=sb.url, session_id=sb.session_id, version=V, session=session)
+    pages = list(sf.bulk2.Opportunity.query("SELECT Id, Name FROM Opportunity", max_records=100, wait=0.01))
+    assert len(pages) == 3 and sum(len(csv_rows(p)) for p in pages) == 300
+    target = csv_rows(pages[0])[0]["Id"]
+    result = sf.bulk2.Opportunity.update(records=[{"Id": target, "Name": "Via simple-salesforce"}], wait=0.01)
+    assert result[0]["numberRecordsProcessed"] == 1 and result[0]["numberRecordsFailed"] == 0
+    name = sf.query(f"SELECT Name FROM Opportunity WHERE Id = '{target}'")["records"][0]["Name"]
+    assert name == "Via simple-salesforce"
