@@ -83,6 +83,8 @@ def _to_crm(fm: FieldMap, value: Any) -> Any:
 
 
 def _from_crm(fm: FieldMap, value: Any) -> Any:
+    if fm.true_values:
+        return None if value is None else str(value) in fm.true_values
     if value is not None and fm.values:
         reverse = {crm: domain for domain, crm in fm.values.items()}
         value = reverse.get(str(value), value)

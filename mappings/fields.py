@@ -35,18 +35,32 @@ class PluginFields(BaseModel):
     objects: dict[str, dict[str, PluginField]]
 
 
+#: Where the catalogue's Salesforce objects live in Zoho (the opportunity follows the mapping).
+ZOHO_OBJECTS = {"User": "users"}
+
+
+def _custom(crm: str, field: str) -> bool:
+    """Whether a mapped field is one the plugin installs: Salesforce custom fields end in
+    ``__c``; Zoho's have no suffix, so any plain (undotted) field name counts."""
+    return field.endswith("__c") if crm == "salesforce" else "." not in field
+
+
 def plugin_fields(mapping: Mapping, path: Path = PLUGIN_FIELDS) -> dict[str, list[PluginField]]:
-    """Per CRM object, the fields to install, renamed and relabelled by the mapping."""
+    """Per CRM object, the fields to install, renamed and relabelled by the mapping. For Zoho
+    the names lose ``__c`` and User fields go to the ``users`` module."""
     catalogue = load_model(path, PluginFields)
     objmap = mapping.opportunity
+    zoho = mapping.crm == "zoho"
     renames = {**{n: fm for n, fm in objmap.inbound.items()}, **objmap.outbound}
     out: dict[str, list[PluginField]] = {}
     for obj, fields in catalogue.objects.items():
-        target = objmap.object if obj == "Opportunity" else obj
+        target = objmap.object if obj == "Opportunity" else (ZOHO_OBJECTS.get(obj, obj) if zoho else obj)
         resolved = []
         for domain_name, spec in fields.items():
+            if zoho:
+                spec = spec.model_copy(update={"name": spec.name.removesuffix("__c")})
             fm = renames.get(domain_name) if obj == "Opportunity" else None
-            if fm is not None and fm.field.endswith("__c"):
+            if fm is not None and _custom(mapping.crm, fm.field):
                 spec = spec.model_copy(update={
                     "name": fm.field, "values": [fm.values.get(v, v) for v in spec.values]})
             resolved.append(spec)

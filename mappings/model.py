@@ -27,12 +27,15 @@ class _Frozen(BaseModel):
 
 class FieldMap(_Frozen):
     """One domain value ↔ one CRM field. `values` translates domain values to the org's
-    picklist values (outbound) and back (inbound)."""
+    picklist values (outbound) and back (inbound). `true_values` derives an inbound boolean
+    from a picklist: true when the CRM value is one of them (Zoho has no IsClosed / IsWon:
+    they follow from the deal's Stage)."""
 
     field: str
     type: FieldType = "string"
     default: Any = None
     values: dict[str, str] = Field(default_factory=dict)
+    true_values: tuple[str, ...] = ()
     scale: int | None = Field(default=None, ge=0, le=18)
     timezone: str | None = None
 
@@ -59,6 +62,8 @@ class FieldMap(_Frozen):
             raise ValueError("scale: only for type number")
         if self.timezone is not None and self.type != "datetime":
             raise ValueError("timezone: only for type datetime")
+        if self.true_values and (self.type != "boolean" or self.values):
+            raise ValueError("true_values: only for type boolean, without values:")
         return self
 
     @model_validator(mode="after")
@@ -77,6 +82,9 @@ class ObjectMap(_Frozen):
 
     @model_validator(mode="after")
     def _no_duplicate_targets(self) -> ObjectMap:
+        derived = [name for name, fm in self.outbound.items() if fm.true_values]
+        if derived:
+            raise ValueError(f"outbound: '{derived[0]}' has true_values, which only derive inbound values")
         seen: dict[str, str] = {}
         for name, fm in self.outbound.items():
             if fm.field in seen:

@@ -61,11 +61,19 @@ def _relationship_target(schema: Schema, obj: str, relationship: str) -> str | N
     return None
 
 
+#: Keys of a Zoho lookup value (``{"id": …, "name": …}``) a mapping may read as ``Lookup.key``.
+LOOKUP_KEYS = {"id": "id", "name": "string"}
+
+
 def _resolve(schema: Schema, obj: str, path: str) -> tuple[CrmField | None, str]:
     if "." not in path:
         f = schema.get(obj, {}).get(path)
         return f, "" if f else f"no field {path} on {obj} visible to the integration user"
     rel, name = path.split(".", 1)
+    lookup = schema.get(obj, {}).get(rel)
+    if lookup is not None and lookup.type == "reference" and name in LOOKUP_KEYS:
+        # Zoho: the lookup field is itself the relationship; its value carries id and name.
+        return CrmField(path, LOOKUP_KEYS[name], updateable=False), ""
     target = _relationship_target(schema, obj, rel)
     if target is None:
         return None, f"no relationship {rel} on {obj}"
@@ -80,6 +88,15 @@ def _check(schema: Schema, obj: str, direction: Literal["inbound", "outbound"], 
     field, why = _resolve(schema, obj, fm.field)
     if field is None:
         return Finding(direction, name, fm.field, False, why)
+    if fm.true_values:
+        if field.type not in COMPATIBLE["string"]:
+            return Finding(direction, name, fm.field, False,
+                           f"true_values need a text or picklist field, not {field.type}")
+        unknown = sorted(set(fm.true_values) - set(field.picklist_values)) if field.picklist_values else []
+        if unknown:
+            return Finding(direction, name, fm.field, False,
+                           f"true_values {', '.join(unknown)} are not values of {fm.field}")
+        return Finding(direction, name, fm.field, True, f"{field.type} -> boolean")
     if field.type not in COMPATIBLE[fm.type]:
         return Finding(direction, name, fm.field, False,
                        f"type {field.type} in the CRM cannot hold a {fm.type}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from mappings import (
     FileProblems,
@@ -46,16 +46,32 @@ class AuthConfig(_Strict):
 
 
 class CrmConfig(_Strict):
-    kind: Literal["salesforce"] = "salesforce"
-    instance_url: str
+    """Where the CRM is. `kind` decides which keys apply: Salesforce needs `instance_url`
+    (and takes `api_version`, `auth`); Zoho takes `data_center` (com, eu, in, com.au, jp,
+    com.cn, ca, sa; default com), optional `accounts_url` / `api_domain` overrides and
+    `token_cache` (where the access token is kept between runs, mode 0600)."""
+
+    kind: Literal["salesforce", "zoho"] = "salesforce"
+    instance_url: str | None = Field(default=None, validate_default=True)
     api_version: str = "66.0"
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    data_center: str | None = None
+    accounts_url: str | None = None
+    api_domain: str | None = None
+    token_cache: str | None = None
     ca_bundle: str | None = None
     timeout_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("instance_url")
     @classmethod
-    def _https(cls, v: str) -> str:
+    def _https(cls, v: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if v is None:
+            if kind == "salesforce":
+                raise ValueError("required for a Salesforce org (e.g. https://acme.my.salesforce.com)")
+            return v
+        if kind == "zoho":
+            raise ValueError("not used by Zoho: set data_center (accounts_url / api_domain override it)")
         if not v.startswith("https://"):
             raise ValueError("must be an https:// URL (TLS is always verified)")
         return v.rstrip("/")
@@ -66,6 +82,29 @@ class CrmConfig(_Strict):
         if not re.fullmatch(r"\d{2}\.0", v):
             raise ValueError("expected a version such as \"66.0\" (no leading v)")
         return v
+
+    @field_validator("data_center", "accounts_url", "api_domain", "token_cache")
+    @classmethod
+    def _zoho_only(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        if info.data.get("kind") != "zoho":
+            raise ValueError("only for kind: zoho")
+        if info.field_name == "data_center":
+            from connector.zoho.settings import DATA_CENTERS, DC_ALIASES
+
+            if v.lower() not in DATA_CENTERS and v.lower() not in DC_ALIASES:
+                raise ValueError(f"unknown data centre; expected one of: {', '.join(DATA_CENTERS)}")
+        elif info.field_name != "token_cache" and not v.startswith("https://"):
+            raise ValueError("must be an https:// URL (TLS is always verified)")
+        return v
+
+    @model_validator(mode="after")
+    def _salesforce_only(self) -> CrmConfig:
+        extra = sorted({"api_version", "auth"} & self.model_fields_set)
+        if self.kind == "zoho" and extra:
+            raise ValueError(f"{', '.join(extra)}: only for kind: salesforce")
+        return self
 
 
 class SyncConfig(_Strict):

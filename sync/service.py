@@ -8,19 +8,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector import Connector, connect_salesforce
+from connector import Connector, connect_salesforce, connect_zoho
 from connector.salesforce import SalesforceSettings
+from connector.zoho import ZohoSettings
 from sync import config as config_mod
 from sync.config import Loaded
 from sync.engine import ProgressFn, SyncReport, run_sync
 from sync.reminders import escalations
 from sync.store import Store
 
+#: Where the Zoho access token is kept between runs, beside the config file, unless set.
+ZOHO_TOKEN_CACHE = ".presales-zoho-token.json"
+
 
 def connector_for(loaded: Loaded, env: Mapping[str, str]) -> Connector:
     crm = loaded.config.crm
+    if crm.kind == "zoho":
+        zoho = ZohoSettings(
+            data_center=crm.data_center or "com", accounts_url=crm.accounts_url, api_domain=crm.api_domain,
+            ca_bundle=_ca(loaded, crm.ca_bundle), timeout=crm.timeout_seconds,
+            token_cache=_beside(loaded, crm.token_cache or ZOHO_TOKEN_CACHE))
+        return connect_zoho(zoho, env)
     settings = SalesforceSettings(
-        instance_url=crm.instance_url, api_version=crm.api_version, auth_method=crm.auth.method,
+        instance_url=crm.instance_url or "", api_version=crm.api_version, auth_method=crm.auth.method,
         login_url=crm.auth.login_url, ca_bundle=_ca(loaded, crm.ca_bundle),
         timeout=crm.timeout_seconds, page_size=loaded.config.sync.page_size,
         bulk_write_threshold=loaded.config.sync.bulk_write_threshold,
@@ -28,11 +38,15 @@ def connector_for(loaded: Loaded, env: Mapping[str, str]) -> Connector:
     return connect_salesforce(settings, env)
 
 
+def _beside(loaded: Loaded, path: str) -> Path:
+    """A path from the config file, relative to its directory."""
+    p = Path(path)
+    return p if p.is_absolute() else loaded.path.parent / p
+
+
 def _ca(loaded: Loaded, ca_bundle: str | None) -> str | None:
-    if ca_bundle is None:
-        return None
-    p = Path(ca_bundle)
-    return str(p if p.is_absolute() else loaded.path.parent / p)
+    return None if ca_bundle is None else str(_beside(loaded, ca_bundle))
+
 
 
 def open_store(loaded: Loaded) -> Store:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
-from connector._http import check_https_url
 from connector.errors import ConfigError
 
 #: Data centre → (accounts server, API domain), from Zoho's v8 SDK. The API domain is only a
@@ -33,8 +33,12 @@ def data_center_key(name: str) -> str:
     return key
 
 
-def _origin(name: str, value: str) -> str:
-    check_https_url(name, value)
+def _base_url(name: str, value: str) -> str:
+    """An https base URL; a path is allowed (a proxy, or the sandbox's ``/accounts``)."""
+    parsed = urlparse(value)
+    # TLS is always verified, so a plain-http URL is a configuration mistake.
+    if parsed.scheme != "https" or not parsed.hostname or parsed.query or parsed.fragment:
+        raise ConfigError(f"{name} must be an https:// URL without query, got {value!r}")
     return value.rstrip("/")
 
 
@@ -65,9 +69,9 @@ class ZohoSettings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_center", data_center_key(self.data_center))
         if self.accounts_url is not None:
-            object.__setattr__(self, "accounts_url", _origin("accounts_url", self.accounts_url))
+            object.__setattr__(self, "accounts_url", _base_url("accounts_url", self.accounts_url))
         if self.api_domain is not None:
-            object.__setattr__(self, "api_domain", _origin("api_domain", self.api_domain))
+            object.__setattr__(self, "api_domain", _base_url("api_domain", self.api_domain))
         if not self.timeout > 0:
             raise ConfigError(f"timeout must be positive, got {self.timeout!r}")
         if self.max_retries < 1:

@@ -117,6 +117,10 @@ def test_settings_are_checked() -> None:
         ZohoSettings(data_center="moon")
     with pytest.raises(ConfigError, match="https"):
         ZohoSettings(accounts_url="http://accounts.zoho.com")
+    with pytest.raises(ConfigError, match="https"):
+        ZohoSettings(api_domain="https://www.zohoapis.com/?x=1")
+    assert ZohoSettings(accounts_url="https://127.0.0.1:8443/accounts/").token_url == (
+        "https://127.0.0.1:8443/accounts/oauth/v2/token")
     assert ZohoSettings(accounts_url="https://127.0.0.1:8443/").token_url == "https://127.0.0.1:8443/oauth/v2/token"
 
 
