@@ -1,4 +1,5 @@
-"""The sandbox: a local HTTPS server speaking a documented subset of the Salesforce REST API.
+"""The sandbox: a local HTTPS server speaking documented subsets of the Salesforce REST API and
+of Zoho CRM's v8 API (with Zoho's accounts server for OAuth).
 
 It is a *server*, not a connector: the real Salesforce connector (simple-salesforce over
 requests, TLS verified against the sandbox's own throwaway CA) talks to it exactly as it
@@ -17,12 +18,20 @@ Concepts:
 - **Stats** (``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``) count calls per
   endpoint family, for benchmarks and "a quiet run writes nothing" checks.
 
+- **Zoho** is the same org (seeded from the Salesforce rows, ids in Zoho's 19-digit style)
+  in ``zoho.db``: the accounts server under ``zoho_accounts_url`` (``/oauth/v2/token``),
+  the CRM under ``zoho_api_domain`` (``/crm/v8/…``), the roster in ``engineers-zoho.yaml``.
+  `ZohoLimits` lowers Zoho's limits for fast tests; the wire choices are listed in `_zoho`.
+
 Public surface: `Sandbox` (start/stop/serve_forever, url, session_id, session_for, ca_file,
-roster_file, consumer_key, private_key_file, integration_username, integration_user_id)
-and `describe_banner` (what the CLI prints). The sandbox imports nothing from rules/,
-sync/, mappings/ or cli.py.
+roster_file, consumer_key, private_key_file, integration_username, integration_user_id;
+zoho_accounts_url, zoho_api_domain, zoho_client_id, zoho_client_secret, zoho_refresh_token,
+zoho_roster_file, zoho_integration_user_id, zoho_token_for, zoho_expire_tokens, zoho_inject,
+zoho_writes, zoho_pending_requests), `ZohoLimits` and `describe_banner` (what the CLI prints).
+The sandbox imports nothing from rules/, sync/, mappings/ or cli.py.
 """
 
 from connector.sandbox._server import Sandbox, describe_banner
+from connector.sandbox._zoho import ZohoLimits
 
-__all__ = ["Sandbox", "describe_banner"]
+__all__ = ["Sandbox", "ZohoLimits", "describe_banner"]

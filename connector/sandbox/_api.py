@@ -118,6 +118,10 @@ class Api:
         with self._lock:
             self._stats.clear()
 
+    def record_call(self, family: str) -> None:
+        """Count a call served elsewhere (the Zoho half) in the same stats."""
+        self._count(family, api=False)
+
     def _count(self, family: str, *, api: bool = True) -> int:
         with self._lock:
             self._stats[family] += 1

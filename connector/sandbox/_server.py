@@ -22,6 +22,8 @@ from connector.sandbox._api import Api, Identity, Reply, Request
 from connector.sandbox._seed import anchor_for, seed_org
 from connector.sandbox._store import Store
 from connector.sandbox._tls import KeyFiles, ensure_keys, server_context
+from connector.sandbox._zoho import ZohoApi, ZohoLimits
+from connector.sandbox._zoho_sandbox import ZohoSandboxMixin
 
 _JSON = "application/json;charset=UTF-8"
 
@@ -37,6 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         api: Api = self.server.api  # type: ignore[attr-defined]
+        zoho: ZohoApi = self.server.zoho  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
@@ -48,7 +51,7 @@ class _Handler(BaseHTTPRequestHandler):
             body,
         )
         try:
-            reply = api.handle(req)
+            reply = zoho.handle(req) if zoho.owns(req.path) else api.handle(req)
         except Exception:
             reply = Reply(
                 500,
@@ -84,10 +87,11 @@ class _TLSServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, api: Api) -> None:
+    def __init__(self, address: tuple[str, int], ctx: ssl.SSLContext, api: Api, zoho: ZohoApi) -> None:
         super().__init__(address, _Handler)
         self.ctx = ctx
         self.api = api
+        self.zoho = zoho
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
@@ -97,17 +101,18 @@ class _TLSServer(ThreadingHTTPServer):
         """Dropped connections and failed handshakes are the client's business: stay quiet."""
 
 
-class Sandbox:
-    """A local Salesforce org over HTTPS, kept in ``data_dir``.
+class Sandbox(ZohoSandboxMixin):
+    """A local Salesforce org, and the same org as Zoho CRM, over HTTPS, kept in ``data_dir``.
 
     ``seed`` is the number of opportunities of the generated org (the same number always
     gives the same org). ``seed_time`` pins the anchor the seeded timestamps count back
     from (default: the start of today, UTC), for tests that compare two orgs.
+    ``zoho_limits`` lowers Zoho's limits (paging reach, token grants, credits) for tests.
     """
 
     def __init__(
         self, data_dir: Path, port: int = 0, seed: int = 2000, *, seed_time: datetime | None = None,
-        plugin_fields: bool = True,
+        plugin_fields: bool = True, zoho_limits: ZohoLimits | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.plugin_fields = plugin_fields
@@ -119,6 +124,9 @@ class Sandbox:
         self._store: Store | None = None
         self._keys: KeyFiles = KeyFiles.under(self.data_dir)
         self._stopped = threading.Event()
+        self._zoho: ZohoApi | None = None
+        self._zoho_store = None
+        self._zoho_limits = zoho_limits
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -136,15 +144,17 @@ class Sandbox:
             public_key_pem=self._keys.public_key_file.read_bytes(),
         )
         api = Api(store, identity)
+        zoho = self._start_zoho(store, api.record_call)
         try:
-            server = _TLSServer(("127.0.0.1", self.port), server_context(self._keys), api)
+            server = _TLSServer(("127.0.0.1", self.port), server_context(self._keys), api, zoho)
         except OSError:
             store.close()
             self._store = None
+            self._stop_zoho()
             raise
         self._server = server
         self.port = server.server_address[1]
-        api.base_url = self.url
+        api.base_url = zoho.base_url = self.url
         self._stopped.clear()
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -187,6 +197,7 @@ class Sandbox:
         if self._store is not None:
             self._store.close()
             self._store = None
+        self._stop_zoho()
         self._stopped.set()
 
     def serve_forever(self) -> None:
@@ -277,4 +288,10 @@ def describe_banner(sb: Sandbox) -> dict[str, str]:
         "consumer_key": sb.consumer_key,
         "private_key_file": str(sb.private_key_file),
         "username": sb.integration_username,
+        "zoho_accounts_url": sb.zoho_accounts_url,
+        "zoho_api_domain": sb.zoho_api_domain,
+        "zoho_client_id": sb.zoho_client_id,
+        "zoho_client_secret": sb.zoho_client_secret,
+        "zoho_refresh_token": sb.zoho_refresh_token,
+        "zoho_roster_file": str(sb.zoho_roster_file),
     }

@@ -56,20 +56,15 @@ class Cursor:
             pass
 
 
-class Store:
-    """All database access of the sandbox."""
+class Database:
+    """One SQLite file in WAL mode: a single writer connection under a lock, and a fresh
+    connection per read (shared by the Salesforce and the Zoho halves of the sandbox)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._write_lock = threading.RLock()
         self._writer = self._connect()
         self._writer.execute("PRAGMA journal_mode=WAL")
-        self._create_meta_tables()
-        self.objects: dict[str, ObjectDef] = {}
-        self._reload_catalogue()
-        self._last_stamp = self._max_stamp()
-        self._cursors: OrderedDict[str, Cursor] = OrderedDict()
-        self._cursor_lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -98,12 +93,28 @@ class Store:
             self._writer.execute("COMMIT")
 
     def close(self) -> None:
+        with self._write_lock:
+            self._writer.close()
+
+
+class Store(Database):
+    """All database access of the sandbox."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._create_meta_tables()
+        self.objects: dict[str, ObjectDef] = {}
+        self._reload_catalogue()
+        self._last_stamp = self._max_stamp()
+        self._cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self._cursor_lock = threading.Lock()
+
+    def close(self) -> None:
         with self._cursor_lock:
             for cur in self._cursors.values():
                 cur.close()
             self._cursors.clear()
-        with self._write_lock:
-            self._writer.close()
+        super().close()
 
     # -- catalogue and meta ----------------------------------------------------------------
 

@@ -33,8 +33,18 @@ def test_sandbox_serve_prints_json_and_stops_on_sigterm(tmp_path: Path) -> None:
                          params={"q": "SELECT Id FROM Opportunity"}, verify=ca, timeout=10,
                          headers={"Authorization": f"Bearer {banner['session_id']}"}).json()["totalSize"]
         assert count == 50
+        grant = http.post(banner["zoho_accounts_url"] + "/oauth/v2/token", verify=ca, timeout=10,
+                          data={"grant_type": "refresh_token", "client_id": banner["zoho_client_id"],
+                                "client_secret": banner["zoho_client_secret"],
+                                "refresh_token": banner["zoho_refresh_token"]}).json()
+        deals = http.get(grant["api_domain"] + "/crm/v8/Deals", verify=ca, timeout=10,
+                         params={"fields": "Deal_Name", "per_page": 200},
+                         headers={"Authorization": f"Zoho-oauthtoken {grant['access_token']}"})
+        assert deals.status_code == 200 and deals.json()["info"]["count"] == 50
+        assert Path(banner["zoho_roster_file"]).is_file()
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0
-    assert banner["session_id"] not in (proc.stderr.read() if proc.stderr else "")
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert banner["session_id"] not in stderr and banner["zoho_client_secret"] not in stderr

@@ -571,6 +571,12 @@ def test_banner(sb: Sandbox) -> None:
         "consumer_key",
         "private_key_file",
         "username",
+        "zoho_accounts_url",
+        "zoho_api_domain",
+        "zoho_client_id",
+        "zoho_client_secret",
+        "zoho_refresh_token",
+        "zoho_roster_file",
     }
     assert banner["salesforce_url"] == sb.url and banner["session_id"] == sb.session_id
 

@@ -1,0 +1,1217 @@
+"""The Zoho CRM v8 subset and the Zoho Accounts token endpoint: request in, `Reply` out.
+
+Wire facts follow ``crm-api/ZOHO.md`` and Zoho's v8 OpenAPI files; where those leave a
+choice open, the choice is written down here so tests (and the connector) can rely on it:
+
+- The accounts server lives under ``/accounts`` of the sandbox's URL (a different base than
+  the ``api_domain`` the token response names, so a client that ignores ``api_domain`` fails).
+- Token errors come back with HTTP 200 (``{"error": "invalid_client" | "invalid_code"}``);
+  the 11th access token from one refresh token within 10 minutes gets HTTP 400 "Access Denied".
+- ``If-Modified-Since`` is inclusive at second resolution (Airbyte observed ``>=``); it takes
+  ISO-8601 with an offset (``Z`` too). Nothing modified since → 304; an empty page → 204.
+- Unknown field names in ``fields`` or in a write are rejected (``INVALID_DATA``), read-only
+  fields too; datetimes written need an offset and no fractional seconds (ZOHO.md §8).
+- Record writes answer 200 when every record succeeded, 400 when all failed, 207 otherwise;
+  so do Users and field-creation calls. Users are written as ``PUT /crm/v8/users`` with a
+  ``{"users": [...]}`` body (Zoho's OAS ``users.json``), not through a records module.
+- Field creation takes an explicit ``api_name`` when given (ZOHO.md §5.2: unverified on Zoho),
+  else derives it from ``field_label`` (non-alphanumerics → ``_``; a clash gets ``1``, ``2``…).
+- Credits: 1 per call, 1 per 10 records written; ``X-API-CREDITS-REMAINING`` once half the
+  rolling 24-hour allowance is used; none left → 429 ``TOO_MANY_REQUESTS`` (no Retry-After).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo
+
+from connector.sandbox._api import Reply, Request
+from connector.sandbox._zoho_seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
+from connector.sandbox._zoho_store import LOOKUP_TYPES, RECORD_MODULES, USERS, Row, ZField, ZohoStore
+
+ACCOUNTS_PREFIX = "/accounts"
+API_PREFIX = "/crm/v8/"
+ADMIN_PREFIX = "/_sandbox/zoho"
+SCOPES = (
+    "ZohoCRM.modules.ALL ZohoCRM.settings.fields.ALL ZohoCRM.settings.modules.READ "
+    "ZohoCRM.users.ALL ZohoCRM.org.READ"
+)
+TRIGGERS = frozenset({"workflow", "approval", "blueprint", "pathfinder", "orchestration"})
+USER_TYPES = (
+    "AllUsers",
+    "ActiveUsers",
+    "DeactiveUsers",
+    "ConfirmedUsers",
+    "NotConfirmedUsers",
+    "DeletedUsers",
+    "ActiveConfirmedUsers",
+    "AdminUsers",
+    "ActiveConfirmedAdmins",
+    "CurrentUser",
+)
+CREATABLE_TYPES = frozenset(
+    {
+        "text",
+        "textarea",
+        "email",
+        "phone",
+        "website",
+        "picklist",
+        "multiselectpicklist",
+        "date",
+        "datetime",
+        "integer",
+        "bigint",
+        "double",
+        "currency",
+        "percent",
+        "boolean",
+        "lookup",
+        "userlookup",
+    }
+)
+_TZ = ZoneInfo(ORG_TIME_ZONE)
+_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
+_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+THROTTLE_MESSAGE = (
+    "Number of API requests for the 24 hour period is exceeded or the concurrency limit of the user "
+    "for the app is exceeded"
+)
+BAD_URL = "Please check if the URL trying to access is a correct one"
+TOKEN_THROTTLED = "You have made too many requests continuously. Please try again after some time."
+_FAULT_MESSAGES = {
+    "TOO_MANY_REQUESTS": THROTTLE_MESSAGE,
+    "INTERNAL_ERROR": "Internal server error occurred.",
+    "INVALID_TOKEN": "invalid oauth token",
+}
+
+
+@dataclass(frozen=True)
+class ZohoLimits:
+    """Zoho's documented limits, lowerable for fast tests."""
+
+    discrete_records: int = 2000  # reachable with page/per_page; beyond needs page_token
+    page_token_records: int = 100_000
+    max_per_page: int = 200
+    max_fields: int = 50
+    max_write: int = 100
+    max_field_create: int = 5
+    token_grants: int = 10  # access tokens per refresh token per window
+    token_window: float = 600.0
+    token_ttl: int = 3600
+    daily_credits: int = 100_000
+    page_token_ttl: float = 86_400.0
+
+
+class ZohoError(Exception):
+    """A request-level error: Zoho's ``{code, details, message, status}`` envelope."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status = status
+        self.body = error_body(code, message, details)
+
+    def reply(self) -> Reply:
+        return Reply(self.status, self.body)
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"code": code, "details": details or {}, "message": message, "status": "error"}
+
+
+class _RecordError(Exception):
+    """One record's (or one field definition's) failure inside a multi-entry write."""
+
+    def __init__(self, code: str, message: str, details: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.body = error_body(code, message, details)
+
+
+@dataclass
+class _PageToken:
+    user_id: str
+    bound: tuple[Any, ...]
+    offset: int
+    expires: float
+
+
+def render_time(seconds: int) -> str:
+    """UTC seconds → ISO-8601 in the org's time zone, as Zoho renders datetimes."""
+    return datetime.fromtimestamp(seconds, _TZ).isoformat()
+
+
+def parse_time(text: str) -> int | None:
+    """ISO-8601 with an offset (or ``Z``), whole seconds → UTC seconds; else None."""
+    if not isinstance(text, str) or not _DATETIME.match(text.strip()):
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return int(dt.timestamp())
+
+
+def _param(name: str, value: str, message: str = "invalid data") -> ZohoError:
+    return ZohoError(400, "INVALID_DATA", message, {"param_name": name, "param": value})
+
+
+def _missing_param(name: str) -> ZohoError:
+    return ZohoError(
+        400,
+        "REQUIRED_PARAM_MISSING",
+        "One of the expected parameter is missing",
+        {"param_name": name, "param": ""},
+    )
+
+
+class ZohoApi:
+    """Routes one Zoho request (accounts or CRM), counts it, and renders the reply."""
+
+    def __init__(
+        self, store: ZohoStore, count: Callable[[str], None], limits: ZohoLimits | None = None
+    ) -> None:
+        self.store = store
+        self.limits = limits or ZohoLimits()
+        self.base_url = ""  # set once the server is bound
+        self._count = count
+        self._lock = threading.Lock()
+        self._grants: dict[str, deque[float]] = {}
+        self._credits: deque[tuple[float, int]] = deque()
+        self._faults: deque[tuple[int, str]] = deque()
+        self._page_tokens: dict[str, _PageToken] = {}
+        self._writes: list[dict[str, Any]] = []
+
+    @staticmethod
+    def owns(path: str) -> bool:
+        return path.startswith(("/crm/", ACCOUNTS_PREFIX + "/", ADMIN_PREFIX))
+
+    # -- test controls -----------------------------------------------------------------------
+
+    def inject(self, status: int = 429, code: str = "TOO_MANY_REQUESTS", count: int = 1) -> None:
+        """Fail the next ``count`` CRM calls with ``status`` / ``code`` (after authentication)."""
+        with self._lock:
+            self._faults.extend([(status, code)] * count)
+
+    def writes(self) -> list[dict[str, Any]]:
+        """Every record / user write so far: module, trigger as sent (None if absent), records."""
+        with self._lock:
+            return [dict(w) for w in self._writes]
+
+    def token_for(self, user_id: str) -> str:
+        """A live access token acting as ``user_id`` (tests: edits made by another user)."""
+        with self.store.reader() as db:
+            known = self.store.rows(db, USERS, [user_id])
+        if not known:
+            raise KeyError(f"no such Zoho user: {user_id}")
+        token = self.store.live_token(user_id)
+        if token is None:
+            token = _new_token()
+            self.store.add_token(token, user_id, time.time() + self.limits.token_ttl)
+        return token
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def handle(self, req: Request) -> Reply:
+        if req.path.startswith(ADMIN_PREFIX):
+            return self._admin(req)
+        family = self._family(req)
+        self._count(family)
+        try:
+            if family == "zoho_token":
+                return self._token(req)
+            if req.path.startswith(ACCOUNTS_PREFIX + "/"):
+                raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
+            user_id = self._authenticate(req)
+            self._before_call()
+            reply, cost = self._dispatch(req, family, user_id)
+            self._charge(cost)
+        except ZohoError as e:
+            reply = e.reply()
+        except Exception:
+            reply = Reply(500, error_body("INTERNAL_ERROR", "Internal server error occurred."))
+        remaining = self._credits_remaining()
+        if remaining is not None and family != "zoho_token":
+            reply.headers["X-API-CREDITS-REMAINING"] = str(remaining)
+        return reply
+
+    @staticmethod
+    def _family(req: Request) -> str:
+        path = req.path.rstrip("/")
+        if path == ACCOUNTS_PREFIX + "/oauth/v2/token":
+            return "zoho_token"
+        if not path.startswith(API_PREFIX):
+            return "zoho_other"
+        rest = path[len(API_PREFIX) :].split("/")
+        method = req.method.lower()
+        if rest == ["users"]:
+            return f"zoho_users_{method}"
+        if rest[:2] == ["settings", "fields"]:
+            return f"zoho_fields_{method}"
+        if rest[:2] == ["settings", "modules"]:
+            return "zoho_modules_get"
+        if rest == ["org"]:
+            return "zoho_org_get"
+        if len(rest) <= 2:
+            return f"zoho_records_{method}"
+        return "zoho_other"
+
+    def _admin(self, req: Request) -> Reply:
+        path = req.path.rstrip("/")
+        if path == ADMIN_PREFIX + "/expire-tokens" and req.method == "POST":
+            return Reply(200, {"expired": self.store.expire_tokens()})
+        if path == ADMIN_PREFIX + "/faults" and req.method == "POST":
+            body = json.loads(req.body or b"{}")
+            self.inject(
+                int(body.get("status", 429)),
+                str(body.get("code", "TOO_MANY_REQUESTS")),
+                int(body.get("count", 1)),
+            )
+            return Reply(200, {"pending": len(self._faults)})
+        if path == ADMIN_PREFIX + "/writes" and req.method == "GET":
+            return Reply(200, {"writes": self.writes()})
+        return Reply(404, error_body("INVALID_URL_PATTERN", BAD_URL))
+
+    def _authenticate(self, req: Request) -> str:
+        scheme, _, token = req.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "zoho-oauthtoken" or not token.strip():
+            raise ZohoError(401, "AUTHENTICATION_FAILURE", "Authentication failed")
+        user_id = self.store.token_user(token.strip())
+        if user_id is None:
+            raise ZohoError(401, "INVALID_TOKEN", "invalid oauth token")
+        return user_id
+
+    # -- credits and faults ------------------------------------------------------------------
+
+    def _used(self, now: float) -> int:
+        while self._credits and self._credits[0][0] <= now - 86_400:
+            self._credits.popleft()
+        return sum(c for _t, c in self._credits)
+
+    def _before_call(self) -> None:
+        with self._lock:
+            if self._faults:
+                status, code = self._faults.popleft()
+                raise ZohoError(status, code, _FAULT_MESSAGES.get(code, code.lower().replace("_", " ")))
+            if self._used(time.time()) >= self.limits.daily_credits:
+                raise ZohoError(429, "TOO_MANY_REQUESTS", THROTTLE_MESSAGE)
+
+    def _charge(self, cost: int) -> None:
+        with self._lock:
+            self._credits.append((time.time(), cost))
+
+    def _credits_remaining(self) -> int | None:
+        with self._lock:
+            used = self._used(time.time())
+        if used * 2 < self.limits.daily_credits:
+            return None
+        return max(0, self.limits.daily_credits - used)
+
+    # -- routing -----------------------------------------------------------------------------
+
+    def _dispatch(self, req: Request, family: str, user_id: str) -> tuple[Reply, int]:
+        rest = req.path.rstrip("/")[len(API_PREFIX) :].split("/")
+        q = {k: v[0] for k, v in req.query.items()}
+
+        def only(*methods: str) -> None:
+            if req.method not in methods:
+                raise ZohoError(
+                    400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+                )
+
+        if family.startswith("zoho_users_"):
+            only("GET", "PUT")
+            if req.method == "GET":
+                return self._get_users(q, user_id), 1
+            return self._put_users(req, user_id)
+        if family.startswith("zoho_fields_"):
+            only("GET", "POST")
+            if len(rest) != 2:
+                raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
+            module = self._settings_module(q)
+            if req.method == "GET":
+                return Reply(
+                    200, {"fields": [self._field_json(module, f) for f in self.store.fields(module)]}
+                ), 1
+            return self._create_fields(req, module, user_id), 1
+        if family == "zoho_modules_get":
+            only("GET")
+            return self._modules(rest[2:]), 1
+        if family == "zoho_org_get":
+            only("GET")
+            return self._org(), 1
+        if family.startswith("zoho_records_"):
+            module = self._module(rest[0])
+            if len(rest) == 2:
+                only("GET")
+                return self._get_one(module, rest[1], q), 1
+            only("GET", "PUT")
+            if req.method == "GET":
+                return self._get_records(req, module, q, user_id), 1
+            return self._put_records(req, module, user_id)
+        raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
+
+    @staticmethod
+    def _module(name: str) -> str:
+        for m in RECORD_MODULES:
+            if m.lower() == name.lower():
+                return m
+        raise ZohoError(
+            400, "INVALID_MODULE", "the module name given seems to be invalid", {"resource_path_index": 0}
+        )
+
+    def _settings_module(self, q: dict[str, str]) -> str:
+        name = q.get("module")
+        if not name:
+            raise _missing_param("module")
+        if name.lower() == USERS:
+            return USERS
+        try:
+            return self._module(name)
+        except ZohoError:
+            raise _param("module", name, "the module name given seems to be invalid") from None
+
+    # -- rendering ---------------------------------------------------------------------------
+
+    def _users(self) -> dict[str, Row]:
+        return {r.id: r for r in self.store.all_rows(USERS)}
+
+    def _value(self, f: ZField, row: Row, users: dict[str, Row], accounts: dict[str, Row]) -> Any:
+        if f.api_name == "Created_Time":
+            return render_time(row.created)
+        if f.api_name == "Modified_Time":
+            return render_time(row.modified)
+        raw = row.data.get(f.api_name)
+        if f.data_type == "boolean":
+            return bool(raw)
+        if raw is None:
+            return None
+        if f.data_type in LOOKUP_TYPES:
+            if f.lookup_module == "Accounts":
+                acc = accounts.get(raw)
+                return {"name": acc.data.get("Account_Name") if acc else None, "id": raw}
+            user = users.get(raw)
+            out = {"name": user.data.get("full_name") if user else None, "id": raw}
+            if f.data_type == "ownerlookup":
+                out["email"] = user.data.get("email") if user else None
+            return out
+        if f.data_type == "datetime":
+            return render_time(int(raw))
+        if f.data_type in ("double", "currency", "percent"):
+            return float(raw)
+        return raw
+
+    def _render(self, module: str, rows: list[Row], names: list[str] | None) -> list[dict[str, Any]]:
+        fields = self.store.fields(module)
+        wanted = fields if names is None else [f for f in fields if f.api_name in names]
+        users = self._users()
+        accounts: dict[str, Row] = {}
+        if any(f.lookup_module == "Accounts" for f in wanted):
+            with self.store.reader() as db:
+                accounts = self.store.rows(db, "Accounts", [str(r.data.get("Account_Name")) for r in rows])
+        out = []
+        for row in rows:
+            rec: dict[str, Any] = {f.api_name: self._value(f, row, users, accounts) for f in wanted}
+            rec["id"] = row.id
+            out.append(rec)
+        return out
+
+    # -- Get Records ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _int_param(q: dict[str, str], name: str, default: int) -> int:
+        text = q.get(name)
+        if text is None:
+            return default
+        try:
+            value = int(text)
+        except ValueError:
+            raise _param(name, text) from None
+        if value < 1:
+            raise _param(name, text)
+        return value
+
+    def _get_one(self, module: str, record_id: str, q: dict[str, str]) -> Reply:
+        with self.store.reader() as db:
+            row = self.store.rows(db, module, [record_id]).get(record_id)
+        if row is None:
+            return Reply(204)
+        names = [n.strip() for n in q["fields"].split(",")] if q.get("fields") else None
+        return Reply(200, {"data": self._render(module, [row], names)})
+
+    def _get_records(self, req: Request, module: str, q: dict[str, str], user_id: str) -> Reply:
+        lim = self.limits
+        if not q.get("fields", "").strip():
+            raise _missing_param("fields")
+        names = list(dict.fromkeys(n.strip() for n in q["fields"].split(",") if n.strip()))
+        if len(names) > lim.max_fields:
+            raise ZohoError(
+                400,
+                "LIMIT_EXCEEDED",
+                "Fields limit exceeded",
+                {"param_name": "fields", "param": q["fields"], "limit": lim.max_fields},
+            )
+        known = {f.api_name for f in self.store.fields(module)} | {"id"}
+        for n in names:
+            if n not in known:
+                raise _param("fields", n, f"invalid field name: {n}")
+        per_page = min(self._int_param(q, "per_page", lim.max_per_page), lim.max_per_page)
+        sort_by = q.get("sort_by", "id")
+        if sort_by not in ("id", "Created_Time", "Modified_Time"):
+            raise ZohoError(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                {
+                    "param_name": "sort_by",
+                    "param": sort_by,
+                    "supported_values": ["id", "Created_Time", "Modified_Time"],
+                },
+            )
+        sort_order = q.get("sort_order", "desc")
+        if sort_order not in ("asc", "desc"):
+            raise ZohoError(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                {"param_name": "sort_order", "param": sort_order, "supported_values": ["asc", "desc"]},
+            )
+        ids = [i.strip() for i in q["ids"].split(",") if i.strip()] if q.get("ids") else None
+        since: int | None = None
+        header = req.headers.get("if-modified-since")
+        if header is not None:
+            since = parse_time(header)
+            if since is None:
+                raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Modified-Since"})
+        bound = (module, tuple(names), sort_by, sort_order, per_page, since, tuple(ids or ()))
+        if "page_token" in q:
+            if "page" in q:
+                raise ZohoError(
+                    400,
+                    "AMBIGUITY_DURING_PROCESSING",
+                    "page and page_token cannot be given together",
+                    {"ambiguity_due_to": [{"param_name": "page"}, {"param_name": "page_token"}]},
+                )
+            offset = self._resume(q["page_token"], user_id, bound)
+        else:
+            page = self._int_param(q, "page", 1)
+            if page * per_page > lim.discrete_records:
+                raise ZohoError(
+                    400,
+                    "DISCRETE_PAGINATION_LIMIT_EXCEEDED",
+                    f"cannot fetch more than {lim.discrete_records} records with page; use page_token",
+                    {"limit": lim.discrete_records},
+                )
+            offset = (page - 1) * per_page
+        rows = self.store.page(
+            module,
+            since=since,
+            ids=ids,
+            sort_by=sort_by,
+            descending=sort_order == "desc",
+            offset=offset,
+            limit=per_page + 1,
+        )
+        more = len(rows) > per_page
+        rows = rows[:per_page]
+        if not rows:
+            return Reply(304 if since is not None and offset == 0 else 204)
+        next_token: str | None = None
+        expiry: str | None = None
+        if more:
+            next_token, expires = self._issue(user_id, bound, offset + per_page)
+            expiry = render_time(int(expires))
+        info = {
+            "call": False,
+            "per_page": per_page,
+            "next_page_token": next_token,
+            "count": len(rows),
+            "page": offset // per_page + 1,
+            "previous_page_token": None,
+            "page_token_expiry": expiry,
+            "email": False,
+            "more_records": more,
+            "sort_by": sort_by,
+            "sort_order": sort_order,
+        }
+        return Reply(200, {"data": self._render(module, rows, names), "info": info})
+
+    def _issue(self, user_id: str, bound: tuple[Any, ...], offset: int) -> tuple[str, float]:
+        token = secrets.token_hex(24)
+        expires = time.time() + self.limits.page_token_ttl
+        with self._lock:
+            now = time.time()
+            for key in [k for k, t in self._page_tokens.items() if t.expires <= now]:
+                del self._page_tokens[key]
+            while len(self._page_tokens) >= 10_000:
+                del self._page_tokens[next(iter(self._page_tokens))]
+            self._page_tokens[token] = _PageToken(user_id, bound, offset, expires)
+        return token, expires
+
+    def _resume(self, token: str, user_id: str, bound: tuple[Any, ...]) -> int:
+        with self._lock:
+            state = self._page_tokens.get(token)
+        if state is None or state.user_id != user_id:
+            raise _param("page_token", token, "The token given seems to be invalid")
+        if state.expires <= time.time():
+            raise ZohoError(
+                400,
+                "EXPIRED_VALUE",
+                "The token given has expired",
+                {"param_name": "page_token", "param": token},
+            )
+        if state.bound != bound:
+            raise ZohoError(
+                400,
+                "TOKEN_BOUND_DATA_MISMATCH",
+                "The parameters given do not match the page token",
+                {"param_name": "page_token", "param": token},
+            )
+        if state.offset >= self.limits.page_token_records:
+            raise ZohoError(
+                400,
+                "PAGINATION_LIMIT_EXCEEDED",
+                "pagination limit exceeded",
+                {"limit": self.limits.page_token_records},
+            )
+        return state.offset
+
+    # -- writes ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _body(req: Request, key: str, limit: int) -> tuple[dict[str, Any], list[Any]]:
+        try:
+            body = json.loads(req.body.decode("utf-8") or "null")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ZohoError(400, "INVALID_DATA", "body", {}) from None
+        if not isinstance(body, dict):
+            raise ZohoError(400, "INVALID_DATA", "body", {})
+        items = body.get(key)
+        if not isinstance(items, list) or not items:
+            raise ZohoError(
+                400,
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": key, "json_path": f"$.{key}"},
+            )
+        if len(items) > limit:
+            raise ZohoError(
+                400,
+                "LIMIT_EXCEEDED",
+                f"the number of records given exceeds the limit of {limit}",
+                {"limit": limit, "api_name": key, "json_path": f"$.{key}"},
+            )
+        return body, items
+
+    @staticmethod
+    def _multi_status(results: list[dict[str, Any]], ok: int) -> int:
+        if all(r["status"] == "success" for r in results):
+            return ok
+        if all(r["status"] == "error" for r in results):
+            return 400
+        return 207
+
+    def _record_write(self, module: str, trigger: Any, count: int, user_id: str) -> None:
+        with self._lock:
+            self._writes.append({"module": module, "trigger": trigger, "records": count, "user_id": user_id})
+            del self._writes[:-1000]
+
+    def _put_records(self, req: Request, module: str, user_id: str) -> tuple[Reply, int]:
+        body, items = self._body(req, "data", self.limits.max_write)
+        trigger = body.get("trigger")
+        if "trigger" in body and (
+            not isinstance(trigger, list) or any(not isinstance(t, str) or t not in TRIGGERS for t in trigger)
+        ):
+            raise ZohoError(
+                400, "INVALID_DATA", "invalid data", {"api_name": "trigger", "json_path": "$.trigger"}
+            )
+        self._record_write(module, trigger, len(items), user_id)
+        results = self._apply(module, "data", items, user_id, "record updated")
+        return Reply(self._multi_status(results, 200), {"data": results}), max(1, math.ceil(len(items) / 10))
+
+    def _put_users(self, req: Request, user_id: str) -> tuple[Reply, int]:
+        _body, items = self._body(req, USERS, self.limits.max_write)
+        if not self._is_admin(user_id):
+            raise ZohoError(
+                403, "NO_PERMISSION", "permission denied", {"permissions": ["Crm_Implied_Manage_Users"]}
+            )
+        self._record_write(USERS, None, len(items), user_id)
+        results = self._apply(USERS, USERS, items, user_id, "User updated")
+        for r in results:  # the Users API answers with the id only
+            if r["status"] == "success":
+                r["details"] = {"id": r["details"]["id"]}
+        return Reply(self._multi_status(results, 200), {USERS: results}), max(1, math.ceil(len(items) / 10))
+
+    def _apply(
+        self, module: str, key: str, items: list[Any], user_id: str, message: str
+    ) -> list[dict[str, Any]]:
+        fields = {f.api_name: f for f in self.store.fields(module)}
+        results: list[dict[str, Any]] = []
+        with self.store.transaction() as db:
+            wanted = [str(i["id"]) for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
+            rows = self.store.rows(db, module, wanted)
+            known = {
+                target: set(self.store.rows(db, target, self._lookup_ids(items, fields, target)))
+                for target in (USERS, "Accounts")
+            }
+            stamp = int(time.time())
+            for i, item in enumerate(items):
+                path = f"$.{key}[{i}]"
+                try:
+                    if not isinstance(item, dict):
+                        raise _RecordError("INVALID_DATA", "invalid data", {"json_path": path})
+                    rid = item.get("id")
+                    if rid is None:
+                        raise _RecordError(
+                            "MANDATORY_NOT_FOUND",
+                            "required field not found",
+                            {"api_name": "id", "json_path": f"{path}.id"},
+                        )
+                    row = rows.get(rid) if isinstance(rid, str) else None
+                    if row is None:
+                        raise _RecordError(
+                            "INVALID_DATA",
+                            "the id given seems to be invalid",
+                            {"api_name": "id", "json_path": f"{path}.id"},
+                        )
+                    data = dict(row.data)
+                    for name, value in item.items():
+                        if name == "id" or name.startswith("$"):
+                            continue
+                        f = fields.get(name)
+                        if f is None or f.read_only:
+                            raise _RecordError(
+                                "INVALID_DATA",
+                                "invalid data",
+                                {"api_name": name, "json_path": f"{path}.{name}"},
+                            )
+                        data[name] = _coerce(f, value, f"{path}.{name}", known)
+                except _RecordError as e:
+                    results.append(e.body)
+                    continue
+                data["Modified_By"] = user_id
+                new = Row(row.id, row.created, max(stamp, row.modified), data)
+                self.store.update_record(db, module, new)
+                rows[row.id] = new
+                results.append(
+                    {
+                        "code": "SUCCESS",
+                        "details": {
+                            "Modified_Time": render_time(new.modified),
+                            "Modified_By": self._minified(user_id),
+                            "Created_Time": render_time(new.created),
+                            "id": row.id,
+                            "Created_By": self._minified(str(data.get("Created_By") or "")),
+                        },
+                        "message": message,
+                        "status": "success",
+                    }
+                )
+        return results
+
+    @staticmethod
+    def _lookup_ids(items: list[Any], fields: dict[str, ZField], target: str) -> list[str]:
+        out: list[str] = []
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            for name, value in item.items():
+                f = fields.get(name)
+                if f is not None and f.lookup_module == target and isinstance(value, dict):
+                    out.extend(v for v in [value.get("id")] if isinstance(v, str))
+        return out
+
+    def _minified(self, user_id: str) -> dict[str, Any]:
+        with self.store.reader() as db:
+            row = self.store.rows(db, USERS, [user_id]).get(user_id)
+        return {
+            "name": row.data.get("full_name") if row else None,
+            "id": user_id,
+            "email": row.data.get("email") if row else None,
+        }
+
+    def _is_admin(self, user_id: str) -> bool:
+        with self.store.reader() as db:
+            row = self.store.rows(db, USERS, [user_id]).get(user_id)
+        return row is not None and row.data.get("profile", {}).get("id") == ADMIN_PROFILE["id"]
+
+    # -- users -------------------------------------------------------------------------------
+
+    def _get_users(self, q: dict[str, str], user_id: str) -> Reply:
+        kind = q.get("type", "AllUsers")
+        if kind not in USER_TYPES:
+            raise ZohoError(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                {"param_name": "type", "param": kind, "supported_values": list(USER_TYPES)},
+            )
+        per_page = min(self._int_param(q, "per_page", 200), 200)
+        page = self._int_param(q, "page", 1)
+        rows = self.store.all_rows(USERS)
+        ids = {i.strip() for i in q["ids"].split(",")} if q.get("ids") else None
+
+        def keep(r: Row) -> bool:
+            active = r.data.get("status") == "active"
+            admin = r.data.get("profile", {}).get("id") == ADMIN_PROFILE["id"]
+            return {
+                "AllUsers": True,
+                "ActiveUsers": active,
+                "DeactiveUsers": not active,
+                "ConfirmedUsers": bool(r.data.get("confirm")),
+                "NotConfirmedUsers": not r.data.get("confirm"),
+                "DeletedUsers": False,
+                "ActiveConfirmedUsers": active and bool(r.data.get("confirm")),
+                "AdminUsers": admin,
+                "ActiveConfirmedAdmins": admin and active,
+                "CurrentUser": r.id == user_id,
+            }[kind] and (ids is None or r.id in ids)
+
+        chosen = [r for r in rows if keep(r)]
+        window = chosen[(page - 1) * per_page : page * per_page]
+        if not window:
+            return Reply(204)
+        fields = self.store.fields(USERS)
+        users = {r.id: r for r in rows}
+        out = []
+        for r in window:
+            rec = {k: v for k, v in r.data.items() if k not in ("Reporting_To", "Created_By", "Modified_By")}
+            for f in fields:
+                if f.custom_field:
+                    rec[f.api_name] = self._value(f, r, users, {})
+            rec.update(
+                id=r.id,
+                Reporting_To=self._value(_REPORTING_TO, r, users, {}),
+                created_by=self._value(_CREATED_BY, r, users, {}),
+                Modified_By=self._value(_MODIFIED_BY, r, users, {}),
+                created_time=render_time(r.created),
+                Modified_Time=render_time(r.modified),
+            )
+            out.append(rec)
+        info = {
+            "per_page": per_page,
+            "count": len(out),
+            "page": page,
+            "more_records": page * per_page < len(chosen),
+        }
+        return Reply(200, {"users": out, "info": info})
+
+    # -- settings: fields, modules, org ------------------------------------------------------
+
+    def _field_json(self, module: str, f: ZField) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "api_name": f.api_name,
+            "field_label": f.field_label,
+            "display_label": f.field_label,
+            "id": f.id,
+            "data_type": f.data_type,
+            "json_type": f.json_type,
+            "custom_field": f.custom_field,
+            "read_only": f.read_only,
+            "field_read_only": f.read_only,
+            "system_mandatory": f.system_mandatory,
+            "visible": True,
+            "type": "used",
+            "length": f.length,
+            "decimal_place": f.decimal_place,
+            "sortable": f.api_name in ("Created_Time", "Modified_Time"),
+            "filterable": True,
+            "searchable": f.data_type not in LOOKUP_TYPES,
+            "created_source": "crm" if f.custom_field else "default",
+            "operation_type": {
+                "web_update": not f.read_only,
+                "api_create": not f.read_only,
+                "web_create": not f.read_only,
+                "api_update": not f.read_only,
+            },
+            "pick_list_values": [
+                {
+                    "display_value": v,
+                    "actual_value": v,
+                    "reference_value": v,
+                    "sequence_number": n + 1,
+                    "id": str(int(f.id) * 100 + n + 1)[-19:],
+                    "type": "used",
+                    "colour_code": None,
+                }
+                for n, v in enumerate(f.pick_list_values)
+            ],
+            "lookup": {},
+            "currency": {},
+        }
+        if f.data_type in LOOKUP_TYPES and f.lookup_module:
+            target = "Users" if f.lookup_module == USERS else f.lookup_module
+            out["lookup"] = {
+                "display_label": f.field_label,
+                "api_name": f.api_name,
+                "module": {"api_name": target, "id": _MODULE_IDS.get(target, str(ZBASE + 6_000_000_009))},
+                "id": f.id,
+            }
+        if f.data_type == "currency":
+            out["currency"] = {"rounding_option": "normal", "precision": f.decimal_place or 2}
+        return out
+
+    def _create_fields(self, req: Request, module: str, user_id: str) -> Reply:
+        _body, items = self._body(req, "fields", 10**6)
+        if not self._is_admin(user_id):
+            raise ZohoError(
+                403, "NO_PERMISSION", "permission denied", {"permissions": ["Crm_Implied_Customize_Zoho_CRM"]}
+            )
+        if len(items) > self.limits.max_field_create:
+            return Reply(
+                400,
+                {
+                    "fields": [
+                        error_body(
+                            "LIMIT_EXCEEDED",
+                            f"at most {self.limits.max_field_create} fields can be created in one call",
+                            {
+                                "limit": self.limits.max_field_create,
+                                "limit_due_to": [{"api_name": "fields", "json_path": "$.fields"}],
+                            },
+                        )
+                    ]
+                },
+            )
+        results: list[dict[str, Any]] = []
+        with self.store.transaction() as db:
+            existing = self.store.fields(module)
+            labels = {f.field_label.lower() for f in existing}
+            names = {f.api_name.lower() for f in existing}
+            next_id = int(self.store.meta("next_id") or ZBASE + 9_000_000_000)
+            for i, item in enumerate(items):
+                try:
+                    f = _new_field(item, f"$.fields[{i}]", labels, names, str(next_id + 1))
+                except _RecordError as e:
+                    results.append(e.body)
+                    continue
+                next_id += 1
+                labels.add(f.field_label.lower())
+                names.add(f.api_name.lower())
+                self.store.add_field(db, module, f)
+                results.append(
+                    {
+                        "code": "SUCCESS",
+                        "details": {"id": f.id},
+                        "message": "field created",
+                        "status": "success",
+                    }
+                )
+            self.store.set_meta(db, "next_id", str(next_id))
+        return Reply(self._multi_status(results, 201), {"fields": results})
+
+    def _modules(self, rest: list[str]) -> Reply:
+        modules = [_module_json(m, n) for n, m in enumerate(RECORD_MODULES)]
+        if not rest:
+            return Reply(200, {"modules": modules})
+        chosen = [m for m in modules if m["api_name"].lower() == rest[0].lower() or m["id"] == rest[0]]
+        if len(rest) != 1 or not chosen:
+            raise ZohoError(
+                400, "INVALID_MODULE", "the module name given seems to be invalid", {"resource_path_index": 3}
+            )
+        return Reply(200, {"modules": chosen})
+
+    def _org(self) -> Reply:
+        return Reply(
+            200,
+            {
+                "org": [
+                    {
+                        "id": str(ZBASE + 5_000_000_001),
+                        "company_name": "Presales Sandbox Inc.",
+                        "time_zone": ORG_TIME_ZONE,
+                        "iso_code": "USD",
+                        "currency_symbol": "$",
+                        "country_code": "CN",
+                        "zgid": "70000001",
+                        "type": "production",
+                        "license_details": {
+                            "paid_type": "enterprise",
+                            "paid": True,
+                            "trial_type": None,
+                            "users_license_purchased": 25,
+                            "paid_expiry": None,
+                        },
+                    }
+                ]
+            },
+        )
+
+    # -- OAuth (the accounts server) ---------------------------------------------------------
+
+    def _token(self, req: Request) -> Reply:
+        if req.method != "POST":
+            return Reply(405, {"error": "invalid_request"}, {"Allow": "POST"})
+        params = {k: v[0] for k, v in req.query.items()}
+        params.update({k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()})
+        grant = params.get("grant_type")
+        if grant == "authorization_code":
+            return Reply(200, {"error": "invalid_code"})  # the sandbox hands out no grant codes
+        if grant != "refresh_token":
+            return Reply(200, {"error": "unsupported_grant_type"})
+        client_id = self.store.meta("client_id")
+        if params.get("client_id") != client_id or params.get("client_secret") != self.store.meta(
+            "client_secret"
+        ):
+            return Reply(200, {"error": "invalid_client"})
+        refresh = params.get("refresh_token", "")
+        user_id = self.store.refresh_token_user(refresh, client_id or "")
+        if user_id is None:
+            return Reply(200, {"error": "invalid_code"})
+        now = time.time()
+        with self._lock:
+            grants = self._grants.setdefault(refresh, deque())
+            while grants and grants[0] <= now - self.limits.token_window:
+                grants.popleft()
+            if len(grants) >= self.limits.token_grants:
+                return Reply(
+                    400,
+                    {
+                        "error": "Access Denied",
+                        "error_description": TOKEN_THROTTLED,
+                    },
+                )
+            grants.append(now)
+        token = _new_token()
+        self.store.add_token(token, user_id, now + self.limits.token_ttl)
+        return Reply(
+            200,
+            {
+                "access_token": token,
+                "scope": SCOPES,
+                "api_domain": self.base_url,
+                "token_type": "Bearer",
+                "expires_in": self.limits.token_ttl,
+            },
+        )
+
+
+def _new_token() -> str:
+    return f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+
+
+_MODULE_IDS = {
+    "Deals": str(ZBASE + 6_000_000_001),
+    "Accounts": str(ZBASE + 6_000_000_002),
+    "Users": str(ZBASE + 6_000_000_009),
+}
+_REPORTING_TO = ZField("Reporting_To", "Reporting To", "userlookup", "0", lookup_module=USERS)
+_CREATED_BY = ZField("Created_By", "Created By", "userlookup", "0", lookup_module=USERS)
+_MODIFIED_BY = ZField("Modified_By", "Modified By", "userlookup", "0", lookup_module=USERS)
+
+
+def _module_json(api_name: str, n: int) -> dict[str, Any]:
+    singular = {"Deals": "Deal", "Accounts": "Account"}[api_name]
+    return {
+        "api_name": api_name,
+        "module_name": api_name,
+        "singular_label": singular,
+        "plural_label": api_name,
+        "id": _MODULE_IDS[api_name],
+        "api_supported": True,
+        "creatable": True,
+        "editable": True,
+        "deletable": True,
+        "viewable": True,
+        "visible": True,
+        "show_as_tab": True,
+        "generated_type": "default",
+        "sequence_number": n + 1,
+        "modified_time": None,
+        "triggers_supported": True,
+    }
+
+
+def _coerce(f: ZField, value: Any, path: str, known: dict[str, set[str]]) -> Any:
+    """Validate one written value for ``f``; what to store (lookups: the bare id)."""
+    where = {"api_name": f.api_name, "json_path": path}
+    if value is None:
+        if f.system_mandatory:
+            raise _RecordError("MANDATORY_NOT_FOUND", "required field not found", where)
+        return False if f.data_type == "boolean" else None
+    bad_type = _RecordError("INVALID_DATA", "invalid data", {"expected_data_type": f.data_type, **where})
+    t = f.data_type
+    if t == "boolean":
+        if not isinstance(value, bool):
+            raise bad_type
+        return value
+    if t in ("integer", "double", "currency", "percent"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise bad_type
+        if t == "integer" and not float(value).is_integer():
+            raise bad_type
+        digits = f.length - (f.decimal_place or 0) if f.length else 0
+        if digits and abs(value) >= 10**digits:
+            raise _RecordError("INVALID_DATA", "invalid data", {"maximum_length": f.length, **where})
+        return int(value) if t == "integer" else round(float(value), f.decimal_place or 9)
+    if t in LOOKUP_TYPES:
+        rid = value.get("id") if isinstance(value, dict) else None
+        if not isinstance(rid, str):
+            raise bad_type
+        if rid not in known.get(f.lookup_module or USERS, set()):
+            raise _RecordError("INVALID_DATA", "the related id given seems to be invalid", where)
+        return rid
+    if t == "multiselectpicklist":
+        if not isinstance(value, list) or any(v not in f.pick_list_values for v in value):
+            raise _RecordError(
+                "INVALID_DATA", "invalid data", {**where, "supported_values": list(f.pick_list_values)}
+            )
+        return value
+    if not isinstance(value, str):
+        raise bad_type
+    if t == "picklist" and value not in f.pick_list_values:
+        raise _RecordError(
+            "INVALID_DATA", "invalid data", {**where, "supported_values": list(f.pick_list_values)}
+        )
+    if t == "date":
+        try:
+            if len(value) != 10:
+                raise ValueError(value)
+            return date.fromisoformat(value).isoformat()
+        except ValueError:
+            raise bad_type from None
+    if t == "datetime":
+        seconds = parse_time(value)
+        if seconds is None:
+            raise bad_type
+        return seconds
+    if f.length and len(value) > f.length:
+        raise _RecordError("INVALID_DATA", "invalid data", {"maximum_length": f.length, **where})
+    return value
+
+
+_DEFAULT_LENGTH = {
+    "text": 255,
+    "textarea": 2000,
+    "email": 100,
+    "phone": 30,
+    "website": 255,
+    "integer": 9,
+    "bigint": 18,
+    "double": 16,
+    "currency": 16,
+    "percent": 5,
+}
+
+
+def _new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: str) -> ZField:
+    """A custom field from one ``POST /settings/fields`` entry (raises the entry's error)."""
+    if not isinstance(item, dict):
+        raise _RecordError("INVALID_DATA", "invalid data", {"api_name": "fields", "json_path": path})
+    for key in ("field_label", "data_type"):
+        if not isinstance(item.get(key), str) or not item[key].strip():
+            raise _RecordError(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": key, "json_path": f"{path}.{key}"},
+            )
+    label, data_type = item["field_label"].strip(), item["data_type"]
+    if data_type not in CREATABLE_TYPES:
+        raise _RecordError(
+            "INVALID_DATA",
+            "invalid data",
+            {
+                "api_name": "data_type",
+                "json_path": f"{path}.data_type",
+                "supported_values": sorted(CREATABLE_TYPES),
+            },
+        )
+    if label.lower() in labels:
+        raise _RecordError(
+            "DUPLICATE_DATA",
+            "duplicate data",
+            {"api_name": "field_label", "json_path": f"{path}.field_label"},
+        )
+    api_name = item.get("api_name")
+    if api_name is not None:
+        if not isinstance(api_name, str) or not _API_NAME.match(api_name) or len(api_name) > 100:
+            raise _RecordError(
+                "INVALID_DATA", "invalid data", {"api_name": "api_name", "json_path": f"{path}.api_name"}
+            )
+        if api_name.lower() in names:
+            raise _RecordError(
+                "DUPLICATE_DATA",
+                "Duplicate API name",
+                {"api_name": "api_name", "json_path": f"{path}.api_name"},
+            )
+    else:
+        base = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "Field"
+        base = base if base[0].isalpha() else f"Field_{base}"
+        api_name, n = base, 0
+        while api_name.lower() in names:
+            n += 1
+            api_name = f"{base}{n}"
+    length = item.get("length", _DEFAULT_LENGTH.get(data_type, 0))
+    limit = _DEFAULT_LENGTH.get(data_type, 0)
+    if (
+        not isinstance(length, int)
+        or isinstance(length, bool)
+        or (limit and not 1 <= length <= max(limit, 18))
+    ):
+        raise _RecordError(
+            "INVALID_DATA", "invalid data", {"api_name": "length", "json_path": f"{path}.length"}
+        )
+    decimal_place = item.get("decimal_place", 2 if data_type in ("double", "currency") else None)
+    if decimal_place is not None and (not isinstance(decimal_place, int) or not 0 <= decimal_place <= 9):
+        raise _RecordError(
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": "decimal_place", "json_path": f"{path}.decimal_place"},
+        )
+    values: tuple[str, ...] = ()
+    if data_type in ("picklist", "multiselectpicklist"):
+        raw = item.get("pick_list_values")
+        if not isinstance(raw, list) or not raw:
+            raise _RecordError(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values"},
+            )
+        picked = []
+        for n, v in enumerate(raw):
+            value = v.get("actual_value", v.get("display_value")) if isinstance(v, dict) else None
+            if not isinstance(value, str) or not value:
+                raise _RecordError(
+                    "INVALID_DATA",
+                    "invalid data",
+                    {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values[{n}]"},
+                )
+            picked.append(value)
+        values = tuple(picked)
+    target: str | None = None
+    if data_type == "userlookup":
+        target = USERS
+    elif data_type == "lookup":
+        lookup = item.get("lookup")
+        module = lookup.get("module") if isinstance(lookup, dict) else None
+        name = module.get("api_name") if isinstance(module, dict) else None
+        target = next(
+            (m for m in RECORD_MODULES if isinstance(name, str) and m.lower() == name.lower()), None
+        )
+        if target is None:
+            raise _RecordError(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "lookup", "json_path": f"{path}.lookup"},
+            )
+    return ZField(
+        api_name,
+        label,
+        data_type,
+        new_id,
+        custom_field=True,
+        length=length if limit else 0,
+        decimal_place=decimal_place,
+        pick_list_values=values,
+        lookup_module=target,
+    )

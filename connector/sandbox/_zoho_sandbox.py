@@ -1,0 +1,125 @@
+"""The Zoho half of the `Sandbox` handle: its store's lifecycle and what Zoho clients need.
+
+Kept apart from `_server` so the Salesforce server code stays as it was: `Sandbox` mixes this
+in and calls `_start_zoho` / `_stop_zoho`. The Zoho org lives in ``zoho.db`` next to the
+Salesforce org and is seeded from it on first start (see `_zoho_seed`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from connector.sandbox._store import Store
+from connector.sandbox._zoho import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
+from connector.sandbox._zoho_seed import seed_zoho
+from connector.sandbox._zoho_store import ZohoStore
+
+
+class ZohoSandboxMixin:
+    """Zoho attributes of `Sandbox` (which provides ``data_dir``, ``url``, ``roster_file``)."""
+
+    data_dir: Path
+    plugin_fields: bool
+    _zoho: ZohoApi | None
+    _zoho_store: ZohoStore | None
+    _zoho_limits: ZohoLimits | None
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def roster_file(self) -> Path:
+        raise NotImplementedError
+
+    def _start_zoho(self, store: Store, count: Callable[[str], None]) -> ZohoApi:
+        path = self.data_dir / "zoho.db"
+        zstore = ZohoStore(path) if path.exists() else None
+        if zstore is not None and zstore.meta("seeded") is None:  # a seed interrupted half-way
+            zstore.close()
+            zstore = None
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if zstore is None:
+            zstore = ZohoStore(path)
+            seed_zoho(
+                zstore,
+                store,
+                self.roster_file,
+                self.zoho_roster_file,
+                plugin_fields_installed=self.plugin_fields,
+            )
+        self._zoho_store = zstore
+        self._zoho = ZohoApi(zstore, count, self._zoho_limits)
+        return self._zoho
+
+    def _stop_zoho(self) -> None:
+        if self._zoho_store is not None:
+            self._zoho_store.close()
+        self._zoho_store = None
+        self._zoho = None
+
+    def _require_zoho(self) -> ZohoApi:
+        if self._zoho is None:
+            raise RuntimeError("the sandbox is not started")
+        return self._zoho
+
+    def _zoho_meta(self, key: str) -> str:
+        return self._require_zoho().store.meta(key) or ""
+
+    # -- what Zoho clients need --------------------------------------------------------------
+
+    @property
+    def zoho_accounts_url(self) -> str:
+        """The accounts server (token URL = this + ``/oauth/v2/token``)."""
+        return self.url + ACCOUNTS_PREFIX
+
+    @property
+    def zoho_api_domain(self) -> str:
+        """What the token response names as ``api_domain`` (the CRM base: ``/crm/v8/…``)."""
+        return self.url
+
+    @property
+    def zoho_client_id(self) -> str:
+        return self._zoho_meta("client_id")
+
+    @property
+    def zoho_client_secret(self) -> str:
+        return self._zoho_meta("client_secret")
+
+    @property
+    def zoho_refresh_token(self) -> str:
+        """The integration user's refresh token (stable for the data dir)."""
+        return self._zoho_meta("refresh_token")
+
+    @property
+    def zoho_integration_user_id(self) -> str:
+        return self._zoho_meta("integration_user_id")
+
+    @property
+    def zoho_roster_file(self) -> Path:
+        return self.data_dir / "engineers-zoho.yaml"
+
+    def zoho_token_for(self, user_id: str) -> str:
+        """An access token acting as ``user_id`` (e.g. an engineer signing off in Zoho)."""
+        return self._require_zoho().token_for(user_id)
+
+    def zoho_expire_tokens(self) -> int:
+        """Expire every access token now; a client's next call gets ``INVALID_TOKEN``."""
+        return self._require_zoho().store.expire_tokens()
+
+    def zoho_inject(self, status: int = 429, code: str = "TOO_MANY_REQUESTS", count: int = 1) -> None:
+        """Fail the next ``count`` authenticated CRM calls with ``status`` and Zoho ``code``."""
+        self._require_zoho().inject(status, code, count)
+
+    def zoho_writes(self) -> list[dict[str, Any]]:
+        """Every Zoho record/user write so far: module, ``trigger`` as sent, record count, user."""
+        return self._require_zoho().writes()
+
+    def zoho_pending_requests(self) -> list[tuple[str, str, str]]:
+        """In an org seeded without the plugin's fields: (deal id, owner id, priority) of the
+        deals whose sales rep will ask for presales once the fields exist."""
+        return [tuple(r) for r in json.loads(self._zoho_meta("presales_requests") or "[]")]

@@ -1,0 +1,283 @@
+"""The Zoho org: the same org as the Salesforce seed, in Zoho's shapes.
+
+The Zoho side is built from the seeded Salesforce rows, so ``seed=N`` gives one org under
+two APIs — the same deals, amounts, owners and presales requests — and an end-to-end test
+can run over both CRMs and expect the same outcome. Salesforce ids map one-to-one onto
+Zoho's 19-digit numeric ids (the number inside the Salesforce id, added to an org base), so
+the translation is deterministic and reversible in a debugging session.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from connector.sandbox._catalog import HEALTH, INDUSTRIES, PRIORITIES, RATINGS, SIGNOFFS, STATUSES, STEPS
+from connector.sandbox._store import Store
+from connector.sandbox._zoho_store import Row, ZField, ZohoStore
+
+ZBASE = 5_725_767_000_000_000_000
+_FIELD_BASE = ZBASE + 8_000_000_000
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+ORG_TIME_ZONE = "Asia/Shanghai"
+#: Zoho's standard Deal stages; Salesforce stages the seed uses map onto them.
+STAGES = (
+    "Qualification",
+    "Needs Analysis",
+    "Value Proposition",
+    "Identify Decision Makers",
+    "Proposal/Price Quote",
+    "Negotiation/Review",
+    "Closed Won",
+    "Closed Lost",
+    "Closed Lost to Competition",
+)
+_STAGE_FROM_SF = {
+    "Prospecting": "Qualification",
+    "Id. Decision Makers": "Identify Decision Makers",
+    "Perception Analysis": "Proposal/Price Quote",
+}
+ADMIN_PROFILE = {"name": "Administrator", "id": str(ZBASE + 7_000_000_001)}
+STANDARD_PROFILE = {"name": "Standard", "id": str(ZBASE + 7_000_000_002)}
+_ROLES = {
+    "IT": {"name": "CEO", "id": str(ZBASE + 7_000_000_101)},
+    "Presales": {"name": "Presales", "id": str(ZBASE + 7_000_000_102)},
+    "Sales": {"name": "Sales Representative", "id": str(ZBASE + 7_000_000_103)},
+}
+
+
+def zoho_id(sf_id: str) -> str:
+    """The Zoho id of a seeded Salesforce record: the org base plus the id's 9 base-62 digits."""
+    number = 0
+    for ch in sf_id[6:15]:
+        number = number * 62 + _BASE62.index(ch)
+    return str(ZBASE + number)
+
+
+def _f(api_name: str, label: str, data_type: str, n: int, **kw: Any) -> ZField:
+    return ZField(api_name, label, data_type, str(_FIELD_BASE + n), **kw)
+
+
+def _system(start: int) -> list[ZField]:
+    return [
+        _f("Created_By", "Created By", "ownerlookup", start, read_only=True, lookup_module="users"),
+        _f("Created_Time", "Created Time", "datetime", start + 1, read_only=True),
+        _f("Modified_By", "Modified By", "ownerlookup", start + 2, read_only=True, lookup_module="users"),
+        _f("Modified_Time", "Modified Time", "datetime", start + 3, read_only=True),
+    ]
+
+
+def plugin_fields(module: str) -> list[ZField]:
+    """The plugin's fields as a seeded org (``plugin_fields=True``) has them."""
+    if module == "users":
+        return [
+            _f(
+                "Presales_KPI_Score",
+                "Presales KPI Score",
+                "double",
+                301,
+                custom_field=True,
+                length=5,
+                decimal_place=1,
+            ),
+            _f(
+                "Presales_Rating",
+                "Presales Rating",
+                "picklist",
+                302,
+                custom_field=True,
+                pick_list_values=RATINGS,
+            ),
+            _f("Presales_KPI_Period", "Presales KPI Period", "text", 303, custom_field=True, length=7),
+        ]
+    if module != "Deals":
+        return []
+
+    def pick(api_name: str, n: int, values: tuple[str, ...]) -> ZField:
+        return _f(
+            api_name, api_name.replace("_", " "), "picklist", n, custom_field=True, pick_list_values=values
+        )
+
+    return [
+        _f("Presales_Requested", "Presales Requested", "boolean", 101, custom_field=True),
+        pick("Presales_Priority", 102, PRIORITIES),
+        pick("Presales_Signoff", 103, SIGNOFFS),
+        _f(
+            "Presales_Engineer",
+            "Presales Engineer",
+            "userlookup",
+            104,
+            custom_field=True,
+            lookup_module="users",
+        ),
+        pick("Presales_Step", 105, STEPS),
+        pick("Presales_Status", 106, STATUSES),
+        _f("Presales_Due_Date", "Presales Due Date", "date", 107, custom_field=True),
+        _f("Presales_Response_Due", "Presales Response Due", "datetime", 108, custom_field=True),
+        pick("Presales_Health", 109, HEALTH),
+        _f("Presales_Rework_Count", "Presales Rework Count", "integer", 110, custom_field=True, length=3),
+        _f("Presales_Message", "Presales Message", "text", 111, custom_field=True, length=255),
+    ]
+
+
+def standard_fields(module: str) -> list[ZField]:
+    if module == "Deals":
+        return [
+            _f("Owner", "Deal Owner", "ownerlookup", 1, system_mandatory=True, lookup_module="users"),
+            _f("Deal_Name", "Deal Name", "text", 2, system_mandatory=True, length=120),
+            _f("Account_Name", "Account Name", "lookup", 3, lookup_module="Accounts"),
+            _f("Stage", "Stage", "picklist", 4, system_mandatory=True, pick_list_values=STAGES),
+            _f("Pipeline", "Pipeline", "picklist", 5, pick_list_values=("Standard (Standard)",)),
+            _f("Amount", "Amount", "currency", 6, length=16, decimal_place=2),
+            _f("Probability", "Probability (%)", "integer", 7, length=3),
+            _f("Closing_Date", "Closing Date", "date", 8, system_mandatory=True),
+            _f("Description", "Description", "textarea", 9, length=32000),
+            *_system(10),
+        ]
+    if module == "Accounts":
+        return [
+            _f("Owner", "Account Owner", "ownerlookup", 51, system_mandatory=True, lookup_module="users"),
+            _f("Account_Name", "Account Name", "text", 52, system_mandatory=True, length=200),
+            _f("Industry", "Industry", "picklist", 53, pick_list_values=INDUSTRIES),
+            *_system(54),
+        ]
+    return [  # users: what the Users API lists as fields (the record keys are lower-case)
+        _f("first_name", "First Name", "text", 201, length=40),
+        _f("last_name", "Last Name", "text", 202, system_mandatory=True, length=80),
+        _f("full_name", "Full Name", "text", 203, read_only=True, length=121),
+        _f("email", "Email", "email", 204, system_mandatory=True, length=100, read_only=True),
+        _f("Reporting_To", "Reporting To", "userlookup", 205, lookup_module="users"),
+        *_system(206),
+    ]
+
+
+def _secs(ms: int | None) -> int:
+    return int(ms or 0) // 1000
+
+
+def seed_zoho(
+    zstore: ZohoStore, sf: Store, roster_file: Path, zoho_roster_file: Path, *, plugin_fields_installed: bool
+) -> None:
+    """Fill ``zstore`` from the seeded Salesforce org; write the Zoho roster; create the OAuth
+    client and the integration user's refresh token (kept for the data dir's life)."""
+    with sf.reader() as db:
+        users = [
+            dict(zip([c[0] for c in cur.description], r, strict=True))
+            for cur in [db.execute('SELECT * FROM "User" ORDER BY "Id"')]
+            for r in cur.fetchall()
+        ]
+        accounts = [
+            dict(zip([c[0] for c in cur.description], r, strict=True))
+            for cur in [db.execute('SELECT * FROM "Account" ORDER BY "Id"')]
+            for r in cur.fetchall()
+        ]
+        opps = db.execute('SELECT * FROM "Opportunity" ORDER BY "Id"')
+        opp_cols = [c[0] for c in opps.description]
+        opportunities = [dict(zip(opp_cols, r, strict=True)) for r in opps.fetchall()]
+    integration = sf.meta("integration_user_id") or ""
+
+    user_rows = []
+    for u in users:
+        zid = zoho_id(u["Id"])
+        data: dict[str, Any] = {
+            "first_name": u["FirstName"],
+            "last_name": u["LastName"],
+            "full_name": u["Name"],
+            "email": u["Email"],
+            "status": "active" if u["IsActive"] else "disabled",
+            "role": _ROLES.get(u["Department"] or "", _ROLES["Sales"]),
+            "profile": ADMIN_PROFILE if u["Id"] == integration else STANDARD_PROFILE,
+            "time_zone": ORG_TIME_ZONE,
+            "locale": "en_US",
+            "language": "en_US",
+            "country_locale": "en_US",
+            "zuid": str(70_000_000 + int(zid) % 1_000_000),
+            "confirm": True,
+            "Reporting_To": zoho_id(u["ManagerId"]) if u["ManagerId"] else None,
+            "Created_By": zoho_id(integration),
+            "Modified_By": zoho_id(integration),
+        }
+        if plugin_fields_installed:
+            data.update(Presales_KPI_Score=None, Presales_Rating=None, Presales_KPI_Period=None)
+        created = _secs(u["CreatedDate"])
+        user_rows.append(Row(zid, created, _secs(u["SystemModstamp"]), data))
+    account_rows = [
+        Row(
+            zoho_id(a["Id"]),
+            _secs(a["CreatedDate"]),
+            _secs(a["SystemModstamp"]),
+            {
+                "Account_Name": a["Name"],
+                "Industry": a["Industry"],
+                "Owner": zoho_id(a["OwnerId"]),
+                "Created_By": zoho_id(a["CreatedById"]),
+                "Modified_By": zoho_id(a["LastModifiedById"]),
+            },
+        )
+        for a in accounts
+    ]
+    deal_rows = []
+    for o in opportunities:
+        data = {
+            "Deal_Name": o["Name"],
+            "Account_Name": zoho_id(o["AccountId"]) if o["AccountId"] else None,
+            "Stage": _STAGE_FROM_SF.get(o["StageName"], o["StageName"]),
+            "Pipeline": "Standard (Standard)",
+            "Amount": o["Amount"],
+            "Probability": int(o["Probability"]) if o["Probability"] is not None else None,
+            "Closing_Date": o["CloseDate"],
+            "Description": None,
+            "Owner": zoho_id(o["OwnerId"]),
+            "Created_By": zoho_id(o["CreatedById"]),
+            "Modified_By": zoho_id(o["LastModifiedById"]),
+        }
+        if plugin_fields_installed:
+            data.update({f.api_name: None for f in plugin_fields("Deals")})
+            data["Presales_Requested"] = bool(o.get("Presales_Requested__c"))
+            data["Presales_Priority"] = o.get("Presales_Priority__c")
+        deal_rows.append(Row(zoho_id(o["Id"]), _secs(o["CreatedDate"]), _secs(o["SystemModstamp"]), data))
+    pending = [
+        [zoho_id(opp), zoho_id(owner), priority]
+        for opp, owner, priority in json.loads(sf.meta("presales_requests") or "[]")
+    ]
+
+    client_id = "1000." + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(30))
+    client_secret = secrets.token_hex(21)
+    refresh_token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
+    _write_roster(roster_file, zoho_roster_file)
+    with zstore.transaction() as db:
+        zstore.add_refresh_token(db, refresh_token, client_id, zoho_id(integration))
+        for module in ("Deals", "Accounts", "users"):
+            wanted = standard_fields(module) + (plugin_fields(module) if plugin_fields_installed else [])
+            for f in wanted:
+                zstore.add_field(db, module, f)
+        zstore.insert_records(db, "users", user_rows)
+        zstore.insert_records(db, "Accounts", account_rows)
+        zstore.insert_records(db, "Deals", deal_rows)
+        zstore.set_meta(db, "presales_requests", json.dumps(pending))
+        zstore.set_meta(db, "integration_user_id", zoho_id(integration))
+        zstore.set_meta(db, "client_id", client_id)
+        zstore.set_meta(db, "client_secret", client_secret)
+        zstore.set_meta(db, "refresh_token", refresh_token)
+        zstore.set_meta(db, "next_id", str(ZBASE + 9_000_000_000))
+        zstore.set_meta(db, "seeded", datetime.now(UTC).isoformat())  # last: marks a complete seed
+
+
+def _write_roster(roster_file: Path, zoho_roster_file: Path) -> None:
+    """The Salesforce roster with the engineers' Zoho user ids."""
+    roster = yaml.safe_load(roster_file.read_text(encoding="utf-8")) if roster_file.exists() else None
+    engineers = (roster or {}).get("engineers") or []
+    for e in engineers:
+        e["crm_user_id"] = zoho_id(str(e["crm_user_id"]))
+    zoho_roster_file.write_text(
+        "# Presales engineers of the sandbox's Zoho org (generated at seed time; edit freely).\n"
+        + yaml.safe_dump(
+            {"engineers": engineers}, sort_keys=False, allow_unicode=True, default_flow_style=None
+        ),
+        encoding="utf-8",
+    )

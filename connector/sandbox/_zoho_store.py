@@ -1,0 +1,258 @@
+"""The Zoho org in its own SQLite file (``zoho.db``): field catalogue, records, OAuth tokens.
+
+Zoho records are kept as one JSON document per record, with ``id`` and the two stamps as
+indexed columns: Get Records filters on ``Modified_Time`` (``If-Modified-Since``) and sorts by
+``id`` / ``Created_Time`` / ``Modified_Time`` only, so those are the only values SQL needs to
+see. Lookups are stored as bare ids and rendered as ``{name, id}`` at read time, as Zoho
+does. Stamps are whole seconds: Zoho's datetimes have no fractional part.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from connector.sandbox._store import Database
+
+#: Zoho ``data_type`` → ``json_type`` (as settings/fields reports it).
+JSON_TYPES: dict[str, str] = {
+    "text": "string",
+    "textarea": "string",
+    "email": "string",
+    "phone": "string",
+    "website": "string",
+    "picklist": "string",
+    "date": "string",
+    "datetime": "string",
+    "bigint": "string",
+    "autonumber": "string",
+    "integer": "integer",
+    "double": "double",
+    "currency": "double",
+    "percent": "double",
+    "boolean": "boolean",
+    "lookup": "jsonobject",
+    "ownerlookup": "jsonobject",
+    "userlookup": "jsonobject",
+    "multiselectpicklist": "jsonarray",
+}
+LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
+#: Modules the sandbox stores records of ("users" is the Users API's, not a records module).
+RECORD_MODULES = ("Deals", "Accounts")
+USERS = "users"
+
+
+@dataclass(frozen=True)
+class ZField:
+    """One field as ``GET /settings/fields`` describes it (the subset the sandbox enforces)."""
+
+    api_name: str
+    field_label: str
+    data_type: str
+    id: str
+    custom_field: bool = False
+    read_only: bool = False
+    system_mandatory: bool = False
+    length: int = 0
+    decimal_place: int | None = None
+    pick_list_values: tuple[str, ...] = ()
+    lookup_module: str | None = None  # lookup targets ("Accounts"); users for (owner|user)lookup
+
+    @property
+    def json_type(self) -> str:
+        return JSON_TYPES[self.data_type]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ZField:
+        data = json.loads(text)
+        data["pick_list_values"] = tuple(data["pick_list_values"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    created: int  # UTC seconds
+    modified: int
+    data: dict[str, Any]
+
+
+class ZohoStore(Database):
+    """All database access of the Zoho half of the sandbox."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        with self.transaction() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS fields (module TEXT NOT NULL, position INTEGER NOT NULL, "
+                "api_name TEXT NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (module, api_name))"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS records (module TEXT NOT NULL, id TEXT NOT NULL, "
+                "created INTEGER NOT NULL, modified INTEGER NOT NULL, data TEXT NOT NULL, "
+                "PRIMARY KEY (module, id))"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS records_modified ON records (module, modified, id)")
+            db.execute("CREATE INDEX IF NOT EXISTS records_created ON records (module, created, id)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
+                "expires REAL NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS refresh_tokens (token TEXT PRIMARY KEY, "
+                "client_id TEXT NOT NULL, user_id TEXT NOT NULL)"
+            )
+
+    # -- meta --------------------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        with self.reader() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    # -- fields ------------------------------------------------------------------------------
+
+    def fields(self, module: str) -> list[ZField]:
+        with self.reader() as db:
+            rows = db.execute(
+                "SELECT definition FROM fields WHERE module = ? ORDER BY position", (module,)
+            ).fetchall()
+        return [ZField.from_json(r[0]) for r in rows]
+
+    @staticmethod
+    def add_field(db: sqlite3.Connection, module: str, f: ZField) -> None:
+        pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM fields WHERE module = ?", (module,))
+        db.execute(
+            "INSERT INTO fields VALUES (?, ?, ?, ?)",
+            (module, int(pos.fetchone()[0]), f.api_name, f.to_json()),
+        )
+
+    # -- records -----------------------------------------------------------------------------
+
+    @staticmethod
+    def insert_records(db: sqlite3.Connection, module: str, rows: Iterable[Row]) -> None:
+        db.executemany(
+            "INSERT INTO records VALUES (?, ?, ?, ?, ?)",
+            ((module, r.id, r.created, r.modified, json.dumps(r.data)) for r in rows),
+        )
+
+    @staticmethod
+    def rows(db: sqlite3.Connection, module: str, ids: Iterable[str]) -> dict[str, Row]:
+        wanted = sorted(set(ids))
+        found: dict[str, Row] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for rid, created, modified, data in db.execute(
+                f"SELECT id, created, modified, data FROM records WHERE module = ? AND id IN ({marks})",
+                [module, *chunk],
+            ):
+                found[rid] = Row(rid, created, modified, json.loads(data))
+        return found
+
+    def all_rows(self, module: str) -> list[Row]:
+        with self.reader() as db:
+            return [
+                Row(rid, created, modified, json.loads(data))
+                for rid, created, modified, data in db.execute(
+                    "SELECT id, created, modified, data FROM records WHERE module = ? ORDER BY id", (module,)
+                )
+            ]
+
+    def page(
+        self,
+        module: str,
+        *,
+        since: int | None,
+        ids: list[str] | None,
+        sort_by: str,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> list[Row]:
+        """``limit`` rows from ``offset`` of the module's records, filtered and sorted as Get
+        Records does (ties on a stamp broken by id, in the same direction)."""
+        column = {"id": "id", "Created_Time": "created", "Modified_Time": "modified"}[sort_by]
+        direction = "DESC" if descending else "ASC"
+        order = "id " + direction if column == "id" else f"{column} {direction}, id {direction}"
+        where, params = ["module = ?"], [module]
+        if since is not None:
+            where.append("modified >= ?")
+            params.append(since)  # type: ignore[arg-type]
+        if ids is not None:
+            where.append(f"id IN ({', '.join('?' for _ in ids)})")
+            params.extend(ids)
+        sql = (
+            f"SELECT id, created, modified, data FROM records WHERE {' AND '.join(where)} "
+            f"ORDER BY {order} LIMIT ? OFFSET ?"
+        )
+        with self.reader() as db:
+            return [
+                Row(rid, created, modified, json.loads(data))
+                for rid, created, modified, data in db.execute(sql, [*params, limit, offset])
+            ]
+
+    def count(self, module: str) -> int:
+        with self.reader() as db:
+            return int(db.execute("SELECT COUNT(*) FROM records WHERE module = ?", (module,)).fetchone()[0])
+
+    @staticmethod
+    def update_record(db: sqlite3.Connection, module: str, row: Row) -> None:
+        db.execute(
+            "UPDATE records SET modified = ?, data = ? WHERE module = ? AND id = ?",
+            (row.modified, json.dumps(row.data), module, row.id),
+        )
+
+    # -- OAuth -------------------------------------------------------------------------------
+
+    @staticmethod
+    def add_refresh_token(db: sqlite3.Connection, token: str, client_id: str, user_id: str) -> None:
+        db.execute("INSERT INTO refresh_tokens VALUES (?, ?, ?)", (token, client_id, user_id))
+
+    def refresh_token_user(self, token: str, client_id: str) -> str | None:
+        with self.reader() as db:
+            row = db.execute(
+                "SELECT user_id FROM refresh_tokens WHERE token = ? AND client_id = ?", (token, client_id)
+            ).fetchone()
+        return row[0] if row else None
+
+    def add_token(self, token: str, user_id: str, expires: float) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO tokens VALUES (?, ?, ?)", (token, user_id, expires))
+
+    def token_user(self, token: str) -> str | None:
+        """The user of an unexpired access token."""
+        with self.reader() as db:
+            row = db.execute(
+                "SELECT user_id FROM tokens WHERE token = ? AND expires > ?", (token, time.time())
+            ).fetchone()
+        return row[0] if row else None
+
+    def live_token(self, user_id: str) -> str | None:
+        with self.reader() as db:
+            row = db.execute(
+                "SELECT token FROM tokens WHERE user_id = ? AND expires > ? ORDER BY expires DESC LIMIT 1",
+                (user_id, time.time() + 60),
+            ).fetchone()
+        return row[0] if row else None
+
+    def expire_tokens(self) -> int:
+        """Expire every access token now (tests of the refresh path); how many were live."""
+        with self.transaction() as db:
+            cur = db.execute(
+                "UPDATE tokens SET expires = ? WHERE expires > ?", (time.time() - 1, time.time())
+            )
+            return cur.rowcount
