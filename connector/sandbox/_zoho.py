@@ -628,9 +628,18 @@ class ZohoApi:
             raise ZohoError(
                 400, "INVALID_DATA", "invalid data", {"api_name": "trigger", "json_path": "$.trigger"}
             )
+        unmodified: int | None = None
+        header = req.headers.get("if-unmodified-since")
+        if header is not None:
+            unmodified = parse_time(header)
+            if unmodified is None:
+                raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Unmodified-Since"})
         self._record_write(module, trigger, len(items), user_id)
-        results = self._apply(module, "data", items, user_id, "record updated")
-        return Reply(self._multi_status(results, 200), {"data": results}), max(1, math.ceil(len(items) / 10))
+        results = self._apply(module, "data", items, user_id, "record updated", unmodified)
+        status = self._multi_status(results, 200)
+        if status == 400 and all(r["code"] == "ALREADY_MODIFIED" for r in results):
+            status = 412
+        return Reply(status, {"data": results}), max(1, math.ceil(len(items) / 10))
 
     def _put_users(self, req: Request, user_id: str) -> tuple[Reply, int]:
         _body, items = self._body(req, USERS, self.limits.max_write)
@@ -646,8 +655,16 @@ class ZohoApi:
         return Reply(self._multi_status(results, 200), {USERS: results}), max(1, math.ceil(len(items) / 10))
 
     def _apply(
-        self, module: str, key: str, items: list[Any], user_id: str, message: str
+        self,
+        module: str,
+        key: str,
+        items: list[Any],
+        user_id: str,
+        message: str,
+        unmodified: int | None = None,
     ) -> list[dict[str, Any]]:
+        """Validate and store each entry; one result per entry, in order. With ``unmodified``
+        (If-Unmodified-Since), a record modified after it is refused (``ALREADY_MODIFIED``)."""
         fields = {f.api_name: f for f in self.store.fields(module)}
         results: list[dict[str, Any]] = []
         with self.store.transaction() as db:
@@ -676,6 +693,12 @@ class ZohoApi:
                             "INVALID_DATA",
                             "the id given seems to be invalid",
                             {"api_name": "id", "json_path": f"{path}.id"},
+                        )
+                    if unmodified is not None and row.modified > unmodified:
+                        raise _RecordError(
+                            "ALREADY_MODIFIED",
+                            "Record updated time has already passed if-unmodified-since time",
+                            {"id": row.id, "Modified_Time": render_time(row.modified)},
                         )
                     data = dict(row.data)
                     for name, value in item.items():

@@ -419,6 +419,34 @@ def test_put_mixed_results_207_and_all_failed_400(sb: Sandbox, z: Zoho) -> None:
     assert health["Presales_Health"] is None  # nothing of a failed record was stored
 
 
+def test_put_if_unmodified_since_412(z: Zoho) -> None:
+    d0, d2 = z.call(
+        "GET",
+        "Deals",
+        params={
+            "fields": "Modified_Time",
+            "per_page": 2,
+            "page": 3,
+            "sort_by": "Modified_Time",
+            "sort_order": "asc",
+        },
+    ).json()["data"]
+
+    def put(*ids: str, since: str) -> requests.Response:
+        body = {"data": [{"id": i, "Presales_Message": "checked"} for i in ids], "trigger": []}
+        return z.call("PUT", "Deals", json=body, headers={"If-Unmodified-Since": since})
+
+    assert put(d0["id"], since=d0["Modified_Time"]).status_code == 200  # not modified after: written
+    stale = put(d0["id"], since=d0["Modified_Time"])  # now it was (by the write above)
+    assert stale.status_code == 412
+    validate("records_put_response", stale.json())
+    assert stale.json()["data"][0]["code"] == "ALREADY_MODIFIED"
+    mixed = put(d2["id"], d0["id"], since=d2["Modified_Time"])
+    assert mixed.status_code == 207
+    assert [r["code"] for r in mixed.json()["data"]] == ["SUCCESS", "ALREADY_MODIFIED"]
+    error_of(put(d2["id"], since="yesterday"), 400, "INVALID_DATA")
+
+
 def test_put_at_most_100_records(z: Zoho) -> None:
     ids = [d["id"] for d in z.deals(per_page=100).json()["data"]]
     body = {"data": [{"id": i, "Presales_Message": None} for i in [*ids, ids[0]]], "trigger": []}
