@@ -34,7 +34,7 @@ def _parse_datetime(value: str, timezone: str | None = None) -> datetime:
 
 
 def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
-              timezone: str | None = None) -> Any:
+              timezone: str | None = None, precision: str = "millisecond") -> Any:
     """The one comparable form of `value` for a field of type `kind`.
 
     Empty text is None: Salesforce stores an empty string as null, so "" and None are the
@@ -71,6 +71,8 @@ def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
                 raise ValueError("datetime without a time zone (set timezone: on the mapping)")
             parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
         utc = parsed.astimezone(UTC)
+        if precision == "second":
+            utc = utc.replace(microsecond=0)
         return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     raise ValueError(f"unknown field type {kind}")
 
@@ -92,7 +94,7 @@ def _from_crm(fm: FieldMap, value: Any) -> Any:
 
 
 def _canon(fm: FieldMap, value: Any) -> Any:
-    return canonical(fm.type, value, scale=fm.scale, timezone=fm.timezone)
+    return canonical(fm.type, value, scale=fm.scale, timezone=fm.timezone, precision=fm.precision)
 
 
 _PYTHON_TYPES: dict[str, type] = {

@@ -1,9 +1,9 @@
 """`presales demo`: the whole product against the local sandbox, no config needed.
 
 Starts the sandbox with a seeded org, writes a config next to it, syncs through the real
-Salesforce connector over HTTPS, lets a few engineers act in the CRM (through the same
-connector, with their own sessions), syncs again, and shows that a run with no CRM change
-writes nothing."""
+Salesforce (or, with ``crm="zoho"``, Zoho CRM) connector over HTTPS, lets a few engineers act
+in the CRM (as themselves), syncs again, and shows that a run with no CRM change writes
+nothing."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from connector import Connector, RecordChange
+from connector import Connector, RecordChange, WriteResult
+from connector._http import HttpSession
 from connector.salesforce import SalesforceSettings
 from connector.salesforce import connect as connect_salesforce
 from connector.sandbox import Sandbox
@@ -42,13 +44,32 @@ class DemoResult:
     signed_off: int = 0
 
 
-def write_config(workdir: Path, sb: Sandbox) -> Path:
-    """A config file pointing at the sandbox (session auth; the session id stays in env)."""
+CRMS = ("salesforce", "zoho")
+
+
+def crm_settings(sb: Sandbox, crm: str) -> dict[str, Any]:
+    """The config's `crm:` section for the sandbox's Salesforce or Zoho side."""
+    if crm == "zoho":
+        return {"kind": "zoho", "accounts_url": sb.zoho_accounts_url, "ca_bundle": str(sb.ca_file)}
+    return {"kind": "salesforce", "instance_url": sb.url, "api_version": "66.0",
+            "auth": {"method": "session"}, "ca_bundle": str(sb.ca_file)}
+
+
+def crm_env(sb: Sandbox, crm: str) -> dict[str, str]:
+    """The integration user's secrets for the sandbox's Salesforce or Zoho side."""
+    if crm == "zoho":
+        return {"PRESALES_ZOHO_CLIENT_ID": sb.zoho_client_id,
+                "PRESALES_ZOHO_CLIENT_SECRET": sb.zoho_client_secret,
+                "PRESALES_ZOHO_REFRESH_TOKEN": sb.zoho_refresh_token}
+    return {"PRESALES_SF_SESSION_ID": sb.session_id}
+
+
+def write_config(workdir: Path, sb: Sandbox, crm: str = "salesforce") -> Path:
+    """A config file pointing at the sandbox (secrets stay in env)."""
     cfg = {
-        "crm": {"kind": "salesforce", "instance_url": sb.url, "api_version": "66.0",
-                "auth": {"method": "session"}, "ca_bundle": str(sb.ca_file)},
+        "crm": crm_settings(sb, crm),
         "store": "sqlite:///presales.db",
-        "roster": str(sb.roster_file),
+        "roster": str(sb.zoho_roster_file if crm == "zoho" else sb.roster_file),
         "timezone": "Asia/Shanghai",
         "calendar": "CN",  # China's official working days, make-up days included
     }
@@ -69,16 +90,39 @@ def _as_user(sb: Sandbox, user_id: str) -> Connector:
     return connect_salesforce(settings, {"PRESALES_SF_SESSION_ID": sb.session_for(user_id)})
 
 
+def zoho_edit_as(sb: Sandbox, user_id: str, module: str, changes: list[RecordChange]) -> list[WriteResult]:
+    """A person edits records in Zoho: ``PUT /crm/v8/{module}`` with their own access token
+    (a person in Zoho's UI, so the org's automations run: no ``trigger`` key)."""
+    session = HttpSession(timeout=30, ca_bundle=str(sb.ca_file))
+    body = {"data": [{"id": c.id, **c.fields} for c in changes]}
+    resp = session.put(f"{sb.zoho_api_domain}/crm/v8/{module}", json=body,
+                       headers={"Authorization": f"Zoho-oauthtoken {sb.zoho_token_for(user_id)}"})
+    entries = resp.json().get("data", [])
+    return [WriteResult(id=c.id, ok=e.get("status") == "success", error_code=e.get("code"),
+                        message=e.get("message")) for c, e in zip(changes, entries, strict=True)]
+
+
+def _edit_as(sb: Sandbox, crm: str, user_id: str, module: str,
+             changes: list[RecordChange]) -> list[WriteResult]:
+    if crm == "zoho":
+        return zoho_edit_as(sb, user_id, module, changes)
+    return _as_user(sb, user_id).write(object_name=module, changes=changes)
+
+
+def _pending_requests(sb: Sandbox, crm: str) -> list[tuple[str, str, str]]:
+    return list(sb.zoho_pending_requests() if crm == "zoho" else sb.pending_requests())
+
+
 def _sales_ask_for_presales(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int:
     """Each sales rep ticks "request presales" on their deals (one batched write each)."""
+    crm = loaded.config.crm.kind
     inbound = loaded.mapping.opportunity.inbound
     by_owner: dict[str, list[RecordChange]] = {}
-    for opp_id, owner, priority in sb.pending_requests():
+    for opp_id, owner, priority in _pending_requests(sb, crm):
         by_owner.setdefault(owner, []).append(RecordChange(
             opp_id, {inbound["requested"].field: True, inbound["priority"].field: priority}))
     for owner, changes in by_owner.items():
-        results = _as_user(sb, owner).write(object_name=loaded.mapping.opportunity.object,
-                                            changes=changes)
+        results = _edit_as(sb, crm, owner, loaded.mapping.opportunity.object, changes)
         failed = [r for r in results if not r.ok]
         if failed:
             raise RuntimeError(f"sales rep {owner} could not request presales: {failed[0].message}")
@@ -87,13 +131,14 @@ def _sales_ask_for_presales(sb: Sandbox, loaded: config_mod.Loaded, say: Say) ->
     return len(by_owner)
 
 
-def _install(config_path: Path, env: dict[str, str], sb: Sandbox, say: Say) -> None:
-    reps = sorted({owner for _, owner, _ in sb.pending_requests()})
+def _install(config_path: Path, env: dict[str, str], sb: Sandbox, say: Say, crm: str) -> None:
+    reps = sorted({owner for _, owner, _ in _pending_requests(sb, crm)})
     for label in ("install", "install again"):
         plans = install(config_path, env, dry_run=False, grant_to=reps)
         changed = sum(1 for p in plans if p.action != "unchanged")
-        say(f"{label}: {changed} fields created or updated, {len(plans) - changed} unchanged "
-            f"(permission set granted to the integration user, engineers and {len(reps)} sales reps)")
+        access = ("field access per Zoho profile" if crm == "zoho" else
+                  f"permission set granted to the integration user, engineers and {len(reps)} sales reps")
+        say(f"{label}: {changed} fields created or updated, {len(plans) - changed} unchanged ({access})")
 
 
 def _engineers_sign_off(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int:
@@ -112,13 +157,14 @@ def _engineers_sign_off(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int
     obj = loaded.mapping.opportunity
     field_name = obj.outbound["command"].field
     for eng, opp_id in picked.items():
-        _as_user(sb, eng).write(object_name=obj.object,
-                                changes=[RecordChange(opp_id, {field_name: "Sign Off"})])
+        _edit_as(sb, loaded.config.crm.kind, eng, obj.object,
+                 [RecordChange(opp_id, {field_name: "Sign Off"})])
     say(f"{len(picked)} engineers set '{field_name} = Sign Off' on one task each in the CRM")
     return len(picked)
 
 
-def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print) -> DemoResult:
+def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
+             crm: str = "salesforce") -> DemoResult:
     workdir = workdir.resolve()
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -126,11 +172,11 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print) -> D
     sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities, plugin_fields=False)
     sb.start()
     try:
-        say(f"sandbox: {sb.url}, an org with {opportunities} opportunities and none of the "
-            f"plugin's fields (CA {sb.ca_file})")
-        config_path = write_config(workdir, sb)
-        env = {"PRESALES_SF_SESSION_ID": sb.session_id}
-        _install(config_path, env, sb, say)
+        say(f"sandbox ({crm}): {sb.url}, an org with {opportunities} opportunities and none of "
+            f"the plugin's fields (CA {sb.ca_file})")
+        config_path = write_config(workdir, sb, crm)
+        env = crm_env(sb, crm)
+        _install(config_path, env, sb, say, crm)
         loaded = config_mod.load(config_path)
         _sales_ask_for_presales(sb, loaded, say)
         result = DemoResult(workdir=workdir)
@@ -175,15 +221,23 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print) -> D
         sb.stop()
 
 
-def floor_calls(reports: list[SyncReport]) -> int:
-    """The fewest REST calls the CRM allows for these runs: per run, one query page per
-    2,000 records read (at least one query, even when nothing changed) and one sObject
-    Collections call per 200 records written."""
+#: Records per read call and per write call at the CRM's maximum (Salesforce: a 2,000-row
+#: query page and a 200-record sObject Collections call; Zoho: 200 per Get Records page,
+#: 100 per PUT).
+FLOOR_BATCHES = {"salesforce": (2000, 200), "zoho": (200, 100)}
+
+
+def floor_calls(reports: list[SyncReport], crm: str = "salesforce") -> int:
+    """The fewest calls the CRM allows for these runs: per run, one read call per full page
+    of records read (at least one, even when nothing changed) and one write call per full
+    batch written."""
+    read_batch, write_batch = FLOOR_BATCHES[crm]
     total = 0
     for r in reports:
         written = r.counts["written"] + r.counts["write_failed"]
-        total += max(1, -(-r.counts["read"] // 2000)) + -(-written // 200)
+        total += max(1, -(-r.counts["read"] // read_batch)) + -(-written // write_batch)
     return total
 
 
-__all__ = ["DemoResult", "floor_calls", "run_demo", "write_config"]
+__all__ = ["CRMS", "DemoResult", "crm_env", "crm_settings", "floor_calls", "run_demo", "write_config",
+           "zoho_edit_as"]

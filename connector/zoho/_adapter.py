@@ -89,6 +89,19 @@ def zoho_datetime(value: datetime) -> str:
     return value.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
+_UTC_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$")
+
+
+def wire_value(value: Any) -> Any:
+    """A value as Zoho takes it: datetimes (objects, or UTC text like ``….000Z``) in whole
+    seconds with an explicit offset, which is all Zoho accepts; everything else unchanged."""
+    if isinstance(value, datetime):
+        return zoho_datetime(value)
+    if isinstance(value, str) and _UTC_STAMP.match(value):
+        return value[:19] + "+00:00"
+    return value
+
+
 def parse_stamp(value: Any) -> datetime:
     """``2026-11-21T15:12:13+05:30`` → aware UTC datetime."""
     if isinstance(value, str):
@@ -349,7 +362,7 @@ class ZohoConnector:
         for name, value in change.fields.items():
             if name == "id":
                 continue  # the id comes from the change, never from its field map
-            row[name] = {"id": value} if name in lookups and value is not None else value
+            row[name] = {"id": value} if name in lookups and value is not None else wire_value(value)
         return row
 
     # -- installing custom fields --------------------------------------------------------
@@ -377,8 +390,11 @@ class ZohoConnector:
     # -- identity and accounting -----------------------------------------------------------
 
     def current_user(self) -> str:
-        """The integration user's id (``GET /users?type=CurrentUser``), cached: its writes
-        carry this id in ``Modified_By``, which is how the sync recognises its own echo."""
+        """The integration user's id (``GET /users?type=CurrentUser``), kept with the token
+        (and in the token cache, so later runs need no call): its writes carry this id in
+        ``Modified_By``, which is how the sync recognises its own echo."""
+        if self._user_id is None:
+            self._user_id = self._transport.user_id
         if self._user_id is None:
             answer = self._transport.request("users", "GET", f"{API}/users", params={"type": "CurrentUser"})
             users = answer.body.get("users") if answer.body is not None else None
@@ -387,6 +403,7 @@ class ZohoConnector:
             if not isinstance(user_id, str) or not user_id:
                 raise FatalError("GET /users?type=CurrentUser answered without a user id")
             self._user_id = user_id
+            self._transport.remember_user(user_id)
         return self._user_id
 
     def api_calls(self) -> dict[str, int]:

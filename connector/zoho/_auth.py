@@ -141,42 +141,52 @@ class MintLimiter:
         self.mints.append(now)
 
 
+@dataclass
+class CacheEntry:
+    """What one refresh token's cache entry keeps: its current access token, its recent mint
+    times and the id of the user it acts as (which never changes for a refresh token)."""
+
+    token: Token | None = None
+    mints: list[float] = field(default_factory=list)
+    user_id: str | None = None
+
+
 class TokenCache:
-    """The current token and the mint times in a private file (mode 0600), keyed by a hash
-    of the credentials so another refresh token never picks up this one's token."""
+    """`CacheEntry`s in a private file (mode 0600), keyed by a hash of the credentials so
+    another refresh token never picks up this one's token."""
 
     def __init__(self, path: Path, key: str) -> None:
         self.path = path
         self.key = key
 
-    def load(self) -> tuple[Token | None, list[float]]:
+    def load(self) -> CacheEntry:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return None, []
+            return CacheEntry()
         entry = data.get(self.key) if isinstance(data, dict) else None
         if not isinstance(entry, dict):
-            return None, []
+            return CacheEntry()
         mints = [float(t) for t in entry.get("mints", []) if isinstance(t, int | float)]
         token = None
         if isinstance(entry.get("access_token"), str) and isinstance(entry.get("api_domain"), str):
             with contextlib.suppress(TypeError, ValueError):
                 token = Token(SecretStr(entry["access_token"]), entry["api_domain"],
                               float(entry["expires_at"]))
-        return token, mints
+        user_id = entry.get("user_id") if isinstance(entry.get("user_id"), str) else None
+        return CacheEntry(token, mints, user_id)
 
-    def save(self, token: Token | None, mints: list[float]) -> None:
-        entry: dict[str, Any] = {"mints": mints}
-        if token is not None:
-            entry.update(access_token=token.access_token.get_secret_value(), api_domain=token.api_domain,
-                         expires_at=token.expires_at)
+    def save(self, entry: CacheEntry) -> None:
+        data: dict[str, Any] = {"mints": entry.mints, "user_id": entry.user_id}
+        if entry.token is not None:
+            data.update(access_token=entry.token.access_token.get_secret_value(),
+                        api_domain=entry.token.api_domain, expires_at=entry.token.expires_at)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({self.key: entry}, fh)
+                json.dump({self.key: data}, fh)
             os.replace(tmp, self.path)
         except OSError as err:
             raise ConfigError(f"cannot write the Zoho token cache {self.path}: {err.strerror}") from None
-

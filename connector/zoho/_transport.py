@@ -43,6 +43,7 @@ from connector.errors import (
     RetryableError,
 )
 from connector.zoho._auth import (
+    CacheEntry,
     Credentials,
     MintLimiter,
     Token,
@@ -145,6 +146,7 @@ class Transport:
         self._limiter = MintLimiter()
         self._loaded_cache = False
         self._old_tokens: list[str] = []
+        self._user_id: str | None = None
         self.credits_remaining: int | None = None
 
     # -- public surface for the adapter ------------------------------------------------
@@ -160,13 +162,22 @@ class Transport:
 
     def token(self) -> Token:
         """A token good for at least `refresh_margin` more seconds (minted only when needed)."""
-        if not self._loaded_cache and self._cache is not None:
-            self._token, self._limiter.mints = self._cache.load()
-        self._loaded_cache = True
+        self._load_cache()
         token = self._token
         if token is not None and self._clock() < token.expires_at - self.settings.refresh_margin:
             return token
         return self._mint()
+
+    @property
+    def user_id(self) -> str | None:
+        """The integration user's id as remembered in the token cache (None: ask Zoho)."""
+        self._load_cache()
+        return self._user_id
+
+    def remember_user(self, user_id: str) -> None:
+        """Keep the integration user's id with the token: later runs need not ask again."""
+        self._user_id = user_id
+        self._save_cache()
 
     def request(self, family: str, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                 json: Any = None, headers: Mapping[str, str] | None = None,
@@ -211,8 +222,9 @@ class Transport:
     def _mint(self, *, force: bool = False) -> Token:
         if self._cache is not None and not force:
             # Another process may have minted meanwhile: use its token, count its mints.
-            cached, mints = self._cache.load()
-            self._limiter.mints = sorted(set(self._limiter.mints) | set(mints))
+            entry = self._cache.load()
+            cached = entry.token
+            self._limiter.mints = sorted(set(self._limiter.mints) | set(entry.mints))
             if cached is not None and self._clock() < cached.expires_at - self.settings.refresh_margin:
                 self._token = cached
                 return cached
@@ -235,9 +247,18 @@ class Transport:
         if self._token is not None:
             self._old_tokens.append(self._token.access_token.get_secret_value())
         self._token = token
-        if self._cache is not None:
-            self._cache.save(token, self._limiter.mints)
+        self._save_cache()
         return token
+
+    def _load_cache(self) -> None:
+        if not self._loaded_cache and self._cache is not None:
+            entry = self._cache.load()
+            self._token, self._limiter.mints, self._user_id = entry.token, entry.mints, entry.user_id
+        self._loaded_cache = True
+
+    def _save_cache(self) -> None:
+        if self._cache is not None:
+            self._cache.save(CacheEntry(self._token, self._limiter.mints, self._user_id))
 
     # -- internals ----------------------------------------------------------------------
 

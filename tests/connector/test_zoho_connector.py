@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import responses
+from zoho_schema import errors, validate
 
 import connector
 from connector import (
@@ -238,9 +239,13 @@ def test_token_cache_carries_the_token_and_mints_across_runs(rsps: responses.Req
     assert REFRESH not in cache.read_text() and CLIENT_SECRET not in cache.read_text()
     second = make(clock, token_cache=cache)  # a new process a minute later
     clock.now += 60
-    second._user_id = None
     assert second.current_user() == "1"
     assert len(calls_to(rsps, TOKEN_URL)) == 1
+    assert len(calls_to(rsps, f"{API}/users")) == 1  # the user id was kept with the token
+    rsps.get(f"{API}/settings/fields", json={"fields": []})
+    second.describe("Deals")
+    reused = calls_to(rsps, f"{API}/settings")[0].request.headers["Authorization"]
+    assert reused == f"Zoho-oauthtoken {TOKENS[0]}"
     # another refresh token does not reuse it
     other = connect(ZohoSettings(token_cache=cache), {**ENV, "PRESALES_ZOHO_REFRESH_TOKEN": "other"},
                     sleep=clock.sleep, clock=clock)
@@ -481,6 +486,24 @@ def test_writes_go_in_hundreds_with_no_triggers(rsps: responses.RequestsMock, cl
     assert bodies[0]["data"][0]["Presales_Engineer"] is None
 
 
+def test_datetimes_go_out_in_whole_seconds_with_an_offset(rsps: responses.RequestsMock, clock: Clock) -> None:
+    add_tokens(rsps)
+    add_page(rsps, [deal(1, Presales_Response_Due="2026-11-20T10:00:00+08:00", Presales_Message="")],
+             more=False)
+    rsps.add_callback(responses.PUT, f"{API}/Deals", callback=put_answer)
+    crm = make(clock)
+    fields = ["Presales_Response_Due", "Presales_Message"]
+    list(crm.read_changed(object_name="Deals", fields=fields, since=None))
+    crm.write(object_name="Deals", changes=[
+        RecordChange("1", {"Presales_Response_Due": "2026-11-23T10:15:30.987Z",
+                           "Presales_Message": "due 2026-11-23T10:15:30.987Z"}),
+        RecordChange("2", {"Presales_Response_Due": datetime(2026, 11, 23, 18, 15, 30, 5, tzinfo=UTC)})])
+    rows = json.loads(calls_to(rsps, f"{API}/Deals")[-1].request.body)["data"]
+    assert rows[0]["Presales_Response_Due"] == "2026-11-23T10:15:30+00:00"
+    assert rows[0]["Presales_Message"] == "due 2026-11-23T10:15:30.987Z"  # text stays text
+    assert rows[1]["Presales_Response_Due"] == "2026-11-23T18:15:30+00:00"
+
+
 def test_lookups_learnt_from_a_read_need_no_metadata_call(rsps: responses.RequestsMock, clock: Clock) -> None:
     add_tokens(rsps)
     add_page(rsps, [deal(1, Presales_Engineer={"id": "u1", "name": "Li"}, Presales_Step="Requirements")],
@@ -561,3 +584,39 @@ def test_describe_speaks_the_mapping_vocabulary(rsps: responses.RequestsMock, cl
     assert f["Stage"].picklist_values == ("Closed Won",) and f["Stage"].restricted_picklist
     assert f["Stage"].nillable is False and f["Modified_Time"].updateable is False
     assert f["Presales_Rework_Count"].type == "int" and f["Presales_Rework_Count"].custom
+
+
+# -- what we send, against the JSON Schemas of Zoho's wire shapes -------------------------
+
+
+def test_record_and_user_writes_fit_zohos_schemas(rsps: responses.RequestsMock, clock: Clock) -> None:
+    add_tokens(rsps)
+    engineer = "5725767000001000007"
+    rsps.get(f"{API}/settings/fields", json={"fields": [
+        {"api_name": "Presales_Engineer", "data_type": "userlookup", "field_label": "Presales Engineer"},
+        *({"api_name": name, "data_type": "text", "field_label": name} for name in (
+            "Presales_Step", "Presales_Status", "Presales_Due_Date", "Presales_Response_Due",
+            "Presales_Health", "Presales_Rework_Count", "Presales_Message", "Presales_Signoff",
+            "Presales_KPI_Score", "Presales_KPI_Period"))]})
+    rsps.add_callback(responses.PUT, f"{API}/Deals", callback=put_answer)
+    crm = make(clock)
+    changes = [RecordChange(f"57257670000030{i:05d}", {
+        "Presales_Engineer": engineer if i % 3 else None, "Presales_Step": "Requirements",
+        "Presales_Status": "Assigned", "Presales_Due_Date": "2026-12-01",
+        "Presales_Response_Due": "2026-11-24T02:00:00.000Z", "Presales_Health": "Green",
+        "Presales_Rework_Count": 0, "Presales_Message": None, "Presales_Signoff": None}) for i in range(150)]
+    assert all(r.ok for r in crm.write(object_name="Deals", changes=changes))
+    bodies = [json.loads(c.request.body) for c in calls_to(rsps, f"{API}/Deals") if c.request.method == "PUT"]
+    assert len(bodies) == 2
+    for body in bodies:
+        validate("records_put_request", body)
+    # the check can fail: Zoho's milliseconds-free datetimes, the trigger we always send
+    row = {**bodies[0]["data"][0], "Presales_Response_Due": "2026-11-24T02:00:00.000Z"}
+    broken = {**bodies[0], "data": [row]}
+    assert errors("records_put_request", broken)
+    assert errors("records_put_request", {"data": bodies[0]["data"]})
+
+    rsps.put(f"{API}/users", json={"users": [ok(engineer)]})
+    crm.write(object_name="users", changes=[RecordChange(engineer, {"Presales_KPI_Score": 91.5,
+                                                                    "Presales_KPI_Period": "2026Q4"})])
+    validate("users_put_request", json.loads(calls_to(rsps, f"{API}/users")[0].request.body))

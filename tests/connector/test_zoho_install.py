@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import responses
+from zoho_schema import errors, validate
 
 from connector import ConfigError
 from connector.base import FieldSpec
@@ -201,3 +202,19 @@ def test_remove_deletes_present_custom_fields_only(rsps: responses.RequestsMock)
         make().remove_fields(["Deals.Deal_Name"])
     with pytest.raises(ConfigError):
         make().remove_fields(["Presales_Step"])
+
+
+def test_field_creation_requests_fit_zohos_schema(rsps: responses.RequestsMock) -> None:
+    import mappings
+    from mappings.fields import plugin_fields
+
+    zoho = FakeZohoFields(rsps, STANDARD)
+    resolved = plugin_fields(mappings.load_mapping(mappings.default_mapping_path("zoho")))
+    specs = [FieldSpec(object_name="Deals", name=f.name, label=f.label, type=f.type, length=f.length,
+                       precision=f.precision, scale=f.scale, picklist_values=tuple(f.values),
+                       reference_to=f.reference_to) for f in resolved["Deals"]]
+    make().ensure_fields(specs)
+    assert [len(p) for p in zoho.posts] == [5, 5, 1]
+    for rows in zoho.posts:
+        validate("fields_post_request", {"fields": rows})
+    assert errors("fields_post_request", {"fields": zoho.posts[0] + zoho.posts[1]})  # 10 > 5 per call

@@ -4,6 +4,7 @@ under Zoho names, and `crm: {kind: zoho}` configs."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ def _schema() -> dict[str, dict[str, CrmField]]:
         "Presales_Step": CrmField("Presales_Step", "picklist", True, ("Requirements",), True),
         "Presales_Status": CrmField("Presales_Status", "picklist", True, ("New",), True),
         "Presales_Due_Date": CrmField("Presales_Due_Date", "date", True),
+        "Presales_Response_Due": CrmField("Presales_Response_Due", "datetime", True),
         "Presales_Health": CrmField("Presales_Health", "picklist", True, ("Green",), True),
         "Presales_Rework_Count": CrmField("Presales_Rework_Count", "int", True),
         "Presales_Message": CrmField("Presales_Message", "string", True),
@@ -141,3 +143,22 @@ def test_crm_config_errors_name_the_key(tmp_path: Path, crm: dict, key: str, mes
         config_mod.load(_config(tmp_path, crm))
     problem = info.value.problems[0]
     assert problem.key == key and message in problem.message and problem.line is not None
+
+
+def test_datetimes_compare_at_the_precision_the_crm_keeps() -> None:
+    objmap = load_mapping(ZOHO).opportunity
+    fm = objmap.outbound["response_due"]
+    assert fm.precision == "second"
+    due = datetime(2026, 11, 23, 10, 15, 30, 987000, tzinfo=UTC)
+    written = mappings.outbound(objmap, {"response_due": due})
+    read_back = mappings.observed(objmap, {fm.field: "2026-11-23T18:15:30+08:00"})
+    assert written[fm.field] == read_back[fm.field] == "2026-11-23T10:15:30.000Z"
+    sf = load_mapping(mappings.default_mapping_path("salesforce")).opportunity
+    kept = mappings.outbound(sf, {"response_due": due})
+    assert kept["Presales_Response_Due__c"] == "2026-11-23T10:15:30.987Z"
+
+
+def test_precision_is_only_for_datetimes(tmp_path: Path) -> None:
+    with pytest.raises(FileProblems, match="precision: only for type datetime"):
+        load_mapping(_mapping_with(tmp_path, "{field: Presales_Due_Date, type: date}",
+                                   "{field: Presales_Due_Date, type: date, precision: second}"))
