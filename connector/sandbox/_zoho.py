@@ -28,9 +28,10 @@ import re
 import secrets
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -335,15 +336,7 @@ class ZohoApi:
                 return self._get_users(q, user_id), 1
             return self._put_users(req, user_id)
         if family.startswith("zoho_fields_"):
-            only("GET", "POST")
-            if len(rest) != 2:
-                raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
-            module = self._settings_module(q)
-            if req.method == "GET":
-                return Reply(
-                    200, {"fields": [self._field_json(module, f) for f in self.store.fields(module)]}
-                ), 1
-            return self._create_fields(req, module, user_id), 1
+            return self._fields_call(req, rest[2:], q, user_id), 1
         if family == "zoho_modules_get":
             only("GET")
             return self._modules(rest[2:]), 1
@@ -863,7 +856,7 @@ class ZohoApi:
                     "actual_value": v,
                     "reference_value": v,
                     "sequence_number": n + 1,
-                    "id": str(int(f.id) * 100 + n + 1)[-19:],
+                    "id": picklist_value_id(f, v),
                     "type": "used",
                     "colour_code": None,
                 }
@@ -884,28 +877,99 @@ class ZohoApi:
             out["currency"] = {"rounding_option": "normal", "precision": f.decimal_place or 2}
         return out
 
-    def _create_fields(self, req: Request, module: str, user_id: str) -> Reply:
-        _body, items = self._body(req, "fields", 10**6)
+    def _fields_call(self, req: Request, rest: list[str], q: dict[str, str], user_id: str) -> Reply:
+        """``/settings/fields[/{id}]?module=``: GET (all or one), POST (create), PATCH (update,
+        by ``id`` in the body or the path), DELETE ``/{id}``."""
+        allowed = ("GET", "PATCH", "DELETE") if rest else ("GET", "POST", "PATCH")
+        if len(rest) > 1:
+            raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
+        if req.method not in allowed:
+            raise ZohoError(400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one")
+        module = self._settings_module(q)
+        fields = self.store.fields(module)
+        if rest and not any(f.id == rest[0] for f in fields):
+            raise ZohoError(
+                400, "INVALID_DATA", "the id given seems to be invalid", {"resource_path_index": 3}
+            )
+        if req.method == "GET":
+            return Reply(
+                200, {"fields": [self._field_json(module, f) for f in fields if not rest or f.id == rest[0]]}
+            )
         if not self._is_admin(user_id):
             raise ZohoError(
                 403, "NO_PERMISSION", "permission denied", {"permissions": ["Crm_Implied_Customize_Zoho_CRM"]}
             )
+        if req.method == "POST":
+            return self._create_fields(req, module)
+        if req.method == "DELETE":
+            return self._delete_field(module, next(f for f in fields if f.id == rest[0]))
+        return self._update_fields(req, module, rest[0] if rest else None)
+
+    def _too_many_fields(self) -> Reply:
+        return Reply(
+            400,
+            {
+                "fields": [
+                    error_body(
+                        "LIMIT_EXCEEDED",
+                        f"at most {self.limits.max_field_create} fields can be sent in one call",
+                        {
+                            "limit": self.limits.max_field_create,
+                            "limit_due_to": [{"api_name": "fields", "json_path": "$.fields"}],
+                        },
+                    )
+                ]
+            },
+        )
+
+    def _delete_field(self, module: str, f: ZField) -> Reply:
+        if not f.custom_field:
+            raise ZohoError(400, "NOT_ALLOWED", "standard fields cannot be deleted", {"id": f.id})
+        with self.store.transaction() as db:
+            self.store.drop_field(db, module, f.api_name)
+        return Reply(
+            200,
+            {
+                "fields": [
+                    {
+                        "code": "SUCCESS",
+                        "details": {"id": f.id},
+                        "message": "field deleted",
+                        "status": "success",
+                    }
+                ]
+            },
+        )
+
+    def _update_fields(self, req: Request, module: str, path_id: str | None) -> Reply:
+        _body, items = self._body(req, "fields", 10**6)
         if len(items) > self.limits.max_field_create:
-            return Reply(
-                400,
-                {
-                    "fields": [
-                        error_body(
-                            "LIMIT_EXCEEDED",
-                            f"at most {self.limits.max_field_create} fields can be created in one call",
-                            {
-                                "limit": self.limits.max_field_create,
-                                "limit_due_to": [{"api_name": "fields", "json_path": "$.fields"}],
-                            },
-                        )
-                    ]
-                },
-            )
+            return self._too_many_fields()
+        results: list[dict[str, Any]] = []
+        with self.store.transaction() as db:
+            current = {f.id: f for f in self.store.fields(module)}
+            for i, item in enumerate(items):
+                try:
+                    f = _changed_field(item, f"$.fields[{i}]", current, path_id)
+                except _RecordError as e:
+                    results.append(e.body)
+                    continue
+                current[f.id] = f
+                self.store.replace_field(db, module, f)
+                results.append(
+                    {
+                        "code": "SUCCESS",
+                        "details": {"id": f.id},
+                        "message": "field updated",
+                        "status": "success",
+                    }
+                )
+        return Reply(self._multi_status(results, 200), {"fields": results})
+
+    def _create_fields(self, req: Request, module: str) -> Reply:
+        _body, items = self._body(req, "fields", 10**6)
+        if len(items) > self.limits.max_field_create:
+            return self._too_many_fields()
         results: list[dict[str, Any]] = []
         with self.store.transaction() as db:
             existing = self.store.fields(module)
@@ -1017,6 +1081,11 @@ class ZohoApi:
                 "expires_in": self.limits.token_ttl,
             },
         )
+
+
+def picklist_value_id(f: ZField, value: str) -> str:
+    """A stable id for one picklist value (the same after values are added or removed)."""
+    return str(ZBASE + 4_000_000_000 + zlib.crc32(f"{f.id}:{value}".encode()) % 1_000_000_000)
 
 
 def _new_token() -> str:
@@ -1237,4 +1306,84 @@ def _new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: 
         decimal_place=decimal_place,
         pick_list_values=values,
         lookup_module=target,
+    )
+
+
+def _changed_field(item: Any, path: str, current: dict[str, ZField], path_id: str | None) -> ZField:
+    """One ``PATCH /settings/fields`` entry applied to its field. Picklist values follow the
+    OAS: an entry with ``id`` renames (or with ``_delete`` removes) that value, one without
+    adds it (a value already there stays as it is)."""
+    if not isinstance(item, dict):
+        raise _RecordError("INVALID_DATA", "invalid data", {"api_name": "fields", "json_path": path})
+    fid = item.get("id", path_id)
+    f = current.get(fid) if isinstance(fid, str) else None
+    if f is None:
+        raise _RecordError(
+            "INVALID_DATA", "the id given seems to be invalid", {"api_name": "id", "json_path": f"{path}.id"}
+        )
+    if f.read_only or (not f.custom_field and set(item) - {"id", "field_label", "tooltip"}):
+        raise _RecordError(
+            "NOT_ALLOWED", "the field cannot be changed", {"api_name": f.api_name, "json_path": path}
+        )
+    if "data_type" in item and item["data_type"] != f.data_type:
+        raise _RecordError(
+            "INVALID_DATA",
+            "the data type of a field cannot be changed",
+            {"api_name": "data_type", "json_path": f"{path}.data_type"},
+        )
+    label = item.get("field_label", f.field_label)
+    taken = {o.field_label.lower() for o in current.values() if o.id != f.id}
+    if not isinstance(label, str) or not label.strip():
+        raise _RecordError(
+            "INVALID_DATA", "invalid data", {"api_name": "field_label", "json_path": f"{path}.field_label"}
+        )
+    if label.strip().lower() in taken:
+        raise _RecordError(
+            "DUPLICATE_DATA",
+            "duplicate data",
+            {"api_name": "field_label", "json_path": f"{path}.field_label"},
+        )
+    length = item.get("length", f.length)
+    if f.length and (not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= 2000):
+        raise _RecordError(
+            "INVALID_DATA", "invalid data", {"api_name": "length", "json_path": f"{path}.length"}
+        )
+    decimal_place = item.get("decimal_place", f.decimal_place)
+    if decimal_place is not None and (not isinstance(decimal_place, int) or not 0 <= decimal_place <= 9):
+        raise _RecordError(
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": "decimal_place", "json_path": f"{path}.decimal_place"},
+        )
+    values = list(f.pick_list_values)
+    raw = item.get("pick_list_values", [])
+    if (raw and f.data_type not in ("picklist", "multiselectpicklist")) or not isinstance(raw, list):
+        raise _RecordError(
+            "INVALID_DATA",
+            "invalid data",
+            {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values"},
+        )
+    by_id = {picklist_value_id(f, v): v for v in f.pick_list_values}
+    for n, v in enumerate(raw):
+        where = {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values[{n}]"}
+        new = v.get("actual_value", v.get("display_value")) if isinstance(v, dict) else None
+        if isinstance(v, dict) and "id" in v:
+            old = by_id.get(v["id"])
+            if old is None:
+                raise _RecordError("INVALID_DATA", "invalid data", where)
+            if v.get("_delete") is True:
+                values.remove(old)
+            elif isinstance(new, str) and new:
+                values[values.index(old)] = new
+            continue
+        if not isinstance(new, str) or not new:
+            raise _RecordError("INVALID_DATA", "invalid data", where)
+        if new not in values:
+            values.append(new)
+    return replace(
+        f,
+        field_label=label.strip(),
+        length=length if f.length else 0,
+        decimal_place=decimal_place,
+        pick_list_values=tuple(values),
     )

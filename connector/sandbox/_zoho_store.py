@@ -140,6 +140,21 @@ class ZohoStore(Database):
             (module, int(pos.fetchone()[0]), f.api_name, f.to_json()),
         )
 
+    @staticmethod
+    def replace_field(db: sqlite3.Connection, module: str, f: ZField) -> None:
+        db.execute(
+            "UPDATE fields SET definition = ? WHERE module = ? AND api_name = ?",
+            (f.to_json(), module, f.api_name),
+        )
+
+    @staticmethod
+    def drop_field(db: sqlite3.Connection, module: str, api_name: str) -> None:
+        """Remove a field and its values (a field created again later starts empty)."""
+        db.execute("DELETE FROM fields WHERE module = ? AND api_name = ?", (module, api_name))
+        db.execute(
+            "UPDATE records SET data = json_remove(data, ?) WHERE module = ?", (f'$."{api_name}"', module)
+        )
+
     # -- records -----------------------------------------------------------------------------
 
     @staticmethod

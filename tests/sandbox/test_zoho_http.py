@@ -643,6 +643,77 @@ def test_install_on_an_org_without_plugin_fields(tmp_path: Path) -> None:
         assert read["data"][0]["Modified_By"]["id"] == owner
 
 
+def test_update_and_delete_custom_fields(tmp_path: Path) -> None:
+    with Sandbox(tmp_path / "patch", seed=10) as box:
+        z = Zoho(box)
+
+        def field(module: str, api_name: str) -> dict[str, Any]:
+            body = z.call("GET", "settings/fields", params={"module": module}).json()
+            validate("fields_get_response", body)
+            return next(f for f in body["fields"] if f["api_name"] == api_name)
+
+        rating = field("users", "Presales_Rating")
+        ids = {v["actual_value"]: v["id"] for v in rating["pick_list_values"]}
+        patch = {
+            "fields": [
+                {
+                    "id": rating["id"],
+                    "field_label": "Presales KPI Rating",
+                    "pick_list_values": [
+                        {"id": ids["Outstanding"], "display_value": "卓越", "actual_value": "卓越"},
+                        {"id": ids["Unsatisfactory"], "_delete": True},
+                        {"display_value": "Exceeds", "actual_value": "Exceeds"},  # already there: unchanged
+                        {"display_value": "New", "actual_value": "New"},
+                    ],
+                }
+            ]
+        }
+        validate("fields_patch_request", patch)
+        resp = z.call("PATCH", "settings/fields", params={"module": "users"}, json=patch)
+        assert resp.status_code == 200, resp.text
+        validate("fields_post_response", resp.json())
+        assert resp.json()["fields"][0]["message"] == "field updated"
+        after = field("users", "Presales_Rating")
+        assert after["field_label"] == "Presales KPI Rating" and after["api_name"] == "Presales_Rating"
+        assert [v["actual_value"] for v in after["pick_list_values"]] == [
+            "卓越",
+            "Exceeds",
+            "Meets",
+            "Below",
+            "New",
+        ]
+        assert {v["actual_value"]: v["id"] for v in after["pick_list_values"]}["Meets"] == ids["Meets"]
+        bad = z.call(
+            "PATCH",
+            "settings/fields",
+            params={"module": "users"},
+            json={"fields": [{"id": rating["id"], "data_type": "text"}, {"id": "5725767000000000009"}]},
+        )
+        assert bad.status_code == 400 and [e["code"] for e in bad.json()["fields"]] == ["INVALID_DATA"] * 2
+        stage = field("Deals", "Stage")
+        error_of(
+            z.call("DELETE", f"settings/fields/{stage['id']}", params={"module": "Deals"}), 400, "NOT_ALLOWED"
+        )
+        message = field("Deals", "Presales_Message")
+        deal = z.deals(per_page=1).json()["data"][0]["id"]
+        assert (
+            z.put("Deals", {"data": [{"id": deal, "Presales_Message": "kept?"}], "trigger": []}).status_code
+            == 200
+        )
+        gone = z.call("DELETE", f"settings/fields/{message['id']}", params={"module": "Deals"})
+        assert gone.status_code == 200 and gone.json()["fields"][0]["message"] == "field deleted"
+        error_of(z.call("GET", "Deals", params={"fields": "Presales_Message"}), 400, "INVALID_DATA")
+        again = z.call(
+            "POST",
+            "settings/fields",
+            params={"module": "Deals"},
+            json={"fields": [{"field_label": "Presales Message", "data_type": "text", "length": 255}]},
+        )
+        assert again.status_code == 201
+        read = z.call("GET", "Deals", params={"fields": "Presales_Message", "ids": deal}).json()
+        assert read["data"][0]["Presales_Message"] is None  # a field created again starts empty
+
+
 # -- limits, faults, accounting -------------------------------------------------------------------
 
 
