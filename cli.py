@@ -385,11 +385,18 @@ def sandbox_serve(
     seed: Annotated[int, typer.Option(help="Number of opportunities to seed (deterministic).")] = 2000,
     data: Annotated[Path, typer.Option(help="Data directory (SQLite, CA, keys).")] = Path(".sandbox"),
     as_json: Annotated[bool, typer.Option("--json", help="First stdout line: one JSON object.")] = False,
+    faults: Annotated[str | None, typer.Option(
+        help="Fault plan, e.g. 'rate_limit@composite_sobjects:after=1;server_error:status=503,times=3' "
+             "(kinds: rate_limit server_error session_expired lock_row latency lost_response).")] = None,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C."""
-    from connector.sandbox import Sandbox, describe_banner
+    from connector.sandbox import FaultSpecError, Sandbox, describe_banner
 
-    sb = Sandbox(data_dir=data, port=port, seed=seed)
+    try:
+        sb = Sandbox(data_dir=data, port=port, seed=seed, faults=faults)
+    except FaultSpecError as e:
+        err.print(f"error: --faults: {e}", markup=False)
+        raise typer.Exit(EXIT_CONFIG) from None
     try:
         sb.start()
     except OSError as e:

@@ -17,6 +17,10 @@ Concepts:
   included (timestamps count back from the start of the seeding day, UTC).
 - **Stats** (``GET /_sandbox/stats``, ``POST /_sandbox/stats/reset``) count calls per
   endpoint family, for benchmarks and "a quiet run writes nothing" checks.
+- A **fault plan** (``Sandbox(faults=…)``, ``sandbox serve --faults SPEC``,
+  ``POST /_sandbox/faults``) makes chosen calls fail the way a real CRM does: rate limits,
+  5xx bursts, a session expiring mid-run, row locks on chosen records, latency, a response
+  lost after the write was committed (`_faults` describes the SPEC).
 
 - **Zoho** is the same org (seeded from the Salesforce rows, ids in Zoho's 19-digit style)
   in ``zoho.db``: the accounts server under ``zoho_accounts_url`` (``/oauth/v2/token``),
@@ -31,7 +35,9 @@ zoho_writes, zoho_pending_requests), `ZohoLimits` and `describe_banner` (what th
 The sandbox imports nothing from rules/, sync/, mappings/ or cli.py.
 """
 
+from connector.sandbox._faults import FaultPlan, FaultRule, FaultSpecError, parse_spec
 from connector.sandbox._server import Sandbox, describe_banner
 from connector.sandbox._zoho import ZohoLimits
 
-__all__ = ["Sandbox", "ZohoLimits", "describe_banner"]
+__all__ = ["FaultPlan", "FaultRule", "FaultSpecError", "Sandbox", "ZohoLimits", "describe_banner",
+           "parse_spec"]

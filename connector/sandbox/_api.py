@@ -23,6 +23,14 @@ import jwt
 
 from connector.sandbox import _bulk, _metadata
 from connector.sandbox._catalog import FieldDef, ObjectDef
+from connector.sandbox._faults import (
+    FaultPlan,
+    FaultRule,
+    FaultSpecError,
+    Injection,
+    parse_spec,
+    rules_from_json,
+)
 from connector.sandbox._query import compile_select
 from connector.sandbox._security import SECURITY_TYPES, ensure_installed, objects_for, security_errors
 from connector.sandbox._soql import SoqlError, parse
@@ -40,6 +48,11 @@ _LOCATOR = re.compile(r"^(01g[A-Za-z0-9]+)-(\d+)$")
 _BATCH = re.compile(r"batchSize\s*=\s*(\d+)", re.IGNORECASE)
 NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 INVALID_SESSION = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+ROW_LOCK = {
+    "statusCode": "UNABLE_TO_LOCK_ROW",
+    "message": "unable to obtain exclusive access to this record",
+    "fields": [],
+}
 ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
     "message": "Record rolled back because not all records were valid and the request was using "
@@ -53,6 +66,7 @@ class Reply:
     status: int
     body: Any = None  # JSON-serialisable; None → no body (204)
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # fault injection: close the connection instead of answering
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,7 @@ class Request:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-cased names
     body: bytes
+    locked: frozenset[str] = frozenset()  # fault injection: records that fail with a row lock
 
 
 class ApiError(Exception):
@@ -97,9 +112,10 @@ class Identity:
 class Api:
     """Routes one request, counts it, and renders the reply."""
 
-    def __init__(self, store: Store, identity: Identity) -> None:
+    def __init__(self, store: Store, identity: Identity, faults: FaultPlan | None = None) -> None:
         self.store = store
         self.identity = identity
+        self.faults = faults if faults is not None else FaultPlan()
         self.base_url = ""  # set once the server is bound
         self._stats: Counter[str] = Counter()
         self._usage = 0
@@ -133,24 +149,53 @@ class Api:
 
     def handle(self, req: Request) -> Reply:
         family = self._family(req)
-        if family == "sandbox_stats":
+        if family == "sandbox_admin":
             return self._sandbox(req)
         usage = self._count(family, api=family != "versions")
+        injection = self.faults.take("salesforce", family, _write_ids(req, family))
+        if injection.delay:
+            time.sleep(injection.delay)
         try:
-            reply = self._dispatch(req, family)
+            if injection.error is not None:
+                reply = self._fault_reply(req, family, injection.error)
+            else:
+                reply = self._dispatch(_with_locks(req, injection), family)
         except ApiError as e:
             reply = e.reply
         except SoqlError as e:
             reply = Reply(400, [{"message": e.message, "errorCode": e.code}])
         if family != "versions":
             reply.headers["Sforce-Limit-Info"] = f"api-usage={usage}/{DAILY_LIMIT}"
+        reply.drop = injection.drop
         return reply
+
+    def _fault_reply(self, req: Request, family: str, rule: FaultRule) -> Reply:
+        """An injected error in Salesforce's own shapes (SALESFORCE.md 2.5)."""
+        soap = family == "metadata"
+        xml = {"Content-Type": _metadata.XML_TYPE}
+        if rule.kind == "rate_limit":
+            text = "TotalRequests Limit exceeded."
+            if soap:
+                return Reply(500, _metadata.fault("REQUEST_LIMIT_EXCEEDED", text), xml)
+            return Reply(403, [{"message": text, "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
+        if rule.kind == "session_expired":
+            token = _metadata.parse_request(req.body)[0] if soap else _bearer(req)
+            if token:
+                self.store.revoke_session(token)
+            if soap:
+                return Reply(500, _metadata.fault("INVALID_SESSION_ID", "Invalid Session ID found in "
+                                                  "SessionHeader: Illegal Session"), xml)
+            return Reply(401, INVALID_SESSION)
+        if rule.status == 503:
+            return Reply(503, b"Service Unavailable", {"Content-Type": "text/plain"})
+        return Reply(rule.status, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "An unexpected error "
+                                    "occurred. Please include this ErrorId if you contact support: fault"}])
 
     @staticmethod
     def _family(req: Request) -> str:
         path = req.path
-        if path.startswith("/_sandbox/stats"):
-            return "sandbox_stats"
+        if path.startswith("/_sandbox/"):
+            return "sandbox_admin"
         if path.rstrip("/") == "/services/data":
             return "versions"
         if path == "/services/oauth2/token":
@@ -187,7 +232,24 @@ class Api:
             return Reply(200, self.stats())
         if req.path.rstrip("/") in ("/_sandbox/stats", "/_sandbox/stats/reset"):
             return _method_not_allowed(req.method, "GET" if req.path.endswith("stats") else "POST")
+        if req.path.rstrip("/") == "/_sandbox/faults":
+            return self._faults_admin(req)
         return Reply(404, NOT_FOUND)
+
+    def _faults_admin(self, req: Request) -> Reply:
+        """GET the plan (with how often each rule fired), POST a new one, DELETE it."""
+        if req.method == "DELETE":
+            self.faults.clear()
+        elif req.method == "POST":
+            text = req.body.decode("utf-8", "replace").strip()
+            try:
+                rules = rules_from_json(json.loads(text)) if text.startswith(("[", "{")) else parse_spec(text)
+            except (FaultSpecError, json.JSONDecodeError) as e:
+                return Reply(400, [{"errorCode": "INVALID_FAULT_PLAN", "message": str(e)}])
+            self.faults.set(rules)
+        elif req.method != "GET":
+            return _method_not_allowed(req.method, "GET,POST,DELETE")
+        return Reply(200, {"faults": self.faults.describe()})
 
     def _dispatch(self, req: Request, family: str) -> Reply:
         if family == "versions":
@@ -487,6 +549,8 @@ class Api:
                     )
                     continue
                 norm, values, errors = self._validate(db, obj, rec.get("id", rec.get("Id")), rec)
+                if not errors and norm in req.locked:
+                    errors = [dict(ROW_LOCK)]
                 if errors:
                     result: dict[str, Any] = {"success": False, "errors": errors}
                     if norm:
@@ -521,6 +585,8 @@ class Api:
             ):
                 raise ApiError(404, NOT_FOUND)
             _norm, values, errors = self._validate(db, obj, norm, body)
+            if not errors and norm in req.locked:
+                errors = [dict(ROW_LOCK)]
             if errors:
                 raise ApiError(
                     400,
@@ -784,6 +850,35 @@ def _not_writable(f: FieldDef) -> dict[str, Any]:
         "profile or permission set.",
         "fields": [f.name],
     }
+
+
+def _bearer(req: Request) -> str | None:
+    scheme, _, token = req.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() in ("bearer", "oauth") else None
+
+
+def _write_ids(req: Request, family: str) -> list[str]:
+    """The (normalised) record ids a write request touches, for row-lock faults."""
+    if family == "sobject_patch":
+        norm = normalize_id(req.path.rstrip("/").rsplit("/", 1)[-1])
+        return [norm] if norm else []
+    if family != "composite_sobjects":
+        return []
+    try:
+        body = json.loads(req.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    records = body.get("records") if isinstance(body, dict) else None
+    ids = [r.get("id", r.get("Id")) for r in records or () if isinstance(r, dict)]
+    return [n for n in (normalize_id(i) for i in ids if isinstance(i, str)) if n]
+
+
+def _with_locks(req: Request, injection: Injection) -> Request:
+    if not injection.locked:
+        return req
+    from dataclasses import replace
+
+    return replace(req, locked=injection.locked)
 
 
 def _failure(code: str, message: str) -> dict[str, Any]:

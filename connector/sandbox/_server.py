@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from connector.sandbox._api import Api, Identity, Reply, Request
+from connector.sandbox._faults import FaultPlan, FaultRule, parse_spec
 from connector.sandbox._seed import anchor_for, seed_org
 from connector.sandbox._store import Store
 from connector.sandbox._tls import KeyFiles, ensure_keys, server_context
@@ -66,6 +67,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:
+        if reply.drop:  # fault injection: the work is done, the answer is lost
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         raw = isinstance(reply.body, bytes)  # e.g. SOAP XML, Content-Type set by the API
         payload: bytes = b"" if reply.body is None else reply.body
         if not raw and reply.body is not None:
@@ -113,7 +118,11 @@ class Sandbox(ZohoSandboxMixin):
     def __init__(
         self, data_dir: Path, port: int = 0, seed: int = 2000, *, seed_time: datetime | None = None,
         plugin_fields: bool = True, zoho_limits: ZohoLimits | None = None,
+        faults: str | list[FaultRule] | None = None,
     ) -> None:
+        #: The fault plan every CRM API of this sandbox consults (see `_faults`).
+        self.faults = FaultPlan()
+        self.faults.set(parse_spec(faults) if isinstance(faults, str) else faults or ())
         self.data_dir = Path(data_dir)
         self.plugin_fields = plugin_fields
         self.port = port
@@ -143,7 +152,7 @@ class Sandbox(ZohoSandboxMixin):
             consumer_key=self.consumer_key,
             public_key_pem=self._keys.public_key_file.read_bytes(),
         )
-        api = Api(store, identity)
+        api = Api(store, identity, self.faults)
         zoho = self._start_zoho(store, api.record_call)
         try:
             server = _TLSServer(("127.0.0.1", self.port), server_context(self._keys), api, zoho)

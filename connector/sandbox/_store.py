@@ -285,6 +285,11 @@ class Store(Database):
                 db.execute("INSERT INTO _sessions VALUES (?, ?, ?)", (sid, user_id, int(time.time())))
             return sid
 
+    def revoke_session(self, session_id: str) -> None:
+        """End a session (an injected expiry): its user gets a new one at the next login."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM _sessions WHERE session_id = ?", (session_id,))
+
     # -- records ---------------------------------------------------------------------------
 
     def get_row(self, obj: ObjectDef, record_id: str) -> dict[str, Any] | None:

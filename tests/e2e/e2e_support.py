@@ -83,6 +83,15 @@ def write_config(directory: Path, sb: Sandbox, **overrides: Any) -> Path:
     return path
 
 
+def jwt_settings(sb: Sandbox) -> tuple[dict[str, Any], dict[str, str]]:
+    """The `crm:` config section and the environment for JWT bearer login to the sandbox."""
+    crm = {"kind": "salesforce", "instance_url": sb.url, "api_version": "66.0",
+           "auth": {"method": "jwt", "login_url": sb.url}, "ca_bundle": str(sb.ca_file)}
+    env = {"PRESALES_SF_USERNAME": sb.integration_username, "PRESALES_SF_CONSUMER_KEY": sb.consumer_key,
+           "PRESALES_SF_PRIVATE_KEY_FILE": str(sb.private_key_file)}
+    return crm, env
+
+
 def write_rules(directory: Path, **overrides: Any) -> Path:
     """A copy of the shipped rules file with top-level keys replaced."""
     import rules

@@ -14,7 +14,7 @@ from e2e_support import PRESALES
 
 def test_sandbox_serve_prints_json_and_stops_on_sigterm(tmp_path: Path) -> None:
     proc = subprocess.Popen([PRESALES, "sandbox", "serve", "--port", "0", "--seed", "50",
-                             "--data", str(tmp_path / "sb"), "--json"],
+                             "--data", str(tmp_path / "sb"), "--json", "--faults", "rate_limit@describe"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -42,6 +42,12 @@ def test_sandbox_serve_prints_json_and_stops_on_sigterm(tmp_path: Path) -> None:
                          headers={"Authorization": f"Zoho-oauthtoken {grant['access_token']}"})
         assert deals.status_code == 200 and deals.json()["info"]["count"] == 50
         assert Path(banner["zoho_roster_file"]).is_file()
+        # the fault plan given on the command line
+        plan = http.get(url + "/_sandbox/faults", verify=ca, timeout=10).json()["faults"]
+        assert [(f["kind"], f["family"], f["fired"]) for f in plan] == [("rate_limit", "describe", 0)]
+        limited = http.get(url + "/services/data/v66.0/sobjects/Opportunity/describe", verify=ca, timeout=10,
+                           headers={"Authorization": f"Bearer {banner['session_id']}"})
+        assert limited.status_code == 403 and limited.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     finally:
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)

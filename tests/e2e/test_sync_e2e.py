@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
-from e2e_support import Org, presales, run_json, write_config, write_rules
+from e2e_support import Org, jwt_settings, presales, run_json, write_config, write_rules
 
 OPEN_REQUESTED = ("SELECT Id, Presales_Engineer__c, Presales_Step__c, Presales_Status__c, "
                   "Presales_Due_Date__c, Presales_Health__c, Presales_Signoff__c, Presales_Message__c "
@@ -134,12 +134,8 @@ def test_config_errors_name_file_line_and_key(org: Org, tmp_path: Path) -> None:
 
 
 def test_jwt_bearer_login_against_the_sandbox(org: Org, tmp_path: Path) -> None:
-    sb = org.sb
-    config = write_config(tmp_path, sb, crm={
-        "kind": "salesforce", "instance_url": sb.url, "api_version": "66.0",
-        "auth": {"method": "jwt", "login_url": sb.url}, "ca_bundle": str(sb.ca_file)})
-    env = {"PRESALES_SF_USERNAME": sb.integration_username, "PRESALES_SF_CONSUMER_KEY": sb.consumer_key,
-           "PRESALES_SF_PRIVATE_KEY_FILE": str(sb.private_key_file)}
+    crm, env = jwt_settings(org.sb)
+    config = write_config(tmp_path, org.sb, crm=crm)
     org.reset_stats()
     proc = presales(config, "--json", "sync", "--dry-run", extra_env=env)
     assert proc.returncode == 0, proc.stderr
