@@ -24,22 +24,20 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import secrets
 import threading
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import date, datetime
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
-from zoneinfo import ZoneInfo
 
 from connector.sandbox._api import Reply, Request
+from connector.sandbox._zoho_fields import changed_field, field_json, module_json, new_field
 from connector.sandbox._zoho_seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
 from connector.sandbox._zoho_store import LOOKUP_TYPES, RECORD_MODULES, USERS, Row, ZField, ZohoStore
+from connector.sandbox._zoho_wire import EntryError, ZohoError, coerce, error_body, parse_time, render_time
 
 ACCOUNTS_PREFIX = "/accounts"
 API_PREFIX = "/crm/v8/"
@@ -61,30 +59,6 @@ USER_TYPES = (
     "ActiveConfirmedAdmins",
     "CurrentUser",
 )
-CREATABLE_TYPES = frozenset(
-    {
-        "text",
-        "textarea",
-        "email",
-        "phone",
-        "website",
-        "picklist",
-        "multiselectpicklist",
-        "date",
-        "datetime",
-        "integer",
-        "bigint",
-        "double",
-        "currency",
-        "percent",
-        "boolean",
-        "lookup",
-        "userlookup",
-    }
-)
-_TZ = ZoneInfo(ORG_TIME_ZONE)
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$")
-_API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 THROTTLE_MESSAGE = (
     "Number of API requests for the 24 hour period is exceeded or the concurrency limit of the user "
     "for the app is exceeded"
@@ -115,52 +89,12 @@ class ZohoLimits:
     page_token_ttl: float = 86_400.0
 
 
-class ZohoError(Exception):
-    """A request-level error: Zoho's ``{code, details, message, status}`` envelope."""
-
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status = status
-        self.body = error_body(code, message, details)
-
-    def reply(self) -> Reply:
-        return Reply(self.status, self.body)
-
-
-def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"code": code, "details": details or {}, "message": message, "status": "error"}
-
-
-class _RecordError(Exception):
-    """One record's (or one field definition's) failure inside a multi-entry write."""
-
-    def __init__(self, code: str, message: str, details: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.body = error_body(code, message, details)
-
-
 @dataclass
 class _PageToken:
     user_id: str
     bound: tuple[Any, ...]
     offset: int
     expires: float
-
-
-def render_time(seconds: int) -> str:
-    """UTC seconds → ISO-8601 in the org's time zone, as Zoho renders datetimes."""
-    return datetime.fromtimestamp(seconds, _TZ).isoformat()
-
-
-def parse_time(text: str) -> int | None:
-    """ISO-8601 with an offset (or ``Z``), whole seconds → UTC seconds; else None."""
-    if not isinstance(text, str) or not _DATETIME.match(text.strip()):
-        return None
-    try:
-        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int(dt.timestamp())
 
 
 def _param(name: str, value: str, message: str = "invalid data") -> ZohoError:
@@ -679,23 +613,23 @@ class ZohoApi:
                 path = f"$.{key}[{i}]"
                 try:
                     if not isinstance(item, dict):
-                        raise _RecordError("INVALID_DATA", "invalid data", {"json_path": path})
+                        raise EntryError("INVALID_DATA", "invalid data", {"json_path": path})
                     rid = item.get("id")
                     if rid is None:
-                        raise _RecordError(
+                        raise EntryError(
                             "MANDATORY_NOT_FOUND",
                             "required field not found",
                             {"api_name": "id", "json_path": f"{path}.id"},
                         )
                     row = rows.get(rid) if isinstance(rid, str) else None
                     if row is None:
-                        raise _RecordError(
+                        raise EntryError(
                             "INVALID_DATA",
                             "the id given seems to be invalid",
                             {"api_name": "id", "json_path": f"{path}.id"},
                         )
                     if unmodified is not None and row.modified > unmodified:
-                        raise _RecordError(
+                        raise EntryError(
                             "ALREADY_MODIFIED",
                             "Record updated time has already passed if-unmodified-since time",
                             {"id": row.id, "Modified_Time": render_time(row.modified)},
@@ -706,13 +640,13 @@ class ZohoApi:
                             continue
                         f = fields.get(name)
                         if f is None or f.read_only:
-                            raise _RecordError(
+                            raise EntryError(
                                 "INVALID_DATA",
                                 "invalid data",
                                 {"api_name": name, "json_path": f"{path}.{name}"},
                             )
-                        data[name] = _coerce(f, value, f"{path}.{name}", known)
-                except _RecordError as e:
+                        data[name] = coerce(f, value, f"{path}.{name}", known)
+                except EntryError as e:
                     results.append(e.body)
                     continue
                 data["Modified_By"] = user_id
@@ -824,59 +758,6 @@ class ZohoApi:
 
     # -- settings: fields, modules, org ------------------------------------------------------
 
-    def _field_json(self, module: str, f: ZField) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "api_name": f.api_name,
-            "field_label": f.field_label,
-            "display_label": f.field_label,
-            "id": f.id,
-            "data_type": f.data_type,
-            "json_type": f.json_type,
-            "custom_field": f.custom_field,
-            "read_only": f.read_only,
-            "field_read_only": f.read_only,
-            "system_mandatory": f.system_mandatory,
-            "visible": True,
-            "type": "used",
-            "length": f.length,
-            "decimal_place": f.decimal_place,
-            "sortable": f.api_name in ("Created_Time", "Modified_Time"),
-            "filterable": True,
-            "searchable": f.data_type not in LOOKUP_TYPES,
-            "created_source": "crm" if f.custom_field else "default",
-            "operation_type": {
-                "web_update": not f.read_only,
-                "api_create": not f.read_only,
-                "web_create": not f.read_only,
-                "api_update": not f.read_only,
-            },
-            "pick_list_values": [
-                {
-                    "display_value": v,
-                    "actual_value": v,
-                    "reference_value": v,
-                    "sequence_number": n + 1,
-                    "id": picklist_value_id(f, v),
-                    "type": "used",
-                    "colour_code": None,
-                }
-                for n, v in enumerate(f.pick_list_values)
-            ],
-            "lookup": {},
-            "currency": {},
-        }
-        if f.data_type in LOOKUP_TYPES and f.lookup_module:
-            target = "Users" if f.lookup_module == USERS else f.lookup_module
-            out["lookup"] = {
-                "display_label": f.field_label,
-                "api_name": f.api_name,
-                "module": {"api_name": target, "id": _MODULE_IDS.get(target, str(ZBASE + 6_000_000_009))},
-                "id": f.id,
-            }
-        if f.data_type == "currency":
-            out["currency"] = {"rounding_option": "normal", "precision": f.decimal_place or 2}
-        return out
-
     def _fields_call(self, req: Request, rest: list[str], q: dict[str, str], user_id: str) -> Reply:
         """``/settings/fields[/{id}]?module=``: GET (all or one), POST (create), PATCH (update,
         by ``id`` in the body or the path), DELETE ``/{id}``."""
@@ -892,9 +773,7 @@ class ZohoApi:
                 400, "INVALID_DATA", "the id given seems to be invalid", {"resource_path_index": 3}
             )
         if req.method == "GET":
-            return Reply(
-                200, {"fields": [self._field_json(module, f) for f in fields if not rest or f.id == rest[0]]}
-            )
+            return Reply(200, {"fields": [field_json(f) for f in fields if not rest or f.id == rest[0]]})
         if not self._is_admin(user_id):
             raise ZohoError(
                 403, "NO_PERMISSION", "permission denied", {"permissions": ["Crm_Implied_Customize_Zoho_CRM"]}
@@ -950,8 +829,8 @@ class ZohoApi:
             current = {f.id: f for f in self.store.fields(module)}
             for i, item in enumerate(items):
                 try:
-                    f = _changed_field(item, f"$.fields[{i}]", current, path_id)
-                except _RecordError as e:
+                    f = changed_field(item, f"$.fields[{i}]", current, path_id)
+                except EntryError as e:
                     results.append(e.body)
                     continue
                 current[f.id] = f
@@ -978,8 +857,8 @@ class ZohoApi:
             next_id = int(self.store.meta("next_id") or ZBASE + 9_000_000_000)
             for i, item in enumerate(items):
                 try:
-                    f = _new_field(item, f"$.fields[{i}]", labels, names, str(next_id + 1))
-                except _RecordError as e:
+                    f = new_field(item, f"$.fields[{i}]", labels, names, str(next_id + 1))
+                except EntryError as e:
                     results.append(e.body)
                     continue
                 next_id += 1
@@ -998,7 +877,7 @@ class ZohoApi:
         return Reply(self._multi_status(results, 201), {"fields": results})
 
     def _modules(self, rest: list[str]) -> Reply:
-        modules = [_module_json(m, n) for n, m in enumerate(RECORD_MODULES)]
+        modules = [module_json(m, n) for n, m in enumerate(RECORD_MODULES)]
         if not rest:
             return Reply(200, {"modules": modules})
         chosen = [m for m in modules if m["api_name"].lower() == rest[0].lower() or m["id"] == rest[0]]
@@ -1083,307 +962,10 @@ class ZohoApi:
         )
 
 
-def picklist_value_id(f: ZField, value: str) -> str:
-    """A stable id for one picklist value (the same after values are added or removed)."""
-    return str(ZBASE + 4_000_000_000 + zlib.crc32(f"{f.id}:{value}".encode()) % 1_000_000_000)
-
-
 def _new_token() -> str:
     return f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
 
 
-_MODULE_IDS = {
-    "Deals": str(ZBASE + 6_000_000_001),
-    "Accounts": str(ZBASE + 6_000_000_002),
-    "Users": str(ZBASE + 6_000_000_009),
-}
 _REPORTING_TO = ZField("Reporting_To", "Reporting To", "userlookup", "0", lookup_module=USERS)
 _CREATED_BY = ZField("Created_By", "Created By", "userlookup", "0", lookup_module=USERS)
 _MODIFIED_BY = ZField("Modified_By", "Modified By", "userlookup", "0", lookup_module=USERS)
-
-
-def _module_json(api_name: str, n: int) -> dict[str, Any]:
-    singular = {"Deals": "Deal", "Accounts": "Account"}[api_name]
-    return {
-        "api_name": api_name,
-        "module_name": api_name,
-        "singular_label": singular,
-        "plural_label": api_name,
-        "id": _MODULE_IDS[api_name],
-        "api_supported": True,
-        "creatable": True,
-        "editable": True,
-        "deletable": True,
-        "viewable": True,
-        "visible": True,
-        "show_as_tab": True,
-        "generated_type": "default",
-        "sequence_number": n + 1,
-        "modified_time": None,
-        "triggers_supported": True,
-    }
-
-
-def _coerce(f: ZField, value: Any, path: str, known: dict[str, set[str]]) -> Any:
-    """Validate one written value for ``f``; what to store (lookups: the bare id)."""
-    where = {"api_name": f.api_name, "json_path": path}
-    if value is None:
-        if f.system_mandatory:
-            raise _RecordError("MANDATORY_NOT_FOUND", "required field not found", where)
-        return False if f.data_type == "boolean" else None
-    bad_type = _RecordError("INVALID_DATA", "invalid data", {"expected_data_type": f.data_type, **where})
-    t = f.data_type
-    if t == "boolean":
-        if not isinstance(value, bool):
-            raise bad_type
-        return value
-    if t in ("integer", "double", "currency", "percent"):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise bad_type
-        if t == "integer" and not float(value).is_integer():
-            raise bad_type
-        digits = f.length - (f.decimal_place or 0) if f.length else 0
-        if digits and abs(value) >= 10**digits:
-            raise _RecordError("INVALID_DATA", "invalid data", {"maximum_length": f.length, **where})
-        return int(value) if t == "integer" else round(float(value), f.decimal_place or 9)
-    if t in LOOKUP_TYPES:
-        rid = value.get("id") if isinstance(value, dict) else None
-        if not isinstance(rid, str):
-            raise bad_type
-        if rid not in known.get(f.lookup_module or USERS, set()):
-            raise _RecordError("INVALID_DATA", "the related id given seems to be invalid", where)
-        return rid
-    if t == "multiselectpicklist":
-        if not isinstance(value, list) or any(v not in f.pick_list_values for v in value):
-            raise _RecordError(
-                "INVALID_DATA", "invalid data", {**where, "supported_values": list(f.pick_list_values)}
-            )
-        return value
-    if not isinstance(value, str):
-        raise bad_type
-    if t == "picklist" and value not in f.pick_list_values:
-        raise _RecordError(
-            "INVALID_DATA", "invalid data", {**where, "supported_values": list(f.pick_list_values)}
-        )
-    if t == "date":
-        try:
-            if len(value) != 10:
-                raise ValueError(value)
-            return date.fromisoformat(value).isoformat()
-        except ValueError:
-            raise bad_type from None
-    if t == "datetime":
-        seconds = parse_time(value)
-        if seconds is None:
-            raise bad_type
-        return seconds
-    if f.length and len(value) > f.length:
-        raise _RecordError("INVALID_DATA", "invalid data", {"maximum_length": f.length, **where})
-    return value
-
-
-_DEFAULT_LENGTH = {
-    "text": 255,
-    "textarea": 2000,
-    "email": 100,
-    "phone": 30,
-    "website": 255,
-    "integer": 9,
-    "bigint": 18,
-    "double": 16,
-    "currency": 16,
-    "percent": 5,
-}
-
-
-def _new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: str) -> ZField:
-    """A custom field from one ``POST /settings/fields`` entry (raises the entry's error)."""
-    if not isinstance(item, dict):
-        raise _RecordError("INVALID_DATA", "invalid data", {"api_name": "fields", "json_path": path})
-    for key in ("field_label", "data_type"):
-        if not isinstance(item.get(key), str) or not item[key].strip():
-            raise _RecordError(
-                "MANDATORY_NOT_FOUND",
-                "required field not found",
-                {"api_name": key, "json_path": f"{path}.{key}"},
-            )
-    label, data_type = item["field_label"].strip(), item["data_type"]
-    if data_type not in CREATABLE_TYPES:
-        raise _RecordError(
-            "INVALID_DATA",
-            "invalid data",
-            {
-                "api_name": "data_type",
-                "json_path": f"{path}.data_type",
-                "supported_values": sorted(CREATABLE_TYPES),
-            },
-        )
-    if label.lower() in labels:
-        raise _RecordError(
-            "DUPLICATE_DATA",
-            "duplicate data",
-            {"api_name": "field_label", "json_path": f"{path}.field_label"},
-        )
-    api_name = item.get("api_name")
-    if api_name is not None:
-        if not isinstance(api_name, str) or not _API_NAME.match(api_name) or len(api_name) > 100:
-            raise _RecordError(
-                "INVALID_DATA", "invalid data", {"api_name": "api_name", "json_path": f"{path}.api_name"}
-            )
-        if api_name.lower() in names:
-            raise _RecordError(
-                "DUPLICATE_DATA",
-                "Duplicate API name",
-                {"api_name": "api_name", "json_path": f"{path}.api_name"},
-            )
-    else:
-        base = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "Field"
-        base = base if base[0].isalpha() else f"Field_{base}"
-        api_name, n = base, 0
-        while api_name.lower() in names:
-            n += 1
-            api_name = f"{base}{n}"
-    length = item.get("length", _DEFAULT_LENGTH.get(data_type, 0))
-    limit = _DEFAULT_LENGTH.get(data_type, 0)
-    if (
-        not isinstance(length, int)
-        or isinstance(length, bool)
-        or (limit and not 1 <= length <= max(limit, 18))
-    ):
-        raise _RecordError(
-            "INVALID_DATA", "invalid data", {"api_name": "length", "json_path": f"{path}.length"}
-        )
-    decimal_place = item.get("decimal_place", 2 if data_type in ("double", "currency") else None)
-    if decimal_place is not None and (not isinstance(decimal_place, int) or not 0 <= decimal_place <= 9):
-        raise _RecordError(
-            "INVALID_DATA",
-            "invalid data",
-            {"api_name": "decimal_place", "json_path": f"{path}.decimal_place"},
-        )
-    values: tuple[str, ...] = ()
-    if data_type in ("picklist", "multiselectpicklist"):
-        raw = item.get("pick_list_values")
-        if not isinstance(raw, list) or not raw:
-            raise _RecordError(
-                "MANDATORY_NOT_FOUND",
-                "required field not found",
-                {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values"},
-            )
-        picked = []
-        for n, v in enumerate(raw):
-            value = v.get("actual_value", v.get("display_value")) if isinstance(v, dict) else None
-            if not isinstance(value, str) or not value:
-                raise _RecordError(
-                    "INVALID_DATA",
-                    "invalid data",
-                    {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values[{n}]"},
-                )
-            picked.append(value)
-        values = tuple(picked)
-    target: str | None = None
-    if data_type == "userlookup":
-        target = USERS
-    elif data_type == "lookup":
-        lookup = item.get("lookup")
-        module = lookup.get("module") if isinstance(lookup, dict) else None
-        name = module.get("api_name") if isinstance(module, dict) else None
-        target = next(
-            (m for m in RECORD_MODULES if isinstance(name, str) and m.lower() == name.lower()), None
-        )
-        if target is None:
-            raise _RecordError(
-                "MANDATORY_NOT_FOUND",
-                "required field not found",
-                {"api_name": "lookup", "json_path": f"{path}.lookup"},
-            )
-    return ZField(
-        api_name,
-        label,
-        data_type,
-        new_id,
-        custom_field=True,
-        length=length if limit else 0,
-        decimal_place=decimal_place,
-        pick_list_values=values,
-        lookup_module=target,
-    )
-
-
-def _changed_field(item: Any, path: str, current: dict[str, ZField], path_id: str | None) -> ZField:
-    """One ``PATCH /settings/fields`` entry applied to its field. Picklist values follow the
-    OAS: an entry with ``id`` renames (or with ``_delete`` removes) that value, one without
-    adds it (a value already there stays as it is)."""
-    if not isinstance(item, dict):
-        raise _RecordError("INVALID_DATA", "invalid data", {"api_name": "fields", "json_path": path})
-    fid = item.get("id", path_id)
-    f = current.get(fid) if isinstance(fid, str) else None
-    if f is None:
-        raise _RecordError(
-            "INVALID_DATA", "the id given seems to be invalid", {"api_name": "id", "json_path": f"{path}.id"}
-        )
-    if f.read_only or (not f.custom_field and set(item) - {"id", "field_label", "tooltip"}):
-        raise _RecordError(
-            "NOT_ALLOWED", "the field cannot be changed", {"api_name": f.api_name, "json_path": path}
-        )
-    if "data_type" in item and item["data_type"] != f.data_type:
-        raise _RecordError(
-            "INVALID_DATA",
-            "the data type of a field cannot be changed",
-            {"api_name": "data_type", "json_path": f"{path}.data_type"},
-        )
-    label = item.get("field_label", f.field_label)
-    taken = {o.field_label.lower() for o in current.values() if o.id != f.id}
-    if not isinstance(label, str) or not label.strip():
-        raise _RecordError(
-            "INVALID_DATA", "invalid data", {"api_name": "field_label", "json_path": f"{path}.field_label"}
-        )
-    if label.strip().lower() in taken:
-        raise _RecordError(
-            "DUPLICATE_DATA",
-            "duplicate data",
-            {"api_name": "field_label", "json_path": f"{path}.field_label"},
-        )
-    length = item.get("length", f.length)
-    if f.length and (not isinstance(length, int) or isinstance(length, bool) or not 1 <= length <= 2000):
-        raise _RecordError(
-            "INVALID_DATA", "invalid data", {"api_name": "length", "json_path": f"{path}.length"}
-        )
-    decimal_place = item.get("decimal_place", f.decimal_place)
-    if decimal_place is not None and (not isinstance(decimal_place, int) or not 0 <= decimal_place <= 9):
-        raise _RecordError(
-            "INVALID_DATA",
-            "invalid data",
-            {"api_name": "decimal_place", "json_path": f"{path}.decimal_place"},
-        )
-    values = list(f.pick_list_values)
-    raw = item.get("pick_list_values", [])
-    if (raw and f.data_type not in ("picklist", "multiselectpicklist")) or not isinstance(raw, list):
-        raise _RecordError(
-            "INVALID_DATA",
-            "invalid data",
-            {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values"},
-        )
-    by_id = {picklist_value_id(f, v): v for v in f.pick_list_values}
-    for n, v in enumerate(raw):
-        where = {"api_name": "pick_list_values", "json_path": f"{path}.pick_list_values[{n}]"}
-        new = v.get("actual_value", v.get("display_value")) if isinstance(v, dict) else None
-        if isinstance(v, dict) and "id" in v:
-            old = by_id.get(v["id"])
-            if old is None:
-                raise _RecordError("INVALID_DATA", "invalid data", where)
-            if v.get("_delete") is True:
-                values.remove(old)
-            elif isinstance(new, str) and new:
-                values[values.index(old)] = new
-            continue
-        if not isinstance(new, str) or not new:
-            raise _RecordError("INVALID_DATA", "invalid data", where)
-        if new not in values:
-            values.append(new)
-    return replace(
-        f,
-        field_label=label.strip(),
-        length=length if f.length else 0,
-        decimal_place=decimal_place,
-        pick_list_values=tuple(values),
-    )
