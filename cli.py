@@ -138,14 +138,21 @@ def _progress() -> tuple[Callable[[str, int], None], Callable[[], None]]:
 def sync(
     full: Annotated[bool, typer.Option("--full", help="Re-read every opportunity.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the field diff; write nothing.")] = False,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Also re-read the quarantined records (`presales status`) by id.")] = False,
 ) -> None:
-    """Pull changed opportunities, apply the presales rules, write the fields back."""
+    """Pull changed opportunities, apply the presales rules, write the fields back.
+
+    Exit 0: done; 1: done, but some records were quarantined or failed to write (they are
+    retried: writes on the next run, quarantined reads with --retry-failed), or the API budget
+    stopped the run early (the next run resumes)."""
     from sync.service import sync_once
 
     tick, done = _progress()
     with _exit_codes():
         try:
-            report = sync_once(state.config, os.environ, full=full, dry_run=dry_run, progress=tick)
+            report = sync_once(state.config, os.environ, full=full, dry_run=dry_run, progress=tick,
+                               retry_failed=retry_failed)
         finally:
             done()
     if state.json:
@@ -162,6 +169,8 @@ def sync(
                   f"API calls: {sum(report.api_calls.values())}")
         for rec, code, msg in report.failures:
             err.print(f"failed: {rec}: {code} {msg}", markup=False)
+        if report.stopped:
+            err.print(f"stopped early: {report.stopped}", markup=False)
     raise typer.Exit(report.exit_code)
 
 

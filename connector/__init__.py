@@ -13,6 +13,7 @@ the Zoho CRM one.
 """
 
 from connector.base import (
+    ApiUsage,
     Connector,
     FieldInfo,
     ObjectSchema,
@@ -33,6 +34,7 @@ from connector.salesforce import connect as connect_salesforce
 from connector.zoho import connect as connect_zoho
 
 __all__ = [
+    "ApiUsage",
     "AuthError",
     "ConfigError",
     "Connector",

@@ -9,7 +9,15 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
+
+
+class ApiUsage(NamedTuple):
+    """The org's daily API allowance as the CRM last reported it (Salesforce
+    ``Sforce-Limit-Info``; Zoho credits, when the daily total is configured)."""
+
+    used: int
+    total: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +55,7 @@ class WriteResult:
     error_code: str | None = None
     message: str | None = None
     retryable: bool = False
+    gone: bool = False  # the record no longer exists in the CRM (deleted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,13 @@ class Connector(Protocol):
         page by page."""
         ...
 
+    def read_ids(
+        self, *, object_name: str, fields: Sequence[str], ids: Sequence[str]
+    ) -> Iterator[Page]:
+        """The records with these ids, page by page; an id the CRM no longer has (deleted)
+        is simply absent from the pages."""
+        ...
+
     def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Update existing records, batched to the CRM's maximum; one result per change, in
         order. Record-level rejections are results, not exceptions."""
@@ -108,6 +124,11 @@ class Connector(Protocol):
 
     def api_calls(self) -> dict[str, int]:
         """API calls spent by this connector so far, per endpoint family."""
+        ...
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """The org's daily API usage as last reported, or None when the CRM does not say."""
         ...
 
 

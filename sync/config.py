@@ -107,11 +107,21 @@ class CrmConfig(_Strict):
         return self
 
 
+class ApiBudget(_Strict):
+    """How much of the org's daily API allowance a run may use: it stops (exit 1, the next
+    run resumes) before the org's usage passes `max_share_total` of the allowance or this run
+    alone spends `max_share_per_run` of it."""
+
+    max_share_total: float = Field(default=0.8, gt=0, le=1)
+    max_share_per_run: float = Field(default=0.25, gt=0, le=1)
+
+
 class SyncConfig(_Strict):
     lookback_seconds: int = Field(default=300, ge=0)
     page_size: int = Field(default=2000, ge=200, le=2000)
     bulk_write_threshold: int = Field(default=2000, ge=0)
     bulk_read_threshold: int = Field(default=10_000, ge=0)
+    api_budget: ApiBudget = Field(default_factory=ApiBudget)
 
 
 class CalendarConfig(_Strict):

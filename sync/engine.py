@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from connector import Connector, RecordChange, RemoteRecord
 from mappings import ObjectMap, ValueError_, inbound, observed, outbound, read_fields, typed
@@ -47,6 +48,8 @@ RR_QUEUE_KEY = "assignment.round_robin.queue"
 ACCOUNT_OWNERS_KEY = "assignment.account_owners"
 
 EXIT_OK, EXIT_PARTIAL = 0, 1
+# Records per write call the budget is counted in (the REST collections batch).
+WRITE_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +69,11 @@ class SyncReport:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     api_calls: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    stopped: str | None = None  # why the run stopped early (API budget); the next run resumes
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.failures else EXIT_OK
+        return EXIT_PARTIAL if self.failures or self.stopped else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -81,7 +85,12 @@ class SyncReport:
             "failures": [{"record_id": r, "error_code": c, "message": m}
                          for r, c, m in self.failures],
             "rejected_commands": [{"record_id": r, "reason": m} for r, m in self.rejected],
+            "stopped": self.stopped,
         }
+
+
+class BudgetReached(Exception):
+    """The run would spend more of the daily API allowance than the config allows."""
 
 
 ProgressFn = Callable[[str, int], None]
@@ -91,9 +100,9 @@ class _Run:
     """State of one run; methods are the steps of the data flow in ARCHITECTURE.md."""
 
     def __init__(self, loaded: Loaded, store: Store, crm: Connector, *, now: datetime,
-                 full: bool, dry_run: bool, progress: ProgressFn | None):
+                 full: bool, dry_run: bool, progress: ProgressFn | None, retry_failed: bool = False):
         self.loaded, self.store, self.crm = loaded, store, crm
-        self.now, self.full, self.dry_run = now, full, dry_run
+        self.now, self.full, self.dry_run, self.retry_failed = now, full, dry_run, retry_failed
         self.progress = progress or (lambda _stage, _n: None)
         self.objmap: ObjectMap = loaded.mapping.opportunity
         self.obj = self.objmap.object
@@ -109,6 +118,7 @@ class _Run:
         self._dry_conn: Connection | None = None
         self._me: str | None = None
         self.reassigned: dict[str, tuple[str | None, str]] = {}
+        self.waiting: set[str] = set()  # records in the failure queue when the run started
 
     # transactions: one per page normally; in a dry run one long transaction rolled back
     @contextmanager
@@ -144,11 +154,45 @@ class _Run:
         return self._me
 
     def _steps(self) -> None:
-        self.read_changes()
-        desired = self.evaluate()
-        changes = self.plan(desired)
-        if not self.dry_run:
-            self.write(changes)
+        with self.tx() as conn:
+            self.waiting = {f["record_id"] for f in self.store.failures(conn) if f["object"] == self.obj}
+        try:
+            if self.retry_failed:
+                self.reread_failed()
+            self.read_changes()
+            desired = self.evaluate()
+            changes = self.plan(desired)
+            if not self.dry_run:
+                self.write(changes)
+        except BudgetReached as stop:
+            self.report.stopped = str(stop)
+            log.warning("%s", stop)
+
+    # -- API budget ------------------------------------------------------------------
+    def calls_left(self) -> int | None:
+        """API calls this run may still make (None when the CRM does not report its allowance)."""
+        usage = self.crm.api_usage
+        if usage is None or usage.total <= 0:
+            return None
+        budget = self.loaded.config.sync.api_budget
+        spent = sum(self.crm.api_calls().values())
+        return min(int(budget.max_share_total * usage.total) - usage.used,
+                   int(budget.max_share_per_run * usage.total) - spent)
+
+    def budget_reached(self) -> BudgetReached:
+        usage = self.crm.api_usage
+        budget = self.loaded.config.sync.api_budget
+        used, total = usage if usage is not None else (0, 0)
+        return BudgetReached(
+            f"API budget reached: the org has used {used} of its {total} daily calls and this run "
+            f"{sum(self.crm.api_calls().values())} (limits: {budget.max_share_total:.0%} of the allowance "
+            f"in all, {budget.max_share_per_run:.0%} per run); stopped here, the next run resumes")
+
+    def check_budget(self) -> None:
+        """Raise BudgetReached unless one more API call stays within the budget."""
+        left = self.calls_left()
+        if left is not None and left < 1:
+            raise self.budget_reached()
 
     # -- 2/3: read and apply ------------------------------------------------------------
     def read_changes(self) -> None:
@@ -165,30 +209,75 @@ class _Run:
                     self.store.set_cursor(conn, self.profile, self.obj, top, self.now)
             self.report.counts["read"] += len(page.records)
             self.progress("read", len(page.records))
+            self.check_budget()  # before the next page is asked for
 
-    def _apply_page(self, conn: Connection, records: Any) -> None:
+    def reread_failed(self) -> None:
+        """`--retry-failed`: read the queued records again by id; one the CRM no longer has
+        was deleted, so its task is closed and it leaves the queue."""
+        if not self.waiting:
+            return
+        seen: set[str] = set()
+        for page in self.crm.read_ids(object_name=self.obj, fields=read_fields(self.objmap),
+                                      ids=sorted(self.waiting)):
+            with self.tx() as conn:
+                self._apply_page(conn, page.records, force=True)
+            seen.update(r.id for r in page.records)
+            self.report.counts["retried"] += len(page.records)
+            self.check_budget()
+        gone = self.waiting - seen
+        with self.tx() as conn:
+            for opp_id in sorted(gone):
+                self._close_deleted(conn, opp_id)
+            self.store.clear_failures(conn, self.obj, gone)
+
+    def _close_deleted(self, conn: Connection, opp_id: str) -> None:
+        stored = self.store.load_tasks(conn, [opp_id]).get(opp_id)
+        self.report.counts["deleted_in_crm"] += 1
+        if stored is not None and stored.task.is_open:
+            task = close(stored.task, at=self.now, outcome="deleted", actor=self.me)
+            self.store.save_task(conn, task, message="deleted in the CRM", now=self.now, stored=stored)
+            self.report.counts["tasks_closed"] += 1
+
+    def _apply_page(self, conn: Connection, records: Any, *, force: bool = False) -> None:
         ids = [r.id for r in records]
         stamps = self.store.stamps(conn, ids)
         tasks = self.store.load_tasks(conn, ids)
         ledger = self.store.ledger(conn, self.obj, ids)
         for rec in records:
             prev = stamps.get(rec.id)
-            if prev is not None and rec.stamp <= prev:
+            if prev is not None and rec.stamp <= prev and not force:
                 self.report.counts["unchanged"] += 1  # re-read inside the lookback window
                 continue
-            self._apply_record(conn, rec, prev is not None, tasks.get(rec.id),
-                               ledger.get(rec.id, {}))
+            try:
+                with conn.begin_nested():  # one bad record rolls back alone
+                    applied = self._apply_record(conn, rec, prev is not None, tasks.get(rec.id),
+                                                 ledger.get(rec.id, {}))
+            except SQLAlchemyError as err:
+                applied = False
+                cause = getattr(err, "orig", None) or err
+                self.quarantine(conn, rec.id, "STORE_ERROR", f"could not be stored: {type(cause).__name__}")
+            if applied and rec.id in self.waiting:
+                self.store.clear_failures(conn, self.obj, [rec.id])
+                self.waiting.discard(rec.id)
+
+    def quarantine(self, conn: Connection, record_id: str, code: str, reason: str) -> None:
+        """Park one record with its reason (listed by `presales status`, re-read by
+        `presales sync --retry-failed`); the rest of the run goes on."""
+        self.store.record_failure(conn, self.obj, record_id, code, reason, self.now)
+        self.report.failures.append((record_id, code, reason))
+        self.report.counts["quarantined"] += 1
+        log.warning("record %s quarantined: %s %s", record_id, code, reason)
 
     def _apply_record(self, conn: Connection, rec: RemoteRecord, exists: bool,
-                      stored: StoredTask | None, known: dict[str, Any]) -> None:
+                      stored: StoredTask | None, known: dict[str, Any]) -> bool:
+        """Apply one CRM record; False when it was quarantined instead."""
         try:
             values = inbound(self.objmap, rec.fields)
             seen = observed(self.objmap, rec.fields)
         except ValueError_ as err:
             self.report.counts["bad_records"] += 1
-            self.report.failures.append((rec.id, "BAD_VALUE", str(err)))
-            log.warning("record %s skipped: %s", rec.id, err)
-            return
+            self.quarantine(conn, rec.id, "BAD_VALUE", str(err))
+            return False
         self.names[rec.id] = values.get("name") or rec.id
         self.store.upsert_opportunity(conn, OpportunityRow(rec.id, rec.stamp, values), exists)
         self.store.set_ledger(conn, self.obj, rec.id, seen, self.now, known)
@@ -198,12 +287,12 @@ class _Run:
         if task is None:
             try:
                 wanted = needs_presales(self.rules, typed(self.objmap, values))
-            except ExpressionError as err:
+            except (ExpressionError, ValueError) as err:
                 self.report.counts["bad_records"] += 1
-                self.report.failures.append((rec.id, "RULE_ERROR", f"intake: {err}"))
-                return
+                self.quarantine(conn, rec.id, "RULE_ERROR", f"intake: {err}")
+                return False
             if not wanted:
-                return
+                return True
             actor = values.get("last_modified_by") or values.get("owner_id") or self.me
             task = create_task(rec.id, at=self.now, actor=actor)
             self.report.counts["tasks_created"] += 1
@@ -218,6 +307,7 @@ class _Run:
         if stored is None or task is not before or message != stored.message:
             self.store.save_task(conn, task, message=message, now=self.now, stored=stored)
         self.touched.add(rec.id)
+        return True
 
     def _reassignment(self, task: Task, message: str | None, values: dict[str, Any],
                       seen: dict[str, Any], known: dict[str, Any],
@@ -357,7 +447,13 @@ class _Run:
     def write(self, changes: list[RecordChange]) -> None:
         if not changes:
             return
-        results = self.crm.write(object_name=self.obj, changes=changes)
+        self.check_budget()
+        left = self.calls_left()
+        stop: BudgetReached | None = None
+        if left is not None and -(-len(changes) // WRITE_BATCH) > left:
+            changes = changes[: left * WRITE_BATCH]  # write what the budget allows, then stop
+            stop = self.budget_reached()
+        results = self.crm.write(object_name=self.obj, changes=changes) if changes else []
         by_id = {c.id: c for c in changes}
         with self.tx() as conn:
             ok_ids = []
@@ -365,6 +461,10 @@ class _Run:
                 if res.ok:
                     self.store.set_ledger(conn, self.obj, res.id, by_id[res.id].fields, self.now)
                     ok_ids.append(res.id)
+                elif res.gone:
+                    self._close_deleted(conn, res.id)
+                    self.quarantine(conn, res.id, res.error_code or "DELETED",
+                                    "deleted in the CRM; its task was closed")
                 else:
                     self.store.record_failure(conn, self.obj, res.id, res.error_code, res.message,
                                               self.now)
@@ -373,10 +473,13 @@ class _Run:
         self.report.counts["written"] = len(ok_ids)
         self.report.counts["write_failed"] = len(results) - len(ok_ids)
         self.progress("write", len(results))
+        if stop is not None:
+            raise stop
 
 
 def run_sync(loaded: Loaded, store: Store, crm: Connector, *, now: datetime, full: bool = False,
-             dry_run: bool = False, progress: ProgressFn | None = None) -> SyncReport:
+             dry_run: bool = False, progress: ProgressFn | None = None,
+             retry_failed: bool = False) -> SyncReport:
     """One sync run under the profile's lock (LockHeld when another run holds it)."""
     profile = loaded.config.profile
     store.acquire_lock(profile, now)
@@ -385,7 +488,7 @@ def run_sync(loaded: Loaded, store: Store, crm: Connector, *, now: datetime, ful
     error: str | None = None
     try:
         report = _Run(loaded, store, crm, now=now, full=full, dry_run=dry_run,
-                      progress=progress).execute()
+                      progress=progress, retry_failed=retry_failed).execute()
         return report
     except Exception as err:
         error = f"{type(err).__name__}: {err}"

@@ -55,14 +55,14 @@ def open_store(loaded: Loaded) -> Store:
 
 def sync_once(config_path: Path, env: Mapping[str, str], *, full: bool = False,
               dry_run: bool = False, progress: ProgressFn | None = None,
-              now: datetime | None = None) -> SyncReport:
+              now: datetime | None = None, retry_failed: bool = False) -> SyncReport:
     """Load everything (config problems surface before any I/O), then run one sync."""
     loaded = config_mod.load(config_path)
     store = open_store(loaded)
     try:
         crm = connector_for(loaded, env)
         return run_sync(loaded, store, crm, now=now or datetime.now(UTC), full=full,
-                        dry_run=dry_run, progress=progress)
+                        dry_run=dry_run, progress=progress, retry_failed=retry_failed)
     finally:
         store.close()
 

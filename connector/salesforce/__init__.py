@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 
 import requests
 
+from connector.base import ApiUsage
 from connector.salesforce._adapter import SalesforceConnector
 from connector.salesforce._auth import load_credentials
-from connector.salesforce._transport import ApiUsage, Transport
+from connector.salesforce._transport import Transport
 from connector.salesforce.settings import SalesforceSettings
 
 

@@ -22,7 +22,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import zeep.exceptions
@@ -42,6 +42,7 @@ from tenacity.stop import stop_base
 
 from connector._http import HttpSession, Kind
 from connector._http import classify as classify_in
+from connector.base import ApiUsage
 from connector.errors import (
     AuthError,
     ConfigError,
@@ -74,13 +75,6 @@ _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 #: The endpoint family every Metadata API (SOAP, zeep) call is counted under.
 METADATA = "metadata"
 _METADATA_STATUS = re.compile(r"\(([A-Z_]+), ")
-
-
-class ApiUsage(NamedTuple):
-    """The org's daily API usage as last reported in ``Sforce-Limit-Info``."""
-
-    used: int
-    total: int
 
 
 #: (HTTP status or status class like "5xx", Salesforce errorCode or None for "any code").

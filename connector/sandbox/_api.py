@@ -440,13 +440,14 @@ class Api:
                 ],
             )
         if not self.store.existing_ids(db, obj, [norm]):
+            gone = self.store.is_deleted(db, norm)
             return (
                 norm,
                 {},
                 [
                     {
-                        "statusCode": "INVALID_CROSS_REFERENCE_KEY",
-                        "message": "invalid cross reference id",
+                        "statusCode": "ENTITY_IS_DELETED" if gone else "INVALID_CROSS_REFERENCE_KEY",
+                        "message": "entity is deleted" if gone else "invalid cross reference id",
                         "fields": [],
                     }
                 ],

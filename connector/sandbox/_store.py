@@ -125,6 +125,8 @@ class Store(Database):
         )
         with self.transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            # The recycle bin: ids of deleted records, so an update says ENTITY_IS_DELETED.
+            db.execute("CREATE TABLE IF NOT EXISTS _deleted (id TEXT PRIMARY KEY)")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS _objects (name TEXT PRIMARY KEY, label TEXT, "
                 "label_plural TEXT, key_prefix TEXT, custom INTEGER, position INTEGER)"
@@ -225,6 +227,10 @@ class Store(Database):
 
     def delete_row(self, db: sqlite3.Connection, object_name: str, record_id: str) -> None:
         db.execute(f'DELETE FROM {_q(object_name)} WHERE "Id" = ?', (record_id,))
+        db.execute("INSERT OR IGNORE INTO _deleted VALUES (?)", (record_id,))
+
+    def is_deleted(self, db: sqlite3.Connection, record_id: str) -> bool:
+        return db.execute("SELECT 1 FROM _deleted WHERE id = ?", (record_id,)).fetchone() is not None
 
     def drop_field(self, db: sqlite3.Connection, object_name: str, name: str) -> None:
         """Remove a field from the catalogue (the column stays, hidden)."""

@@ -84,6 +84,10 @@ class StoredTask:
     created_at: datetime
 
 
+def _cut(value: Any, size: int) -> Any:
+    return value[:size] if isinstance(value, str) else value
+
+
 class Store:
     """One database (SQLite file or PostgreSQL), migrated forward on open."""
 
@@ -103,11 +107,18 @@ class Store:
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _: Any) -> None:
+                # pysqlite's own transaction handling breaks SAVEPOINT (one bad record must
+                # roll back alone): let SQLAlchemy emit BEGIN itself (see "begin" below).
+                dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA busy_timeout=10000")
                 cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn: Any) -> None:
+                conn.exec_driver_sql("BEGIN")
 
         store = cls(engine)
         store.migrate()
@@ -204,13 +215,15 @@ class Store:
         v = row.values
         amount = v.get("amount")
         close = v.get("close_date")
+        # The full values live in the JSON column; the typed columns (for reports) are cut to
+        # their sizes so a 100 kB stage from a misconfigured CRM field cannot fail the page.
         data = {
-            "name": v.get("name"), "account_id": v.get("account_id"),
-            "account_name": v.get("account_name"), "stage": v.get("stage"),
+            "name": v.get("name"), "account_id": _cut(v.get("account_id"), 64),
+            "account_name": v.get("account_name"), "stage": _cut(v.get("stage"), 120),
             "amount": Decimal(str(amount)) if amount is not None else None,
             "close_date": date.fromisoformat(close) if close else None,
             "is_closed": bool(v.get("is_closed")), "is_won": bool(v.get("is_won")),
-            "requested": bool(v.get("requested")), "priority": v.get("priority"),
+            "requested": bool(v.get("requested")), "priority": _cut(v.get("priority"), 20),
             "stamp": row.stamp, "values": {k: _json_safe(x) for k, x in v.items()},
         }
         if exists:

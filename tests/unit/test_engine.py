@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import mappings
-from connector import ObjectSchema, Page, RecordChange, RemoteRecord, RetryableError, WriteResult
+from connector import ApiUsage, ObjectSchema, Page, RecordChange, RemoteRecord, RetryableError, WriteResult
 from rules import Engineer, EventKind, Level, RulesSettings, Task
 from sync.config import Config, CrmConfig, Loaded
 from sync.engine import run_sync
@@ -35,6 +35,24 @@ class MemoryCRM:
         self.fail_ids: set[str] = set()
         self.crash_after_pages: int | None = None
         self.clock = NOW - timedelta(hours=1)
+        self.daily_limit: int | None = None  # reported allowance (None: the CRM says nothing)
+        self.used_by_others = 0
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        if self.daily_limit is None:
+            return None
+        return ApiUsage(self.used_by_others + sum(self.calls.values()), self.daily_limit)
+
+    def read_ids(self, *, object_name: str, fields: Sequence[str], ids: Sequence[str]) -> Iterator[Page]:
+        self._count("query")
+        found = [rid for rid in sorted(ids) if rid in self.records]
+        yield Page([RemoteRecord(rid, self.stamps[rid], {f: self.records[rid].get(f) for f in fields})
+                    for rid in found], 1)
+
+    def delete(self, rid: str) -> None:
+        del self.records[rid]
+        del self.stamps[rid]
 
     def _count(self, name: str) -> None:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -58,6 +76,9 @@ class MemoryCRM:
         for i in range(0, len(changes), 200):
             self._count("composite_sobjects")
             for c in changes[i:i + 200]:
+                if c.id not in self.records:
+                    out.append(WriteResult(c.id, False, "ENTITY_IS_DELETED", "entity is deleted", gone=True))
+                    continue
                 if c.id in self.fail_ids:
                     out.append(WriteResult(c.id, False, "UNABLE_TO_LOCK_ROW", "locked", True))
                     continue
@@ -202,3 +223,81 @@ def test_closing_the_opportunity_closes_the_task(loaded: Loaded, store: Store) -
     run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
     assert crm.records["006000"]["Presales_Status__c"] == "Closed"
     assert crm.records["006000"]["Presales_Health__c"] is None
+
+
+def _failures(store: Store) -> dict[str, dict[str, Any]]:
+    with store.begin() as conn:
+        return {f["record_id"]: f for f in store.failures(conn)}
+
+
+def test_bad_records_are_quarantined_the_rest_completes_and_retry_failed_reads_them_again(
+        loaded: Loaded, store: Store) -> None:
+    org = _org(8)
+    org["006000"]["Amount"] = "a lot"  # wrong type
+    org["006002"]["Name"] = "x" * 100_000 + " 😀𝄞"  # 100 kB, non-BMP characters
+    org["006004"]["Presales_Priority__c"] = "P9"  # not a priority: the default applies
+    org["006006"]["StageName"] = "s" * 100_000  # longer than the store's stage column
+    crm = MemoryCRM(org)
+    crm.stamps["006000"] = NOW - timedelta(days=2)  # well before the next run's lookback window
+    first = run_sync(loaded, store, crm, now=NOW)
+    assert first.exit_code == 1 and first.counts["quarantined"] == 1
+    assert _failures(store)["006000"]["error_code"] == "BAD_VALUE"
+    assert "Amount" in _failures(store)["006000"]["message"]
+    assert {"006002", "006004", "006006"} <= set(crm.records) and first.counts["tasks_created"] == 3
+    assert crm.records["006002"]["Presales_Engineer__c"] and crm.records["006004"]["Presales_Step__c"]
+    # the admin fixes the cause (here: the value) without the CRM stamp moving
+    crm.records["006000"]["Amount"] = 5000.0
+    quiet = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert "006000" in _failures(store) and quiet.counts["tasks_created"] == 0
+    retried = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=2), retry_failed=True)
+    assert retried.exit_code == 0 and retried.counts["retried"] == 1 and retried.counts["tasks_created"] == 1
+    assert _failures(store) == {} and crm.records["006000"]["Presales_Step__c"] == "Requirements"
+
+
+def test_a_record_deleted_in_the_crm_closes_its_task_and_leaves_the_queue_on_retry(
+        loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(4))
+    run_sync(loaded, store, crm, now=NOW)
+    crm.delete("006000")
+    later = run_sync(loaded, store, crm, now=NOW + timedelta(days=7))  # health changes: a write is due
+    assert later.exit_code == 1 and _failures(store)["006000"]["error_code"] == "ENTITY_IS_DELETED"
+    assert store_task(store, "006000").status.value == "Closed"
+    assert store_task(store, "006000").events[-1].outcome == "deleted"
+    again = run_sync(loaded, store, crm, now=NOW + timedelta(days=7, minutes=1))
+    assert again.counts["records_to_write"] == 0  # no write is tried for a deleted record
+    cleared = run_sync(loaded, store, crm, now=NOW + timedelta(days=7, minutes=2), retry_failed=True)
+    assert cleared.counts["deleted_in_crm"] == 1 and _failures(store) == {}
+
+
+def test_the_run_stops_at_the_api_budget_and_the_next_run_resumes(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(8), page_size=3)
+    crm.daily_limit, crm.used_by_others = 100, 78  # 80% of 100 may be used: two calls left
+    stopped = run_sync(loaded, store, crm, now=NOW)
+    assert stopped.exit_code == 1 and stopped.stopped and "API budget reached" in stopped.stopped
+    assert crm.calls == {"query": 2} and stopped.counts["read"] == 6  # two of three pages
+    assert "Presales_Step__c" not in crm.records["006000"]  # nothing written past the budget
+    crm.calls.clear()
+    crm.used_by_others = 0  # a new day
+    resumed = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert resumed.exit_code == 0 and resumed.stopped is None
+    assert all(crm.records[f"006{i:03d}"].get("Presales_Step__c") for i in range(0, 8, 2))
+
+
+def test_a_store_error_on_one_record_rolls_back_that_record_only(
+        loaded: Loaded, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlalchemy.exc
+
+    real = store.upsert_opportunity
+
+    def flaky(conn: Any, row: Any, exists: bool) -> None:
+        real(conn, row, exists)
+        if row.crm_id == "006002":
+            raise sqlalchemy.exc.IntegrityError("INSERT", {}, ValueError("boom"))
+
+    monkeypatch.setattr(store, "upsert_opportunity", flaky)
+    crm = MemoryCRM(_org(4))
+    report = run_sync(loaded, store, crm, now=NOW)
+    assert report.exit_code == 1 and _failures(store)["006002"]["error_code"] == "STORE_ERROR"
+    with store.begin() as conn:
+        assert set(store.opportunity_values(conn, ["006000", "006002"])) == {"006000"}
+        assert set(store.all_tasks(conn)) == {"006000"}
