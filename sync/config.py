@@ -59,6 +59,7 @@ class CrmConfig(_Strict):
     accounts_url: str | None = None
     api_domain: str | None = None
     token_cache: str | None = None
+    daily_credits: int | None = Field(default=None, gt=0)
     ca_bundle: str | None = None
     timeout_seconds: float = Field(default=60.0, gt=0)
 
@@ -104,6 +105,8 @@ class CrmConfig(_Strict):
         extra = sorted({"api_version", "auth"} & self.model_fields_set)
         if self.kind == "zoho" and extra:
             raise ValueError(f"{', '.join(extra)}: only for kind: salesforce")
+        if self.kind == "salesforce" and self.daily_credits is not None:
+            raise ValueError("daily_credits: only for kind: zoho (Salesforce reports its allowance)")
         return self
 
 

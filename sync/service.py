@@ -27,7 +27,7 @@ def connector_for(loaded: Loaded, env: Mapping[str, str]) -> Connector:
         zoho = ZohoSettings(
             data_center=crm.data_center or "com", accounts_url=crm.accounts_url, api_domain=crm.api_domain,
             ca_bundle=_ca(loaded, crm.ca_bundle), timeout=crm.timeout_seconds,
-            token_cache=_beside(loaded, crm.token_cache or ZOHO_TOKEN_CACHE))
+            token_cache=_beside(loaded, crm.token_cache or ZOHO_TOKEN_CACHE), daily_credits=crm.daily_credits)
         return connect_zoho(zoho, env)
     settings = SalesforceSettings(
         instance_url=crm.instance_url or "", api_version=crm.api_version, auth_method=crm.auth.method,

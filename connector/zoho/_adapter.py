@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connector.base import (
+    ApiUsage,
     FieldChangePlan,
     FieldInfo,
     FieldSpec,
@@ -41,6 +42,9 @@ PER_PAGE = 200
 DISCRETE_LIMIT = 2000
 #: PUT /{module} and PUT /users take at most 100 records.
 WRITE_BATCH = 100
+#: Get Records takes at most 100 ids a call.
+READ_IDS_BATCH = 100
+_RECORD_ID = re.compile(r"^\d{1,25}$")
 USERS = "users"
 STAMP_FIELD = "Modified_Time"
 #: Per-record codes worth sending again next run (the record is busy, not wrong).
@@ -172,8 +176,10 @@ def _record_result(change: RecordChange, raw: Any) -> WriteResult:
         message = f"{details['api_name']}: {message}"
         if details.get("expected_data_type"):
             message += f" (expected {details['expected_data_type']})"
+    # An unknown id (the record was deleted) is INVALID_DATA on the id itself.
+    gone = code == "INVALID_DATA" and isinstance(details, Mapping) and details.get("api_name") == "id"
     return WriteResult(id=change.id, ok=False, error_code=code, message=message or None,
-                       retryable=code in RETRYABLE_RECORD_CODES)
+                       retryable=code in RETRYABLE_RECORD_CODES, gone=gone)
 
 
 class ZohoConnector:
@@ -264,6 +270,31 @@ class ZohoConnector:
                     seen_tokens.add(token)
                     tokens[i] = token
             page += 1
+
+    def read_ids(
+        self, *, object_name: str, fields: Sequence[str], ids: Sequence[str]
+    ) -> Iterator[Page]:
+        """The records with these ids (``GET /{module}?ids=``, at most 100 a call; wider than
+        50 fields: one call per 50, merged by id). Deleted ones are absent."""
+        check_module(object_name)
+        bad = [i for i in ids if not isinstance(i, str) or not _RECORD_ID.match(i)]
+        if bad:
+            raise ConfigError(f"not Zoho record ids: {bad[:3]!r}")
+        requested = ["id", STAMP_FIELD, *fields]
+        return self._id_pages(object_name, requested, field_batches(wire_fields(fields)),
+                              list(dict.fromkeys(ids)))
+
+    def _id_pages(self, module: str, requested: list[str], batches: list[list[str]],
+                  ids: list[str]) -> Iterator[Page]:
+        for number, start in enumerate(range(0, len(ids), READ_IDS_BATCH), 1):
+            chunk = ",".join(ids[start : start + READ_IDS_BATCH])
+            answers = []
+            for batch in batches:
+                answer: Answer = self._transport.request(
+                    "get_records", "GET", f"{API}/{module}", params={"fields": ",".join(batch), "ids": chunk})
+                answers.append(answer.body)
+            if answers[0] is not None:
+                yield Page(records=self._merge(module, answers, requested, None), number=number)
 
     def _get_page(self, module: str, batch: list[str], page: int, token: str | None,
                   headers: dict[str, str]) -> dict[str, Any] | None:
@@ -410,6 +441,17 @@ class ZohoConnector:
         """HTTP exchanges made so far per endpoint family (every retry attempt and token
         grant counts)."""
         return self._transport.calls
+
+    @property
+    def api_usage(self) -> ApiUsage | None:
+        """Credits used out of the configured daily allowance. Zoho sends
+        ``X-API-CREDITS-REMAINING`` only once half the credits are gone; before that, and
+        without ``daily_credits`` in the settings, the usage is unknown (None) or taken as 0."""
+        total = self._transport.settings.daily_credits
+        if total is None:
+            return None
+        remaining = self._transport.credits_remaining
+        return ApiUsage(0 if remaining is None else max(0, total - remaining), total)
 
     @property
     def credits_remaining(self) -> int | None:

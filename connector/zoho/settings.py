@@ -65,6 +65,9 @@ class ZohoSettings:
     reuse one token per hour and the 10-tokens-per-10-minutes limit holds across processes."""
     credit_reserve: int = 0
     """Stop (LimitExceededError) once ``X-API-CREDITS-REMAINING`` falls to this many credits."""
+    daily_credits: int | None = None
+    """The org's API credits per 24 hours (by edition and licences); with it the adapter
+    reports `api_usage` so the sync can keep to its share of the allowance."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_center", data_center_key(self.data_center))
@@ -78,6 +81,8 @@ class ZohoSettings:
             raise ConfigError(f"max_retries must be at least 1, got {self.max_retries!r}")
         if not 0 <= self.refresh_margin < 3000:
             raise ConfigError(f"refresh_margin must be within 0..3000 seconds, got {self.refresh_margin!r}")
+        if self.daily_credits is not None and self.daily_credits < 1:
+            raise ConfigError(f"daily_credits must be positive, got {self.daily_credits!r}")
         if self.credit_reserve < 0:
             raise ConfigError(f"credit_reserve must not be negative, got {self.credit_reserve!r}")
 
