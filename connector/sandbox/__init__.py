@@ -20,8 +20,9 @@ Concepts:
 - A **fault plan** (``Sandbox(faults=…)``, ``sandbox serve --faults SPEC``,
   ``POST /_sandbox/faults``) makes chosen calls fail the way a real CRM does: rate limits,
   5xx bursts, a session expiring mid-run, row locks on chosen records, latency, a response
-  lost after the write was committed (`_faults` describes the SPEC).
-
+  lost after the write was committed (`_faults` describes the SPEC); the Zoho half renders
+  the same plan in Zoho's shapes (429 ``TOO_MANY_REQUESTS``, 401 ``INVALID_TOKEN``,
+  per-record ``RECORD_LOCKED``; ``crm=zoho`` limits a rule to it).
 - **Zoho** is the same org (seeded from the Salesforce rows, ids in Zoho's 19-digit style)
   in ``zoho.db``: the accounts server under ``zoho_accounts_url`` (``/oauth/v2/token``),
   the CRM under ``zoho_api_domain`` (``/crm/v8/…``), the roster in ``engineers-zoho.yaml``.
@@ -30,8 +31,8 @@ Concepts:
 Public surface: `Sandbox` (start/stop/serve_forever, url, session_id, session_for, ca_file,
 roster_file, consumer_key, private_key_file, integration_username, integration_user_id;
 zoho_accounts_url, zoho_api_domain, zoho_client_id, zoho_client_secret, zoho_refresh_token,
-zoho_roster_file, zoho_integration_user_id, zoho_token_for, zoho_expire_tokens, zoho_inject,
-zoho_writes, zoho_pending_requests), `ZohoLimits` and `describe_banner` (what the CLI prints).
+zoho_roster_file, zoho_integration_user_id, zoho_token_for, zoho_expire_tokens, zoho_writes,
+zoho_pending_requests), `ZohoLimits` and `describe_banner` (what the CLI prints).
 The sandbox imports nothing from rules/, sync/, mappings/ or cli.py.
 """
 

@@ -153,7 +153,7 @@ class Sandbox(ZohoSandboxMixin):
             public_key_pem=self._keys.public_key_file.read_bytes(),
         )
         api = Api(store, identity, self.faults)
-        zoho = self._start_zoho(store, api.record_call)
+        zoho = self._start_zoho(store, api.record_call, self.faults)
         try:
             server = _TLSServer(("127.0.0.1", self.port), server_context(self._keys), api, zoho)
         except OSError:

@@ -18,6 +18,10 @@ choice open, the choice is written down here so tests (and the connector) can re
   else derives it from ``field_label`` (non-alphanumerics → ``_``; a clash gets ``1``, ``2``…).
 - Credits: 1 per call, 1 per 10 records written; ``X-API-CREDITS-REMAINING`` once half the
   rolling 24-hour allowance is used; none left → 429 ``TOO_MANY_REQUESTS`` (no Retry-After).
+- Injected faults (the sandbox's shared `FaultPlan`, crm ``zoho``): ``rate_limit`` → 429
+  ``TOO_MANY_REQUESTS`` (on the token endpoint: 400 "Access Denied"), ``session_expired`` →
+  the presented access token is revoked, 401 ``INVALID_TOKEN``; ``server_error`` → 500
+  ``INTERNAL_ERROR`` (503: a plain-text page); ``lock_row`` → per-record ``RECORD_LOCKED``.
 """
 
 from __future__ import annotations
@@ -29,11 +33,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
 from connector.sandbox._api import Reply, Request
+from connector.sandbox._faults import FaultPlan, FaultRule
 from connector.sandbox._zoho_fields import changed_field, field_json, module_json, new_field
 from connector.sandbox._zoho_seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
 from connector.sandbox._zoho_store import LOOKUP_TYPES, RECORD_MODULES, USERS, Row, ZField, ZohoStore
@@ -65,11 +70,6 @@ THROTTLE_MESSAGE = (
 )
 BAD_URL = "Please check if the URL trying to access is a correct one"
 TOKEN_THROTTLED = "You have made too many requests continuously. Please try again after some time."
-_FAULT_MESSAGES = {
-    "TOO_MANY_REQUESTS": THROTTLE_MESSAGE,
-    "INTERNAL_ERROR": "Internal server error occurred.",
-    "INVALID_TOKEN": "invalid oauth token",
-}
 
 
 @dataclass(frozen=True)
@@ -114,16 +114,20 @@ class ZohoApi:
     """Routes one Zoho request (accounts or CRM), counts it, and renders the reply."""
 
     def __init__(
-        self, store: ZohoStore, count: Callable[[str], None], limits: ZohoLimits | None = None
+        self,
+        store: ZohoStore,
+        count: Callable[[str], None],
+        limits: ZohoLimits | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.store = store
         self.limits = limits or ZohoLimits()
+        self.faults = faults if faults is not None else FaultPlan()
         self.base_url = ""  # set once the server is bound
         self._count = count
         self._lock = threading.Lock()
         self._grants: dict[str, deque[float]] = {}
         self._credits: deque[tuple[float, int]] = deque()
-        self._faults: deque[tuple[int, str]] = deque()
         self._page_tokens: dict[str, _PageToken] = {}
         self._writes: list[dict[str, Any]] = []
 
@@ -132,11 +136,6 @@ class ZohoApi:
         return path.startswith(("/crm/", ACCOUNTS_PREFIX + "/", ADMIN_PREFIX))
 
     # -- test controls -----------------------------------------------------------------------
-
-    def inject(self, status: int = 429, code: str = "TOO_MANY_REQUESTS", count: int = 1) -> None:
-        """Fail the next ``count`` CRM calls with ``status`` / ``code`` (after authentication)."""
-        with self._lock:
-            self._faults.extend([(status, code)] * count)
 
     def writes(self) -> list[dict[str, Any]]:
         """Every record / user write so far: module, trigger as sent (None if absent), records."""
@@ -162,15 +161,21 @@ class ZohoApi:
             return self._admin(req)
         family = self._family(req)
         self._count(family)
+        injection = self.faults.take("zoho", family, _write_ids(req, family))
+        if injection.delay:
+            time.sleep(injection.delay)
         try:
-            if family == "zoho_token":
-                return self._token(req)
-            if req.path.startswith(ACCOUNTS_PREFIX + "/"):
+            if injection.error is not None:
+                reply = self._fault_reply(req, family, injection.error)
+            elif family == "zoho_token":
+                reply = self._token(req)
+            elif req.path.startswith(ACCOUNTS_PREFIX + "/"):
                 raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
-            user_id = self._authenticate(req)
-            self._before_call()
-            reply, cost = self._dispatch(req, family, user_id)
-            self._charge(cost)
+            else:
+                user_id = self._authenticate(req)
+                self._check_credits()
+                reply, cost = self._dispatch(replace(req, locked=injection.locked), family, user_id)
+                self._charge(cost)
         except ZohoError as e:
             reply = e.reply()
         except Exception:
@@ -178,7 +183,27 @@ class ZohoApi:
         remaining = self._credits_remaining()
         if remaining is not None and family != "zoho_token":
             reply.headers["X-API-CREDITS-REMAINING"] = str(remaining)
+        reply.drop = injection.drop
         return reply
+
+    def _fault_reply(self, req: Request, family: str, rule: FaultRule) -> Reply:
+        """An injected error in Zoho's own shapes (ZOHO.md 1.2, 4.1); no Retry-After."""
+        if family == "zoho_token":
+            if rule.kind == "rate_limit":
+                return Reply(400, {"error": "Access Denied", "error_description": TOKEN_THROTTLED})
+            if rule.kind == "server_error":
+                return Reply(rule.status, b"Service Unavailable", {"Content-Type": "text/plain"})
+            return self._token(req)  # a session cannot expire before it is minted
+        if rule.kind == "rate_limit":
+            return Reply(429, error_body("TOO_MANY_REQUESTS", THROTTLE_MESSAGE))
+        if rule.kind == "session_expired":
+            _scheme, _, token = req.headers.get("authorization", "").strip().partition(" ")
+            if token.strip():
+                self.store.revoke_token(token.strip())
+            return Reply(401, error_body("INVALID_TOKEN", "invalid oauth token"))
+        if rule.status == 503:
+            return Reply(503, b"Service Unavailable", {"Content-Type": "text/plain"})
+        return Reply(rule.status, error_body("INTERNAL_ERROR", "Internal server error occurred."))
 
     @staticmethod
     def _family(req: Request) -> str:
@@ -205,14 +230,6 @@ class ZohoApi:
         path = req.path.rstrip("/")
         if path == ADMIN_PREFIX + "/expire-tokens" and req.method == "POST":
             return Reply(200, {"expired": self.store.expire_tokens()})
-        if path == ADMIN_PREFIX + "/faults" and req.method == "POST":
-            body = json.loads(req.body or b"{}")
-            self.inject(
-                int(body.get("status", 429)),
-                str(body.get("code", "TOO_MANY_REQUESTS")),
-                int(body.get("count", 1)),
-            )
-            return Reply(200, {"pending": len(self._faults)})
         if path == ADMIN_PREFIX + "/writes" and req.method == "GET":
             return Reply(200, {"writes": self.writes()})
         return Reply(404, error_body("INVALID_URL_PATTERN", BAD_URL))
@@ -226,18 +243,15 @@ class ZohoApi:
             raise ZohoError(401, "INVALID_TOKEN", "invalid oauth token")
         return user_id
 
-    # -- credits and faults ------------------------------------------------------------------
+    # -- credits ------------------------------------------------------------------
 
     def _used(self, now: float) -> int:
         while self._credits and self._credits[0][0] <= now - 86_400:
             self._credits.popleft()
         return sum(c for _t, c in self._credits)
 
-    def _before_call(self) -> None:
+    def _check_credits(self) -> None:
         with self._lock:
-            if self._faults:
-                status, code = self._faults.popleft()
-                raise ZohoError(status, code, _FAULT_MESSAGES.get(code, code.lower().replace("_", " ")))
             if self._used(time.time()) >= self.limits.daily_credits:
                 raise ZohoError(429, "TOO_MANY_REQUESTS", THROTTLE_MESSAGE)
 
@@ -569,7 +583,7 @@ class ZohoApi:
             if unmodified is None:
                 raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Unmodified-Since"})
         self._record_write(module, trigger, len(items), user_id)
-        results = self._apply(module, "data", items, user_id, "record updated", unmodified)
+        results = self._apply(module, "data", items, user_id, "record updated", unmodified, req.locked)
         status = self._multi_status(results, 200)
         if status == 400 and all(r["code"] == "ALREADY_MODIFIED" for r in results):
             status = 412
@@ -582,7 +596,7 @@ class ZohoApi:
                 403, "NO_PERMISSION", "permission denied", {"permissions": ["Crm_Implied_Manage_Users"]}
             )
         self._record_write(USERS, None, len(items), user_id)
-        results = self._apply(USERS, USERS, items, user_id, "User updated")
+        results = self._apply(USERS, USERS, items, user_id, "User updated", locked=req.locked)
         for r in results:  # the Users API answers with the id only
             if r["status"] == "success":
                 r["details"] = {"id": r["details"]["id"]}
@@ -596,9 +610,11 @@ class ZohoApi:
         user_id: str,
         message: str,
         unmodified: int | None = None,
+        locked: frozenset[str] = frozenset(),
     ) -> list[dict[str, Any]]:
         """Validate and store each entry; one result per entry, in order. With ``unmodified``
-        (If-Unmodified-Since), a record modified after it is refused (``ALREADY_MODIFIED``)."""
+        (If-Unmodified-Since), a record modified after it is refused (``ALREADY_MODIFIED``);
+        a record in ``locked`` (an injected fault) fails with ``RECORD_LOCKED``."""
         fields = {f.api_name: f for f in self.store.fields(module)}
         results: list[dict[str, Any]] = []
         with self.store.transaction() as db:
@@ -646,6 +662,8 @@ class ZohoApi:
                                 {"api_name": name, "json_path": f"{path}.{name}"},
                             )
                         data[name] = coerce(f, value, f"{path}.{name}", known)
+                    if row.id in locked:
+                        raise EntryError("RECORD_LOCKED", "the record is locked", {"id": row.id})
                 except EntryError as e:
                     results.append(e.body)
                     continue
@@ -960,6 +978,18 @@ class ZohoApi:
                 "expires_in": self.limits.token_ttl,
             },
         )
+
+
+def _write_ids(req: Request, family: str) -> list[str]:
+    """The record ids a write touches (``data[].id`` / ``users[].id``), for row-lock faults."""
+    if family not in ("zoho_records_put", "zoho_users_put"):
+        return []
+    try:
+        body = json.loads(req.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return []
+    items = body.get("users" if family == "zoho_users_put" else "data") if isinstance(body, dict) else None
+    return [str(i["id"]) for i in items or () if isinstance(i, dict) and isinstance(i.get("id"), str)]
 
 
 def _new_token() -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from connector.sandbox._faults import FaultPlan
 from connector.sandbox._store import Store
 from connector.sandbox._zoho import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
 from connector.sandbox._zoho_seed import seed_zoho
@@ -35,7 +36,7 @@ class ZohoSandboxMixin:
     def roster_file(self) -> Path:
         raise NotImplementedError
 
-    def _start_zoho(self, store: Store, count: Callable[[str], None]) -> ZohoApi:
+    def _start_zoho(self, store: Store, count: Callable[[str], None], faults: FaultPlan) -> ZohoApi:
         path = self.data_dir / "zoho.db"
         zstore = ZohoStore(path) if path.exists() else None
         if zstore is not None and zstore.meta("seeded") is None:  # a seed interrupted half-way
@@ -53,7 +54,7 @@ class ZohoSandboxMixin:
                 plugin_fields_installed=self.plugin_fields,
             )
         self._zoho_store = zstore
-        self._zoho = ZohoApi(zstore, count, self._zoho_limits)
+        self._zoho = ZohoApi(zstore, count, self._zoho_limits, faults)
         return self._zoho
 
     def _stop_zoho(self) -> None:
@@ -110,10 +111,6 @@ class ZohoSandboxMixin:
     def zoho_expire_tokens(self) -> int:
         """Expire every access token now; a client's next call gets ``INVALID_TOKEN``."""
         return self._require_zoho().store.expire_tokens()
-
-    def zoho_inject(self, status: int = 429, code: str = "TOO_MANY_REQUESTS", count: int = 1) -> None:
-        """Fail the next ``count`` authenticated CRM calls with ``status`` and Zoho ``code``."""
-        self._require_zoho().inject(status, code, count)
 
     def zoho_writes(self) -> list[dict[str, Any]]:
         """Every Zoho record/user write so far: module, ``trigger`` as sent, record count, user."""

@@ -264,6 +264,11 @@ class ZohoStore(Database):
             ).fetchone()
         return row[0] if row else None
 
+    def revoke_token(self, token: str) -> None:
+        """End one access token (an injected expiry): the client must refresh."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM tokens WHERE token = ?", (token,))
+
     def expire_tokens(self) -> int:
         """Expire every access token now (tests of the refresh path); how many were live."""
         with self.transaction() as db:

@@ -17,7 +17,7 @@ import requests
 import yaml
 from zoho_schema import validate
 
-from connector.sandbox import Sandbox, ZohoLimits, describe_banner
+from connector.sandbox import Sandbox, ZohoLimits, describe_banner, parse_spec
 
 DEAL_FIELDS = (
     "Deal_Name,Account_Name,Owner,Stage,Amount,Closing_Date,Created_Time,Modified_Time,Modified_By,"
@@ -717,15 +717,47 @@ def test_update_and_delete_custom_fields(tmp_path: Path) -> None:
 # -- limits, faults, accounting -------------------------------------------------------------------
 
 
-def test_429_too_many_requests_has_no_retry_after(sb: Sandbox, z: Zoho) -> None:
-    sb.zoho_inject(429, "TOO_MANY_REQUESTS", count=2)
-    for _ in range(2):
-        resp = z.deals(per_page=1)
-        error_of(resp, 429, "TOO_MANY_REQUESTS")
-        assert "Retry-After" not in resp.headers
-    assert z.deals(per_page=1).status_code == 200
-    sb.zoho_inject(500, "INTERNAL_ERROR")
-    error_of(z.deals(per_page=1), 500, "INTERNAL_ERROR")
+def test_fault_plan_in_zoho_shapes(sb: Sandbox, z: Zoho) -> None:
+    """The sandbox's shared fault plan, rendered the way Zoho answers."""
+    try:
+        sb.faults.set(parse_spec("rate_limit@zoho_records_get:crm=zoho,times=2"))
+        for _ in range(2):
+            resp = z.deals(per_page=1)
+            error_of(resp, 429, "TOO_MANY_REQUESTS")
+            assert "Retry-After" not in resp.headers
+        assert z.deals(per_page=1).status_code == 200
+        sb.faults.set(parse_spec("server_error:crm=zoho,status=500"))
+        error_of(z.deals(per_page=1), 500, "INTERNAL_ERROR")
+        sb.faults.set(parse_spec("server_error:crm=zoho"))
+        unavailable = z.deals(per_page=1)
+        assert unavailable.status_code == 503 and unavailable.text == "Service Unavailable"
+        sb.faults.set(parse_spec("rate_limit@zoho_token"))
+        assert grant(sb).status_code == 400 and grant(sb).status_code == 200
+        mine = Zoho(sb)
+        sb.faults.set(parse_spec("session_expired:crm=zoho"))
+        error_of(mine.deals(per_page=1), 401, "INVALID_TOKEN")
+        error_of(mine.deals(per_page=1), 401, "INVALID_TOKEN")  # revoked: the client must refresh
+        assert Zoho(sb).deals(per_page=1).status_code == 200
+        a, b = (d["id"] for d in z.deals(per_page=2).json()["data"])
+        sb.faults.set(parse_spec(f"lock_row:crm=zoho,records={b}"))
+        locked = z.put(
+            "Deals",
+            {"data": [{"id": a, "Presales_Message": "a"}, {"id": b, "Presales_Message": "b"}], "trigger": []},
+        )
+        assert locked.status_code == 207
+        validate("records_put_response", locked.json())
+        assert [r["code"] for r in locked.json()["data"]] == ["SUCCESS", "RECORD_LOCKED"]
+        sb.faults.set(parse_spec("lost_response@zoho_records_put:crm=zoho"))
+        with pytest.raises(requests.ConnectionError):
+            z.put("Deals", {"data": [{"id": a, "Presales_Message": "lost"}], "trigger": []})
+        assert (
+            z.call("GET", "Deals", params={"fields": "Presales_Message", "ids": a}).json()["data"][0][
+                "Presales_Message"
+            ]
+            == "lost"
+        )  # committed, only the answer was lost
+    finally:
+        sb.faults.clear()
 
 
 def test_credits_header_from_half_used_then_429(tmp_path: Path) -> None:
