@@ -16,6 +16,9 @@ choice open, the choice is written down here so tests (and the connector) can re
   ``{"users": [...]}`` body (Zoho's OAS ``users.json``), not through a records module.
 - Field creation takes an explicit ``api_name`` when given (ZOHO.md §5.2: unverified on Zoho),
   else derives it from ``field_label`` (non-alphanumerics → ``_``; a clash gets ``1``, ``2``…).
+- Delete Records (``DELETE /{module}?ids=``, ≤ 100, or ``/{module}/{id}``) moves records to
+  the recycle bin, listed by ``GET /{module}/deleted`` (newest first, If-Modified-Since);
+  a deleted id is then "the id given seems to be invalid" to writes and absent from reads.
 - Credits: 1 per call, 1 per 10 records written; ``X-API-CREDITS-REMAINING`` once half the
   rolling 24-hour allowance is used; none left → 429 ``TOO_MANY_REQUESTS`` (no Retry-After).
 - Injected faults (the sandbox's shared `FaultPlan`, crm ``zoho``): ``rate_limit`` → 429
@@ -222,6 +225,8 @@ class ZohoApi:
             return "zoho_modules_get"
         if rest == ["org"]:
             return "zoho_org_get"
+        if len(rest) == 2 and rest[1] == "deleted":
+            return "zoho_deleted_get"
         if len(rest) <= 2:
             return f"zoho_records_{method}"
         return "zoho_other"
@@ -291,14 +296,21 @@ class ZohoApi:
         if family == "zoho_org_get":
             only("GET")
             return self._org(), 1
+        if family == "zoho_deleted_get":
+            only("GET")
+            return self._get_deleted(req, self._module(rest[0]), q), 1
         if family.startswith("zoho_records_"):
             module = self._module(rest[0])
             if len(rest) == 2:
-                only("GET")
+                only("GET", "DELETE")
+                if req.method == "DELETE":
+                    return self._delete_records(module, [rest[1]], user_id)
                 return self._get_one(module, rest[1], q), 1
-            only("GET", "PUT")
+            only("GET", "PUT", "DELETE")
             if req.method == "GET":
                 return self._get_records(req, module, q, user_id), 1
+            if req.method == "DELETE":
+                return self._delete_records(module, self._ids_param(q, required=True) or [], user_id)
             return self._put_records(req, module, user_id)
         raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
 
@@ -382,6 +394,93 @@ class ZohoApi:
             raise _param(name, text)
         return value
 
+    def _ids_param(self, q: dict[str, str], *, required: bool = False) -> list[str] | None:
+        """``ids=a,b,…``: at most 100 (the Records API's limit per call)."""
+        if not q.get("ids", "").strip():
+            if required:
+                raise _missing_param("ids")
+            return None
+        ids = list(dict.fromkeys(i.strip() for i in q["ids"].split(",") if i.strip()))
+        if len(ids) > self.limits.max_write:
+            raise ZohoError(
+                400,
+                "LIMIT_EXCEEDED",
+                f"at most {self.limits.max_write} ids can be given",
+                {"param_name": "ids", "param": q["ids"], "limit": self.limits.max_write},
+            )
+        return ids
+
+    def _delete_records(self, module: str, ids: list[str], user_id: str) -> tuple[Reply, int]:
+        """Delete Records (to the recycle bin): one entry per id, in order."""
+        results: list[dict[str, Any]] = []
+        stamp = int(time.time())
+        with self.store.transaction() as db:
+            rows = self.store.rows(db, module, ids)
+            for rid in ids:
+                row = rows.get(rid)
+                if row is None:
+                    results.append(
+                        error_body("INVALID_DATA", "the id given seems to be invalid", {"id": rid})
+                    )
+                    continue
+                name = row.data.get("Deal_Name" if module == "Deals" else "Account_Name")
+                self.store.delete_record(db, module, row, str(name or ""), user_id, stamp)
+                results.append(
+                    {
+                        "code": "SUCCESS",
+                        "details": {"id": rid},
+                        "message": "record deleted",
+                        "status": "success",
+                    }
+                )
+        self._record_write(module, None, len(ids), user_id)
+        return Reply(self._multi_status(results, 200), {"data": results}), max(1, math.ceil(len(ids) / 10))
+
+    def _get_deleted(self, req: Request, module: str, q: dict[str, str]) -> Reply:
+        """``GET /{module}/deleted?type=all|recycle|permanent`` (ZOHO.md 2.3): 204 when none."""
+        kind = q.get("type", "all")
+        if kind not in ("all", "recycle", "permanent"):
+            raise ZohoError(
+                400,
+                "PATTERN_NOT_MATCHED",
+                "Please check whether the input values are correct",
+                {"param_name": "type", "param": kind},
+            )
+        per_page = min(self._int_param(q, "per_page", 200), 200)
+        page = self._int_param(q, "page", 1)
+        since: int | None = None
+        header = req.headers.get("if-modified-since")
+        if header is not None:
+            since = parse_time(header)
+            if since is None:
+                raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Modified-Since"})
+        rows = (
+            []
+            if kind == "permanent"
+            else self.store.deleted(module, since, (page - 1) * per_page, per_page + 1)
+        )
+        if not rows:
+            return Reply(204)
+        users = self._users()
+
+        def who(user_id: str) -> dict[str, Any]:
+            user = users.get(user_id)
+            return {"name": user.data.get("full_name") if user else None, "id": user_id}
+
+        data = [
+            {
+                "deleted_by": who(d.deleted_by),
+                "id": d.id,
+                "display_name": d.display_name,
+                "type": "recycle",
+                "created_by": who(d.created_by),
+                "deleted_time": render_time(d.deleted),
+            }
+            for d in rows[:per_page]
+        ]
+        info = {"per_page": per_page, "count": len(data), "page": page, "more_records": len(rows) > per_page}
+        return Reply(200, {"data": data, "info": info})
+
     def _get_one(self, module: str, record_id: str, q: dict[str, str]) -> Reply:
         with self.store.reader() as db:
             row = self.store.rows(db, module, [record_id]).get(record_id)
@@ -427,7 +526,7 @@ class ZohoApi:
                 "invalid data",
                 {"param_name": "sort_order", "param": sort_order, "supported_values": ["asc", "desc"]},
             )
-        ids = [i.strip() for i in q["ids"].split(",") if i.strip()] if q.get("ids") else None
+        ids = self._ids_param(q)
         since: int | None = None
         header = req.headers.get("if-modified-since")
         if header is not None:

@@ -78,6 +78,15 @@ class ZField:
 
 
 @dataclass(frozen=True)
+class Deleted:
+    id: str
+    display_name: str
+    created_by: str
+    deleted_by: str
+    deleted: int  # UTC seconds
+
+
+@dataclass(frozen=True)
 class Row:
     id: str
     created: int  # UTC seconds
@@ -103,6 +112,11 @@ class ZohoStore(Database):
             )
             db.execute("CREATE INDEX IF NOT EXISTS records_modified ON records (module, modified, id)")
             db.execute("CREATE INDEX IF NOT EXISTS records_created ON records (module, created, id)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS deleted (module TEXT NOT NULL, id TEXT NOT NULL, "
+                "display_name TEXT NOT NULL, created_by TEXT NOT NULL, deleted_by TEXT NOT NULL, "
+                "deleted INTEGER NOT NULL, PRIMARY KEY (module, id))"
+            )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, user_id TEXT NOT NULL, "
                 "expires REAL NOT NULL)"
@@ -230,6 +244,27 @@ class ZohoStore(Database):
             "UPDATE records SET modified = ?, data = ? WHERE module = ? AND id = ?",
             (row.modified, json.dumps(row.data), module, row.id),
         )
+
+    @staticmethod
+    def delete_record(
+        db: sqlite3.Connection, module: str, row: Row, display_name: str, user_id: str, stamp: int
+    ) -> None:
+        """Move a record to the recycle bin (listed by `deleted`)."""
+        db.execute("DELETE FROM records WHERE module = ? AND id = ?", (module, row.id))
+        db.execute(
+            "INSERT OR REPLACE INTO deleted VALUES (?, ?, ?, ?, ?, ?)",
+            (module, row.id, display_name, str(row.data.get("Created_By") or ""), user_id, stamp),
+        )
+
+    def deleted(self, module: str, since: int | None, offset: int, limit: int) -> list[Deleted]:
+        """Deleted records, newest deletion first (``since``: deleted at or after it)."""
+        with self.reader() as db:
+            rows = db.execute(
+                "SELECT id, display_name, created_by, deleted_by, deleted FROM deleted "
+                "WHERE module = ? AND deleted >= ? ORDER BY deleted DESC, id DESC LIMIT ? OFFSET ?",
+                (module, since if since is not None else 0, limit, offset),
+            ).fetchall()
+        return [Deleted(*r) for r in rows]
 
     # -- OAuth -------------------------------------------------------------------------------
 

@@ -463,6 +463,41 @@ def test_put_at_most_100_records(z: Zoho) -> None:
     )
 
 
+def test_delete_records_and_list_deleted(tmp_path: Path) -> None:
+    with Sandbox(tmp_path / "del", seed=30) as box:
+        z = Zoho(box)
+        assert z.call("GET", "Deals/deleted").status_code == 204
+        a, b, c = (d["id"] for d in z.deals(per_page=3).json()["data"])
+        before = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+        resp = z.call("DELETE", "Deals", params={"ids": f"{a},5725767000000000001,{b}"})
+        assert resp.status_code == 207
+        validate("records_delete_response", resp.json())
+        assert [r["code"] for r in resp.json()["data"]] == ["SUCCESS", "INVALID_DATA", "SUCCESS"]
+        one = z.call("DELETE", f"Deals/{c}")
+        assert one.status_code == 200 and one.json()["data"][0]["details"] == {"id": c}
+        error_of(
+            z.call("DELETE", "Deals", params={"ids": ",".join(str(n) for n in range(101))}),
+            400,
+            "LIMIT_EXCEEDED",
+        )
+        error_of(z.call("DELETE", "Deals"), 400, "REQUIRED_PARAM_MISSING")
+        assert z.deals(ids=f"{a},{b},{c}").status_code == 204  # gone from Get Records
+        put = z.call("PUT", "Deals", json={"data": [{"id": a, "Presales_Message": "x"}], "trigger": []})
+        assert (
+            put.status_code == 400 and put.json()["data"][0]["message"] == "the id given seems to be invalid"
+        )
+        listed = z.call(
+            "GET", "Deals/deleted", params={"type": "all"}, headers={"If-Modified-Since": before.isoformat()}
+        )
+        assert listed.status_code == 200
+        validate("deleted_get_response", listed.json())
+        assert {d["id"] for d in listed.json()["data"]} == {a, b, c}
+        assert listed.json()["data"][0]["deleted_by"]["id"] == box.zoho_integration_user_id
+        later = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0).isoformat()
+        assert z.call("GET", "Deals/deleted", headers={"If-Modified-Since": later}).status_code == 204
+        error_of(z.call("GET", "Deals/deleted", params={"type": "gone"}), 400, "PATTERN_NOT_MATCHED")
+
+
 # -- Users --------------------------------------------------------------------------------------
 
 

@@ -30,6 +30,13 @@ INFO = {
     "sort_by": "Modified_Time",
     "sort_order": "asc",
 }
+GONE = {
+    "id": DEAL["id"],
+    "display_name": "Acme - ERP",
+    "type": "recycle",
+    "deleted_time": DEAL["Modified_Time"],
+}
+PAGE = {"per_page": 200, "count": 1, "page": 1, "more_records": False}
 PUT = {
     "data": [
         {
@@ -132,6 +139,34 @@ def test_every_schema_is_valid_2020_12() -> None:
                 ]
             },
             {"data": [{"code": "SUCCESS", "status": "success", "message": "record updated", "details": {}}]},
+        ),
+        (
+            "records_delete_response",
+            {
+                "data": [
+                    {
+                        "code": "SUCCESS",
+                        "status": "success",
+                        "message": "record deleted",
+                        "details": {"id": DEAL["id"]},
+                    }
+                ]
+            },
+            {
+                "data": [
+                    {
+                        "code": "SUCCESS",
+                        "status": "success",
+                        "message": "record updated",
+                        "details": {"id": DEAL["id"]},
+                    }
+                ]
+            },
+        ),
+        (
+            "deleted_get_response",
+            {"data": [{**GONE, "deleted_by": {"name": "Li Wei", "id": USER["id"]}}], "info": PAGE},
+            {"data": [{**GONE, "deleted_by": USER}], "info": PAGE},  # a lookup has no email
         ),
         (
             "users_put_request",
