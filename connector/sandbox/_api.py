@@ -234,7 +234,26 @@ class Api:
             return _method_not_allowed(req.method, "GET" if req.path.endswith("stats") else "POST")
         if req.path.rstrip("/") == "/_sandbox/faults":
             return self._faults_admin(req)
+        if req.path.rstrip("/") == "/_sandbox/usage":
+            return self._usage_admin(req)
         return Reply(404, NOT_FOUND)
+
+    def _usage_admin(self, req: Request) -> Reply:
+        """GET the org's daily API usage; POST {"used": N} to pretend other integrations
+        already spent N of the allowance (for budget tests)."""
+        if req.method == "POST":
+            try:
+                used = json.loads(req.body or b"{}")["used"]
+                if not isinstance(used, int) or used < 0:
+                    raise ValueError(used)
+            except (ValueError, KeyError, TypeError):
+                return Reply(400, [{"errorCode": "JSON_PARSER_ERROR", "message": 'expected {"used": N}'}])
+            with self._lock:
+                self._usage = used
+        elif req.method != "GET":
+            return _method_not_allowed(req.method, "GET, POST")
+        with self._lock:
+            return Reply(200, {"used": self._usage, "total": DAILY_LIMIT})
 
     def _faults_admin(self, req: Request) -> Reply:
         """GET the plan (with how often each rule fired), POST a new one, DELETE it."""
@@ -296,8 +315,8 @@ class Api:
             return self._only(req, "GET") or self._describe(rest[1], version, user_id)
         if family == "sobject_create":
             return self._create_one(req, rest[1], user_id)
-        if family == "sobject_delete" and rest[1].lower() in _SECURITY_LOWER:
-            return self._delete_record(rest[1], rest[2])
+        if family == "sobject_delete" and rest[1].lower() in _DELETABLE:
+            return self._delete_record(rest[1], rest[2], user_id)
         if rest[0] == "sobjects" and len(rest) == 3:
             if req.method == "GET":
                 return self._get_record(rest[1], rest[2], version, user_id)
@@ -727,8 +746,11 @@ class Api:
             db.execute("RELEASE creates")
         return Reply(200, results)
 
-    def _delete_record(self, type_name: str, record_id: str) -> Reply:
-        obj = self._security_object(type_name)
+    def _delete_record(self, type_name: str, record_id: str, user_id: str) -> Reply:
+        """Delete one record: the security objects install needs, and opportunities (a
+        deleted record then answers updates with ENTITY_IS_DELETED)."""
+        is_security = type_name.lower() in _SECURITY_LOWER
+        obj = self._security_object(type_name) if is_security else self._object(type_name, user_id)
         norm = normalize_id(record_id)
         with self.store.transaction() as db:
             if (
@@ -841,6 +863,7 @@ class Api:
 
 
 _SECURITY_LOWER = frozenset(t.lower() for t in SECURITY_TYPES)
+_DELETABLE = _SECURITY_LOWER | {"opportunity"}
 
 
 def _not_writable(f: FieldDef) -> dict[str, Any]:

@@ -605,3 +605,27 @@ def test_same_seed_same_org_and_restart_keeps_it(tmp_path: Path) -> None:
         assert sf.query_all(soql)["records"] == results[0][0]
     finally:
         box.stop()
+
+
+def test_updating_a_deleted_record_says_entity_is_deleted(sb: Sandbox, api: requests.Session) -> None:
+    answer = query(sb, api, "SELECT Id FROM Opportunity ORDER BY Id LIMIT 2").json()
+    victim, other = [r["Id"] for r in answer["records"]]
+    gone = api.delete(f"{sb.url}/services/data/v{V}/sobjects/Opportunity/{victim}", timeout=10)
+    assert gone.status_code == 204
+    body = {"allOrNone": False, "records": [
+        {"attributes": {"type": "Opportunity"}, "id": victim, "Name": "x"},
+        {"attributes": {"type": "Opportunity"}, "id": "006" + "0" * 12, "Name": "x"},
+        {"attributes": {"type": "Opportunity"}, "id": other, "Name": "x"}]}
+    results = api.patch(f"{sb.url}/services/data/v{V}/composite/sobjects", json=body, timeout=10).json()
+    assert [r["success"] for r in results] == [False, False, True]
+    assert results[0]["errors"][0]["statusCode"] == "ENTITY_IS_DELETED"
+    assert results[1]["errors"][0]["statusCode"] in ("INVALID_CROSS_REFERENCE_KEY", "MALFORMED_ID")
+
+
+def test_usage_admin_sets_the_orgs_daily_usage(sb: Sandbox, api: requests.Session) -> None:
+    assert api.post(f"{sb.url}/_sandbox/usage", json={"used": 14_000}, timeout=10).json() == {
+        "used": 14_000, "total": 15_000}
+    answer = query(sb, api, "SELECT Id FROM Opportunity LIMIT 1")
+    assert answer.headers["Sforce-Limit-Info"] == "api-usage=14001/15000"
+    assert api.post(f"{sb.url}/_sandbox/usage", json={"used": -1}, timeout=10).status_code == 400
+    api.post(f"{sb.url}/_sandbox/usage", json={"used": 0}, timeout=10).raise_for_status()
