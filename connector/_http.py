@@ -5,6 +5,7 @@ helpers for URLs, JSON answers and batches."""
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -68,22 +69,40 @@ def chunks(items: Sequence[T], size: int) -> list[list[T]]:
 
 class HttpSession(requests.Session):
     """A `requests.Session` with a default timeout on every request and TLS always verified
-    (against `ca_bundle` when given, else REQUESTS_CA_BUNDLE / certifi)."""
+    (against `ca_bundle` when given, else REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / certifi).
+
+    Verification cannot be switched off: ``verify=False`` on a call or on the session is
+    overridden on every request. The only way to reach a server with a private CA is to
+    trust that CA by naming its file; a named file that does not exist is a `ConfigError`."""
 
     def __init__(self, *, timeout: float, ca_bundle: str | None = None) -> None:
         super().__init__()
         self.default_timeout = timeout
-        self.ca_bundle = ca_bundle
+        if ca_bundle:
+            _check_ca_file("crm.ca_bundle", ca_bundle)
+        self.ca_bundle = ca_bundle or None
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
-        if self.ca_bundle:
-            # Per request, because REQUESTS_CA_BUNDLE would otherwise override session.verify.
-            kwargs["verify"] = self.ca_bundle
-        elif kwargs.get("verify") is False:
-            kwargs["verify"] = True
+        # Per request: a request-level value wins over session.verify, and True is replaced
+        # by REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (a named CA file) when the environment is trusted.
+        kwargs["verify"] = self.ca_bundle or True
+        if not self.ca_bundle and self.trust_env:
+            for name in _CA_ENV:
+                if os.environ.get(name):
+                    _check_ca_file(name, os.environ[name])
+                    break
         return super().request(method, url, *args, **kwargs)
+
+
+_CA_ENV = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def _check_ca_file(name: str, path: str) -> None:
+    # requests would raise a bare OSError deep inside the call; say what to fix instead.
+    if not os.path.exists(path):  # a file, or a c_rehash'd directory
+        raise ConfigError(f"{name} names a CA file that does not exist: {path}")
 
 
 

@@ -32,6 +32,7 @@ from rules import (
     WeekendCalendar,
     compile_rules,
 )
+from sync.config_secrets import refuse_secrets
 
 DEFAULT_CONFIG = Path("presales.yaml")
 
@@ -251,6 +252,7 @@ def load_roster(path: Path) -> tuple[dict[str, Engineer], frozenset[str]]:
 def load(path: Path) -> Loaded:
     """Load the config file and the files it names; raise FileProblems (exit 2) on any
     problem, before anything touches the store or the CRM."""
+    refuse_secrets(path)
     config = load_model(path, Config)
     base = path.parent
     mapping_path = (_resolve(base, config.mapping) if config.mapping
@@ -270,6 +272,7 @@ def load(path: Path) -> Loaded:
 def load_crm_only(path: Path) -> Loaded:
     """The config file alone, with the shipped mapping and rules and no roster: enough to
     talk to the CRM before the admin's mapping exists (`presales mappings init`)."""
+    refuse_secrets(path)
     config = load_model(path, Config)
     return Loaded(path=path, config=config,
                   mapping=load_mapping(default_mapping_path(config.crm.kind)),

@@ -17,6 +17,7 @@ from simple_salesforce.metadata import SfdcMetadataApi
 from connector._http import chunks
 from connector.base import FieldChangePlan, FieldSpec
 from connector.errors import ConfigError, FatalError
+from connector.salesforce._soql import soql_string
 from connector.salesforce._transport import Transport
 
 #: Metadata API CRUD calls accept at most 10 components.
@@ -258,7 +259,7 @@ class FieldInstaller:
         return _soql_id(new_id, object_name)
 
     def permission_set_id(self) -> str:
-        records = self._query(f"SELECT Id FROM PermissionSet WHERE Name = '{PERMISSION_SET_NAME}'")
+        records = self._query(f"SELECT Id FROM PermissionSet WHERE Name = {soql_string(PERMISSION_SET_NAME)}")
         if records:
             return _soql_id(records[0].get("Id"), "PermissionSet")
         return self._create(
@@ -280,7 +281,7 @@ class FieldInstaller:
         assigned = {
             str(r.get("AssigneeId"))
             for r in self._query(
-                f"SELECT AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = '{ps_id}'"
+                f"SELECT AssigneeId FROM PermissionSetAssignment WHERE PermissionSetId = {soql_string(ps_id)}"
             )
         }
         new = [{"attributes": {"type": "PermissionSetAssignment"}, "AssigneeId": u, "PermissionSetId": ps_id}
@@ -289,7 +290,7 @@ class FieldInstaller:
             self._collection("POST", chunk)
         rows = self._query(
             "SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "
-            f"WHERE ParentId = '{ps_id}'"
+            f"WHERE ParentId = {soql_string(ps_id)}"
         )
         by_field = {str(r.get("Field", "")).lower(): r for r in rows}
         missing: list[dict[str, Any]] = []
