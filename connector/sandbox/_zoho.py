@@ -448,12 +448,7 @@ class ZohoApi:
             )
         per_page = min(self._int_param(q, "per_page", 200), 200)
         page = self._int_param(q, "page", 1)
-        since: int | None = None
-        header = req.headers.get("if-modified-since")
-        if header is not None:
-            since = parse_time(header)
-            if since is None:
-                raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Modified-Since"})
+        since = _time_header(req, "If-Modified-Since")
         rows = (
             []
             if kind == "permanent"
@@ -527,12 +522,7 @@ class ZohoApi:
                 {"param_name": "sort_order", "param": sort_order, "supported_values": ["asc", "desc"]},
             )
         ids = self._ids_param(q)
-        since: int | None = None
-        header = req.headers.get("if-modified-since")
-        if header is not None:
-            since = parse_time(header)
-            if since is None:
-                raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Modified-Since"})
+        since = _time_header(req, "If-Modified-Since")
         bound = (module, tuple(names), sort_by, sort_order, per_page, since, tuple(ids or ()))
         if "page_token" in q:
             if "page" in q:
@@ -675,12 +665,7 @@ class ZohoApi:
             raise ZohoError(
                 400, "INVALID_DATA", "invalid data", {"api_name": "trigger", "json_path": "$.trigger"}
             )
-        unmodified: int | None = None
-        header = req.headers.get("if-unmodified-since")
-        if header is not None:
-            unmodified = parse_time(header)
-            if unmodified is None:
-                raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "If-Unmodified-Since"})
+        unmodified = _time_header(req, "If-Unmodified-Since")
         self._record_write(module, trigger, len(items), user_id)
         results = self._apply(module, "data", items, user_id, "record updated", unmodified, req.locked)
         status = self._multi_status(results, 200)
@@ -1077,6 +1062,17 @@ class ZohoApi:
                 "expires_in": self.limits.token_ttl,
             },
         )
+
+
+def _time_header(req: Request, name: str) -> int | None:
+    """An ``If-Modified-Since`` / ``If-Unmodified-Since`` header as UTC seconds (None if absent)."""
+    header = req.headers.get(name.lower())
+    if header is None:
+        return None
+    seconds = parse_time(header)
+    if seconds is None:
+        raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": name})
+    return seconds
 
 
 def _write_ids(req: Request, family: str) -> list[str]:
