@@ -709,6 +709,7 @@ class ZohoApi:
                 for target in (USERS, "Accounts")
             }
             stamp = int(time.time())
+            users = {r.id: r for r in self.store.all_rows_in(db, USERS)}
             for i, item in enumerate(items):
                 path = f"$.{key}[{i}]"
                 try:
@@ -760,10 +761,10 @@ class ZohoApi:
                         "code": "SUCCESS",
                         "details": {
                             "Modified_Time": render_time(new.modified),
-                            "Modified_By": self._minified(user_id),
+                            "Modified_By": _minified(users, user_id),
                             "Created_Time": render_time(new.created),
                             "id": row.id,
-                            "Created_By": self._minified(str(data.get("Created_By") or "")),
+                            "Created_By": _minified(users, str(data.get("Created_By") or "")),
                         },
                         "message": message,
                         "status": "success",
@@ -782,15 +783,6 @@ class ZohoApi:
                 if f is not None and f.lookup_module == target and isinstance(value, dict):
                     out.extend(v for v in [value.get("id")] if isinstance(v, str))
         return out
-
-    def _minified(self, user_id: str) -> dict[str, Any]:
-        with self.store.reader() as db:
-            row = self.store.rows(db, USERS, [user_id]).get(user_id)
-        return {
-            "name": row.data.get("full_name") if row else None,
-            "id": user_id,
-            "email": row.data.get("email") if row else None,
-        }
 
     def _is_admin(self, user_id: str) -> bool:
         with self.store.reader() as db:
@@ -1062,6 +1054,16 @@ class ZohoApi:
                 "expires_in": self.limits.token_ttl,
             },
         )
+
+
+def _minified(users: dict[str, Row], user_id: str) -> dict[str, Any]:
+    """OAS Minified_User of ``user_id`` (name, id, email)."""
+    row = users.get(user_id)
+    return {
+        "name": row.data.get("full_name") if row else None,
+        "id": user_id,
+        "email": row.data.get("email") if row else None,
+    }
 
 
 def _time_header(req: Request, name: str) -> int | None:

@@ -194,12 +194,16 @@ class ZohoStore(Database):
 
     def all_rows(self, module: str) -> list[Row]:
         with self.reader() as db:
-            return [
-                Row(rid, created, modified, json.loads(data))
-                for rid, created, modified, data in db.execute(
-                    "SELECT id, created, modified, data FROM records WHERE module = ? ORDER BY id", (module,)
-                )
-            ]
+            return self.all_rows_in(db, module)
+
+    @staticmethod
+    def all_rows_in(db: sqlite3.Connection, module: str) -> list[Row]:
+        return [
+            Row(rid, created, modified, json.loads(data))
+            for rid, created, modified, data in db.execute(
+                "SELECT id, created, modified, data FROM records WHERE module = ? ORDER BY id", (module,)
+            )
+        ]
 
     def page(
         self,
