@@ -32,7 +32,7 @@ Public surface: `Sandbox` (start/stop/serve_forever, url, session_id, session_fo
 roster_file, consumer_key, private_key_file, integration_username, integration_user_id;
 zoho_accounts_url, zoho_api_domain, zoho_client_id, zoho_client_secret, zoho_refresh_token,
 zoho_roster_file, zoho_integration_user_id, zoho_token_for, zoho_expire_tokens, zoho_writes,
-zoho_pending_requests), `ZohoLimits` and `describe_banner` (what the CLI prints).
+zoho_credits, zoho_pending_requests), `ZohoLimits` and `describe_banner` (what the CLI prints).
 The sandbox imports nothing from rules/, sync/, mappings/ or cli.py.
 """
 

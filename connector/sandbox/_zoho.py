@@ -21,6 +21,7 @@ choice open, the choice is written down here so tests (and the connector) can re
   a deleted id is then "the id given seems to be invalid" to writes and absent from reads.
 - Credits: 1 per call, 1 per 10 records written; ``X-API-CREDITS-REMAINING`` once half the
   rolling 24-hour allowance is used; none left → 429 ``TOO_MANY_REQUESTS`` (no Retry-After).
+  ``POST /_sandbox/zoho/credits {"used": N}`` pretends others spent N (API budget tests).
 - Injected faults (the sandbox's shared `FaultPlan`, crm ``zoho``): ``rate_limit`` → 429
   ``TOO_MANY_REQUESTS`` (on the token endpoint: 400 "Access Denied"), ``session_expired`` →
   the presented access token is revoked, 401 ``INVALID_TOKEN``; ``server_error`` → 500
@@ -237,7 +238,28 @@ class ZohoApi:
             return Reply(200, {"expired": self.store.expire_tokens()})
         if path == ADMIN_PREFIX + "/writes" and req.method == "GET":
             return Reply(200, {"writes": self.writes()})
+        if path == ADMIN_PREFIX + "/credits" and req.method in ("GET", "POST"):
+            if req.method == "POST":
+                try:
+                    used = json.loads(req.body or b"{}")["used"]
+                    self.set_credits_used(used)
+                except (ValueError, KeyError, TypeError):
+                    return Reply(400, error_body("INVALID_DATA", 'expected {"used": N}'))
+            return Reply(200, self.credits())
         return Reply(404, error_body("INVALID_URL_PATTERN", BAD_URL))
+
+    def credits(self) -> dict[str, int]:
+        """The rolling 24-hour credits: used and the allowance."""
+        with self._lock:
+            return {"used": self._used(time.time()), "total": self.limits.daily_credits}
+
+    def set_credits_used(self, used: Any) -> None:
+        """Pretend other integrations already spent ``used`` credits (API budget tests)."""
+        if not isinstance(used, int) or isinstance(used, bool) or used < 0:
+            raise ValueError(used)
+        with self._lock:
+            self._credits.clear()
+            self._credits.append((time.time(), used))
 
     def _authenticate(self, req: Request) -> str:
         scheme, _, token = req.headers.get("authorization", "").strip().partition(" ")

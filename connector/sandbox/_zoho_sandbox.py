@@ -112,6 +112,14 @@ class ZohoSandboxMixin:
         """Expire every access token now; a client's next call gets ``INVALID_TOKEN``."""
         return self._require_zoho().store.expire_tokens()
 
+    def zoho_credits(self, used: int | None = None) -> dict[str, int]:
+        """The Zoho org's credits (``{"used", "total"}``); ``used`` sets how many other
+        integrations already spent in the rolling 24 hours (also ``POST /_sandbox/zoho/credits``)."""
+        zoho = self._require_zoho()
+        if used is not None:
+            zoho.set_credits_used(used)
+        return zoho.credits()
+
     def zoho_writes(self) -> list[dict[str, Any]]:
         """Every Zoho record/user write so far: module, ``trigger`` as sent, record count, user."""
         return self._require_zoho().writes()

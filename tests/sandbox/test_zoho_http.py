@@ -810,6 +810,16 @@ def test_credits_header_from_half_used_then_429(tmp_path: Path) -> None:
         assert z.call("GET", "users").headers["X-API-CREDITS-REMAINING"] == "1"
         assert z.call("GET", "users").headers["X-API-CREDITS-REMAINING"] == "0"
         error_of(z.call("GET", "users"), 429, "TOO_MANY_REQUESTS")
+        assert box.zoho_credits() == {"used": 8, "total": 8}
+        assert box.zoho_credits(used=1) == {"used": 1, "total": 8}  # other integrations' spend, settable
+        assert "X-API-CREDITS-REMAINING" not in z.call("GET", "users").headers
+        admin = session(box).post(f"{box.url}/_sandbox/zoho/credits", json={"used": 6}, timeout=10)
+        assert admin.json() == {"used": 6, "total": 8}
+        assert z.call("GET", "users").headers["X-API-CREDITS-REMAINING"] == "1"
+        assert (
+            session(box).post(f"{box.url}/_sandbox/zoho/credits", json={"used": -1}, timeout=10).status_code
+            == 400
+        )
 
 
 def test_stats_count_zoho_calls_per_endpoint(sb: Sandbox) -> None:
