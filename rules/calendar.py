@@ -64,17 +64,26 @@ class WeekendCalendar:
         self.work_start = work_start
         self.work_end = work_end
         self.tz = tz
+        # A calendar never changes once built: answers are memoised (a run asks about the same
+        # few hundred days for every open task).
+        self._working: dict[date, bool] = {}
+        self._added: dict[tuple[date, int], date] = {}
 
     def is_estimated(self, d: date) -> bool:
         """Whether `d`'s working days are a guess (never, for a fixed weekly pattern)."""
         return False
 
     def is_working_day(self, d: date) -> bool:
-        if d in self.extra_working_days:
-            return True
-        if d in self.extra_holidays:
-            return False
-        return self._officially_working(d)
+        known = self._working.get(d)
+        if known is None:
+            if d in self.extra_working_days:
+                known = True
+            elif d in self.extra_holidays:
+                known = False
+            else:
+                known = self._officially_working(d)
+            self._working[d] = known
+        return known
 
     def _officially_working(self, d: date) -> bool:
         return d.weekday() < 5
@@ -82,12 +91,18 @@ class WeekendCalendar:
     def add_working_days(self, start: date, n: int) -> date:
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
+        key = (start, n)
+        found = self._added.get(key)
+        if found is not None:
+            return found
         if n == 0:
-            return self._next_working(start)
-        # Count working days strictly after `start`: Saturday + 1 is Monday, not Tuesday.
-        day = start
-        for _ in range(n):
-            day = self._next_working(day + timedelta(days=1))
+            day = self._next_working(start)
+        else:
+            # Count working days strictly after `start`: Saturday + 1 is Monday, not Tuesday.
+            day = start
+            for _ in range(n):
+                day = self._next_working(day + timedelta(days=1))
+        self._added[key] = day
         return day
 
     def _next_working(self, d: date) -> date:
@@ -173,6 +188,7 @@ class BusinessCalendar(WeekendCalendar):
         super().__init__(extra_holidays=extra_holidays, extra_working_days=extra_working_days,
                          work_start=work_start, work_end=work_end, tz=tz)
         self._years: dict[int, HolidayBase] = {}
+        self._estimated: dict[int, bool] = {}
         self._load(years=())  # validates country and subdivision without loading any year
 
     def _load(self, years: int | tuple[int, ...]) -> HolidayBase:
@@ -204,7 +220,11 @@ class BusinessCalendar(WeekendCalendar):
         """
         if self.country not in _PUBLISHED_SCHEDULE_COUNTRIES:
             return False
-        return not any(w.year == d.year for w in self._official(d.year).weekend_workdays)
+        estimated = self._estimated.get(d.year)
+        if estimated is None:
+            estimated = self._estimated[d.year] = not any(
+                w.year == d.year for w in self._official(d.year).weekend_workdays)
+        return estimated
 
     def __repr__(self) -> str:
         return (

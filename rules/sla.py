@@ -87,7 +87,8 @@ def assess(task: Task, *, priority: str | None, now: datetime, settings: RulesSe
         raise ValueError("assess needs a calendar with a time zone")
     if task.status is Status.CLOSED:
         return Outlook(None, None, first_response_at(task), None, "")
-    due = step_due_date(task, step_days=settings.step_days_for(priority), calendar=calendar, tz=tz)
+    step_days = {task.step: settings.days_for(task.step, priority)} if task.step in settings.step_days else {}
+    due = step_due_date(task, step_days=step_days, calendar=calendar, tz=tz)
     answer_by = response_due(task, priority=priority, settings=settings, calendar=calendar)
     responded = first_response_at(task)
     estimated = bool(
