@@ -68,7 +68,8 @@ def soql_datetime(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("since must be an aware datetime")
     utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond // 1000:03d}Z"
+    # not strftime("%Y"): it does not pad years before 1000, which SOQL would refuse
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S") + f".{utc.microsecond // 1000:03d}Z"
 
 
 def build_soql(object_name: str, fields: Sequence[str], since: datetime | None) -> str:
