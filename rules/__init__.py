@@ -8,6 +8,7 @@ from rules.assignment import LEVEL_RANK, Assignment, Requirement, choose, reconc
 from rules.calendar import BusinessCalendar, WeekendCalendar, WorkCalendar, step_due_date
 from rules.expressions import Expression, ExpressionError
 from rules.health import Health, evaluate_health
+from rules.kpi import Band, Dimension, Fact, KpiSettings, Metric, Period, Scorecard, score_quarter, score_year
 from rules.model import (
     STEP_ORDER,
     Command,
@@ -38,20 +39,27 @@ __all__ = [
     "STEP_ORDER",
     "Assignment",
     "AssignmentSettings",
+    "Band",
     "BusinessCalendar",
     "Command",
     "CompiledRules",
+    "Dimension",
     "DomainError",
     "Engineer",
     "EventKind",
     "Expression",
     "ExpressionError",
+    "Fact",
     "Health",
+    "KpiSettings",
     "Level",
+    "Metric",
     "Outlook",
+    "Period",
     "Requirement",
     "RulesProblems",
     "RulesSettings",
+    "Scorecard",
     "Status",
     "Step",
     "Task",
@@ -74,5 +82,7 @@ __all__ = [
     "requested_at",
     "requirement_of",
     "round_robin",
+    "score_quarter",
+    "score_year",
     "step_due_date",
 ]

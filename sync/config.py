@@ -26,6 +26,7 @@ from rules import (
     BusinessCalendar,
     CompiledRules,
     Engineer,
+    KpiSettings,
     Level,
     RulesProblems,
     RulesSettings,
@@ -156,11 +157,19 @@ class CalendarConfig(_Strict):
                                 work_end=self.work_end, tz=tz)
 
 
+class ReportConfig(_Strict):
+    """`presales report`: the language of its labels."""
+
+    language: Literal["zh", "en"] = "zh"
+
+
 class Config(_Strict):
     crm: CrmConfig
     store: str = "sqlite:///presales.db"
     mapping: str | None = None
     rules: str | None = None
+    kpi: str | None = None             # KPI scorecard settings (default rules/kpi.yaml)
+    report: ReportConfig = Field(default_factory=lambda: ReportConfig())
     roster: str = "engineers.yaml"
     timezone: str = "Asia/Shanghai"
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
@@ -210,6 +219,7 @@ class Loaded(BaseModel):
     rules: RulesSettings
     engineers: dict[str, Engineer]
     managers: frozenset[str]
+    kpi: KpiSettings = Field(default_factory=KpiSettings)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -265,8 +275,9 @@ def load(path: Path) -> Loaded:
     rules = load_model(rules_path, RulesSettings)
     check_expressions(rules, mapping, rules_path)
     engineers, managers = load_roster(_resolve(base, config.roster))
+    kpi = load_model(_resolve(base, config.kpi) if config.kpi else default_kpi_path(), KpiSettings)
     return Loaded(path=path, config=config, mapping=mapping, rules=rules,
-                  engineers=engineers, managers=managers)
+                  engineers=engineers, managers=managers, kpi=kpi)
 
 
 def load_crm_only(path: Path) -> Loaded:
@@ -300,6 +311,12 @@ def default_rules_path() -> Path:
     return Path(rules.__file__).parent / "default.yaml"
 
 
+def default_kpi_path() -> Path:
+    import rules
+
+    return Path(rules.__file__).parent / "kpi.yaml"
+
+
 def store_url(loaded: Loaded) -> str:
     """SQLite paths in the URL are relative to the config file, not the working dir."""
     url = loaded.config.store
@@ -309,6 +326,7 @@ def store_url(loaded: Loaded) -> str:
     return url
 
 
-__all__ = ["DEFAULT_CONFIG", "CalendarConfig", "Config", "Loaded", "check_expressions", "load",
+__all__ = ["DEFAULT_CONFIG", "CalendarConfig", "Config", "Loaded", "ReportConfig", "check_expressions",
+           "default_kpi_path", "load",
            "load_crm_only",
            "load_roster", "store_url"]
