@@ -1,5 +1,5 @@
 """Persistence: SQLAlchemy Core over SQLite (default) or PostgreSQL, migrated by Alembic."""
 
-from sync.store.repo import LockHeld, OpportunityRow, Store, StoredTask, StoreError
+from sync.store.repo import ActivityRow, LockHeld, OpportunityRow, Store, StoredTask, StoreError
 
-__all__ = ["LockHeld", "OpportunityRow", "Store", "StoreError", "StoredTask"]
+__all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoreError", "StoredTask"]

@@ -77,6 +77,17 @@ class OpportunityRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ActivityRow:
+    """One knowledge or learning fact of an engineer (a document, a training, ...)."""
+
+    engineer_id: str
+    day: date
+    kind: str
+    title: str
+    evidence: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredTask:
     id: int
     task: Task
@@ -382,6 +393,55 @@ class Store:
         return [{**r._mapping, "started_at": _aware(r.started_at),
                  "finished_at": _aware(r.finished_at)} for r in rows]
 
+    # -- KPI: activities and scores ----------------------------------------------------
+    def add_activities(self, conn: Connection, rows: Sequence[ActivityRow], now: datetime) -> int:
+        """Insert the activities not stored yet (same engineer, day, kind and title); the
+        number added. Repeats inside `rows` count once."""
+        new: dict[tuple[str, date, str, str], ActivityRow] = {}
+        a = t.activities
+        for chunk in _chunks(list(rows), 500):
+            days = {r.day for r in chunk}
+            known = {(r.engineer_id, r.day, r.kind, r.title) for r in conn.execute(
+                select(a.c.engineer_id, a.c.day, a.c.kind, a.c.title).where(
+                    a.c.engineer_id.in_({r.engineer_id for r in chunk}) & a.c.day.in_(days)))}
+            for r in chunk:
+                key = (r.engineer_id, r.day, r.kind, r.title)
+                if key not in known:
+                    new.setdefault(key, r)
+        if new:
+            conn.execute(insert(a), [{"engineer_id": r.engineer_id, "day": r.day, "kind": r.kind,
+                                      "title": r.title, "evidence": r.evidence, "imported_at": now}
+                                     for r in new.values()])
+        return len(new)
+
+    def activities(self, conn: Connection, start: date, end: date) -> list[tuple[int, ActivityRow]]:
+        """(id, activity) with `start <= day < end`, in day order."""
+        a = t.activities
+        rows = conn.execute(select(a).where((a.c.day >= start) & (a.c.day < end)).order_by(a.c.day, a.c.id))
+        return [(r.id, ActivityRow(r.engineer_id, r.day, r.kind, r.title, r.evidence)) for r in rows]
+
+    def kpi_scores(self, conn: Connection, period: str) -> dict[str, dict[str, Any]]:
+        """Stored scorecards of `period` by engineer (numbers as floats)."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in conn.execute(select(t.kpi_scores).where(t.kpi_scores.c.period == period)):
+            row = dict(r._mapping)
+            for col in ("raw_score", "kpi_score", "behaviour_score"):
+                row[col] = None if row[col] is None else float(row[col])
+            row["computed_at"] = _aware(row["computed_at"])
+            out[r.engineer_id] = row
+        return out
+
+    def save_kpi_score(self, conn: Connection, period: str, engineer_id: str, values: Mapping[str, Any],
+                       now: datetime) -> None:
+        """Insert or update one scorecard's columns named in `values`; others are kept."""
+        k = t.kpi_scores
+        key = (k.c.period == period) & (k.c.engineer_id == engineer_id)
+        data = {**values, "computed_at": now}
+        if conn.execute(select(k.c.period).where(key)).first():
+            conn.execute(update(k).where(key).values(**data))
+        else:
+            conn.execute(insert(k).values(period=period, engineer_id=engineer_id, **data))
+
     def count_tasks(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(t.tasks)).scalar_one())
 
@@ -436,4 +496,4 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["LockHeld", "OpportunityRow", "Store", "StoreError", "StoredTask"]
+__all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoreError", "StoredTask"]

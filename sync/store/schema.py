@@ -129,3 +129,33 @@ run_locks = Table(
     Column("host", String(255), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
 )
+
+# Knowledge and learning facts from `presales activities import`; one row per distinct fact,
+# so importing the same file twice adds nothing.
+activities = Table(
+    "activities", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("engineer_id", String(64), nullable=False),
+    Column("day", Date, nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("evidence", Text),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("engineer_id", "day", "kind", "title", name="uq_activities_fact"),
+)
+
+# One scorecard per engineer and period: the computed score and band, and apart from them
+# the manager's inputs (behaviour score, calibrated band) that survive a recomputation.
+kpi_scores = Table(
+    "kpi_scores", metadata,
+    Column("period", String(7), primary_key=True),
+    Column("engineer_id", String(64), primary_key=True),
+    Column("raw_score", Numeric(5, 1)),
+    Column("kpi_score", Numeric(5, 1)),
+    Column("band", String(10)),
+    Column("behaviour_score", Numeric(5, 1)),
+    Column("calibrated_band", String(10)),
+    Column("calibration_note", Text),
+    Column("detail", JSON),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+)
