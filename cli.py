@@ -37,6 +37,8 @@ mappings_app = typer.Typer(help="Check or start the field mapping against the li
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(mappings_app, name="mappings")
 app.add_typer(task_app, name="task")
+activities_app = typer.Typer(help="Knowledge and learning facts for the KPI scorecard.", no_args_is_help=True)
+app.add_typer(activities_app, name="activities")
 
 # Under cron or a pipe there is no terminal width: keep tables on one line per row.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -473,6 +475,99 @@ def demo(
 def _write_calls(api_calls: dict[str, int]) -> int:
     """Record-write calls among a run's API calls (either CRM's endpoint families)."""
     return sum(api_calls.get(k, 0) for k in ("composite_sobjects", "update_records"))
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """ID=VALUE options (repeatable) as a dict; a malformed one is a usage error (exit 2)."""
+    out: dict[str, str] = {}
+    for v in values or []:
+        who, sep, value = v.partition("=")
+        if not sep or not who.strip() or not value.strip():
+            err.print(f"error: {option} {v!r}: write ENGINEER=VALUE (CRM user id or name)", markup=False)
+            raise typer.Exit(EXIT_CONFIG)
+        out[who.strip()] = value.strip()
+    return out
+
+
+@app.command()
+def score(
+    period: Annotated[str, typer.Option("--period", help="A quarter (2026Q4) or a year (2026).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the scores and the User field diff; "
+                                                            "store and write nothing.")] = False,
+    behaviour: Annotated[list[str] | None, typer.Option(
+        "--behaviour", help="ENGINEER=SCORE (0-100): working-behaviour score (kpi behaviour on).")] = None,
+    calibrate: Annotated[list[str] | None, typer.Option(
+        "--calibrate", help="ENGINEER=BAND: the manager's calibrated rating (kept apart).")] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Why the calibration was made.")] = None,
+) -> None:
+    """KPI scorecards and ratings for the period, written to each engineer's User record
+    (Presales_KPI_Score__c, Presales_Rating__c, Presales_KPI_Period__c); only changes are sent."""
+    from sync.scoring import score_period
+
+    marks: dict[str, float] = {}
+    for who, v in _pairs(behaviour, "--behaviour").items():
+        try:
+            marks[who] = float(v)
+        except ValueError:
+            err.print(f"error: --behaviour {who}={v}: the score must be a number from 0 to 100", markup=False)
+            raise typer.Exit(EXIT_CONFIG) from None
+    with _exit_codes():
+        try:
+            report = score_period(state.config, os.environ, period, dry_run=dry_run, behaviour=marks,
+                                  calibrate=_pairs(calibrate, "--calibrate"), calibration_note=note)
+        except ValueError as e:
+            err.print(f"error: {e}", markup=False)
+            raise typer.Exit(EXIT_CONFIG) from None
+    if state.json:
+        _print_json(report.as_dict())
+        raise typer.Exit(report.exit_code)
+    _print_scorecards(report.as_dict()["scorecards"], f"Team scorecard {report.period}")
+    if dry_run:
+        table = Table(title="User fields that would be written")
+        for col in ("user", "name", "field", "CRM value", "new value"):
+            table.add_column(col)
+        for ch in report.changes:
+            old = "∅" if ch.old is None else str(ch.old)
+            table.add_row(ch.record_id, ch.name, ch.field, old, str(ch.new))
+        out.print(table)
+    out.print(f"{'dry run: ' if dry_run else ''}{len(report.cards)} scorecards; {len(report.changes)} User "
+              f"field(s) {'to write' if dry_run else 'changed'}, {report.written} users written, "
+              f"{len(report.failures)} failed", markup=False)
+    for rec, code, msg in report.failures:
+        err.print(f"failed: {rec}: {code} {msg}", markup=False)
+    raise typer.Exit(report.exit_code)
+
+
+def _print_scorecards(cards: list[dict[str, Any]], title: str) -> None:
+    table = Table(title=title)
+    for col in ("#", "engineer", "score", "band", "calibrated", "contribution", "quality", "knowledge",
+                "learning"):
+        table.add_column(col, justify="right" if col not in ("engineer", "band", "calibrated") else "left")
+    for i, c in enumerate(cards, start=1):
+        d = c["dimensions"]
+        table.add_row(str(i), c["engineer"], f"{c['score']:.1f}", c["band"], c["calibrated_band"] or "",
+                      *(f"{d[k]:.1f}" for k in ("contribution", "quality", "knowledge", "learning")))
+    out.print(table)
+
+
+@activities_app.command("import")
+def activities_import(
+    file: Annotated[Path, typer.Argument(help="CSV with columns engineer, date, kind, title, evidence.")],
+) -> None:
+    """Load documents, trainings, sharing sessions, certifications and skill improvements.
+    Every row is checked first: one bad row refuses the file (exit 2), nothing is half imported;
+    rows already imported are skipped."""
+    from datetime import UTC
+
+    from sync.activities import import_activities
+
+    with _exit_codes():
+        result = import_activities(state.config, file, now=datetime.now(UTC))
+    if state.json:
+        _print_json({"rows": result.rows, "added": result.added, "already_present": result.already_present})
+    else:
+        out.print(f"{result.rows} rows: {result.added} added, {result.already_present} already imported",
+                  markup=False)
 
 
 def main() -> None:

@@ -204,7 +204,7 @@ SIGNOFFS = ("Sign Off", "Review Pass", "Review Rework", "Hold", "Resume")
 STEPS = ("Requirements", "Solution Design", "Internal Review", "Presentation", "Feedback", "Done")
 STATUSES = ("New", "Assigned", "In Progress", "Rework", "Waiting Review", "Presented", "Closed", "On Hold")
 HEALTH = ("Green", "Yellow", "Red")
-RATINGS = ("Outstanding", "Exceeds", "Meets", "Below", "Unsatisfactory")
+RATINGS = ("卓越", "优秀", "良好", "合格", "不合格")  # the plugin's rating bands (plugin_fields.yaml)
 
 
 def _ro(name: str, label: str, type_: str, **kw: Any) -> FieldDef:
@@ -341,6 +341,10 @@ def _default_objects() -> list[ObjectDef]:
                 scale=0,
             ),
             FieldDef("Presales_Message__c", "Presales Message", "string", custom=True, length=255),
+            FieldDef("Presales_Satisfaction__c", "Customer Satisfaction", "double", custom=True, precision=2,
+                     scale=1),
+            FieldDef("Presales_Recognition__c", "Customer Recognition", "boolean", custom=True,
+                     nillable=False),
         ),
     )
     return [opportunity, account, user]

@@ -297,9 +297,10 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
                 "SystemModstamp": modified,
                 "Presales_Requested__c": int(requested),
                 "Presales_Priority__c": priority,
+                "Presales_Recognition__c": 0,
             }
             if not plugin_fields:
-                del row["Presales_Requested__c"], row["Presales_Priority__c"]
+                del row["Presales_Requested__c"], row["Presales_Priority__c"], row["Presales_Recognition__c"]
                 if requested:
                     pending.append([row["Id"], owner, priority or "P2"])
             yield row

@@ -16,7 +16,8 @@ def test_default_catalogue_matches_the_contract() -> None:
     assert set(opp) == {"Presales_Requested__c", "Presales_Priority__c", "Presales_Signoff__c",
                         "Presales_Engineer__c", "Presales_Step__c", "Presales_Status__c",
                         "Presales_Due_Date__c", "Presales_Response_Due__c", "Presales_Health__c",
-                        "Presales_Rework_Count__c", "Presales_Message__c"}
+                        "Presales_Rework_Count__c", "Presales_Message__c",
+                        "Presales_Satisfaction__c", "Presales_Recognition__c"}
     assert opp["Presales_Rework_Count__c"].precision == 3 and opp["Presales_Rework_Count__c"].scale == 0
     assert opp["Presales_Engineer__c"].type == "Lookup" and opp["Presales_Engineer__c"].reference_to == "User"
     assert {f.name for f in fields["User"]} == {"Presales_KPI_Score__c", "Presales_Rating__c",
