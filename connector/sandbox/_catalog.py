@@ -204,7 +204,8 @@ SIGNOFFS = ("Sign Off", "Review Pass", "Review Rework", "Hold", "Resume")
 STEPS = ("Requirements", "Solution Design", "Internal Review", "Presentation", "Feedback", "Done")
 STATUSES = ("New", "Assigned", "In Progress", "Rework", "Waiting Review", "Presented", "Closed", "On Hold")
 HEALTH = ("Green", "Yellow", "Red")
-RATINGS = ("卓越", "优秀", "良好", "合格", "不合格")  # the plugin's rating bands (plugin_fields.yaml)
+RATINGS = ("Outstanding", "Exceeds", "Meets", "Below", "Unsatisfactory")
+KPI_BANDS = ("卓越", "优秀", "良好", "合格", "不合格")  # the plugin's rating bands (plugin_fields.yaml)
 
 
 def _ro(name: str, label: str, type_: str, **kw: Any) -> FieldDef:
@@ -301,7 +302,7 @@ def _default_objects() -> list[ObjectDef]:
             FieldDef(
                 "Presales_KPI_Score__c", "Presales KPI Score", "double", custom=True, precision=5, scale=1
             ),
-            _picklist("Presales_Rating__c", "Presales Rating", RATINGS, custom=True),
+            _picklist("Presales_Rating__c", "Presales Rating", KPI_BANDS, custom=True),
             FieldDef("Presales_KPI_Period__c", "Presales KPI Period", "string", custom=True, length=7),
         ),
     )

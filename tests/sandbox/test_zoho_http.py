@@ -520,7 +520,7 @@ def test_users_put_kpi_fields(sb: Sandbox, z: Zoho) -> None:
             {
                 "id": engineers[0],
                 "Presales_KPI_Score": 87.5,
-                "Presales_Rating": "优秀",
+                "Presales_Rating": "Exceeds",
                 "Presales_KPI_Period": "2026Q4",
             },
             {"id": engineers[1], "Presales_Rating": "Legendary"},
@@ -534,7 +534,7 @@ def test_users_put_kpi_fields(sb: Sandbox, z: Zoho) -> None:
     got = z.call("GET", "users", params={"ids": engineers[0]}).json()["users"][0]
     assert (got["Presales_KPI_Score"], got["Presales_Rating"], got["Presales_KPI_Period"]) == (
         87.5,
-        "优秀",
+        "Exceeds",
         "2026Q4",
     )
     assert sb.zoho_writes()[-1]["module"] == "users"
