@@ -52,7 +52,9 @@ def framed(query: str, pos: int, text: str) -> str:
     row = query.count("\n", 0, pos) + 1
     line_start = query.rfind("\n", 0, pos) + 1
     col = pos - line_start + 1
-    line = query.splitlines()[row - 1] if query else ""
+    # split("\n"), not splitlines(): rows are counted by "\n" alone (a query ending in a
+    # newline, or holding \r or \u2028, must not index past the last line)
+    line = query.split("\n")[row - 1]
     return f"\n{line}\n{' ' * (col - 1)}^\nERROR at Row:{row}:Column:{col}\n{text}"
 
 
