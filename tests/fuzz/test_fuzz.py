@@ -4,7 +4,8 @@ input, the outcome is a value or *our own* clear error (`FileProblems` naming th
 `SoqlError` with Salesforce's MALFORMED_QUERY / INVALID_FIELD framing) — never a crash.
 
 Budget: ``PRESALES_FUZZ_EXAMPLES`` examples per test (default 300, what `make test` runs);
-``PRESALES_FUZZ_EXAMPLES=20000 pytest tests/fuzz`` is the long run.
+``PRESALES_FUZZ_EXAMPLES=20000 pytest tests/fuzz --timeout=0`` is the long run (no per-test
+timeout: it takes hours on 2 cores).
 """
 
 from __future__ import annotations
