@@ -23,8 +23,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The store tests run against SQLite and against a throwaway PostgreSQL server on
-# 127.0.0.1, started (and the Debian package installed where missing) by the script.
+# 127.0.0.1, started (and the Debian package installed where missing) by the script; the
+# report test renders HTML in Debian's headless Chromium (installed where missing).
 pytest: $(STAMP)
+	scripts/ensure-chromium
 	scripts/with-postgres $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -550,6 +550,38 @@ def _print_scorecards(cards: list[dict[str, Any]], title: str) -> None:
     out.print(table)
 
 
+@app.command()
+def report(
+    period: Annotated[str, typer.Option("--period", help="A quarter (2026Q4) or a year (2026).")],
+    html: Annotated[Path | None, typer.Option("--html", help="Write the report as one HTML file.")] = None,
+    csv_dir: Annotated[Path | None, typer.Option("--csv", help="Write its tables as CSV files here.")] = None,
+) -> None:
+    """Team report: leaderboard, scorecards by metric, SLA compliance, first-response trend,
+    first-pass and win rates, funnel by step. Reads the store only; writes nothing to the CRM."""
+    from datetime import UTC
+
+    from sync.report import report_period, write_csv, write_html
+
+    with _exit_codes():
+        try:
+            data = report_period(state.config, period, now=datetime.now(UTC))
+        except ValueError as e:
+            err.print(f"error: {e}", markup=False)
+            raise typer.Exit(EXIT_CONFIG) from None
+    paths = [str(write_html(data, html))] if html else []
+    paths += [str(p) for p in write_csv(data, csv_dir)] if csv_dir else []
+    if state.json:
+        _print_json({**data.as_dict(), "files": paths})
+        return
+    _print_scorecards(data.scorecards, f"Team scorecard {data.period}")
+    team = data.sla_team
+    if team["rate"] is not None:
+        out.print(f"first-response SLA: {team['on_time']}/{team['due']} on time ({100 * team['rate']:.0f}%)",
+                  markup=False)
+    for p in paths:
+        out.print(f"wrote {p}", markup=False)
+
+
 @activities_app.command("import")
 def activities_import(
     file: Annotated[Path, typer.Argument(help="CSV with columns engineer, date, kind, title, evidence.")],
