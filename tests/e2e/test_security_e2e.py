@@ -1,7 +1,8 @@
 """Security, end to end: secrets never in any output (stdout, stderr at every verbosity and
-log format, --json, the store's run records), TLS verification that cannot be switched off,
-values with quotes, backslashes and % reaching SOQL and the store intact, and a config file
-holding a secret refused with the variable to use."""
+log format, --json of sync / install / mappings / status / task / score, the store's
+records), TLS verification that cannot be switched off, values with quotes, backslashes and
+% reaching SOQL and the store intact, and a config file holding a secret refused with the
+variable to use."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def test_secrets_appear_in_no_output(org: Org, tmp_path: Path) -> None:
     run(session_cfg, "-vv", "--json", "install", "--dry-run", session_id=sid)
     run(session_cfg, "--json", "mappings", "validate", session_id=sid, codes=(0, 2))
     run(session_cfg, "--json", "status")
+    run(session_cfg, "-vv", "--json", "score", "--period", "2026Q4", "--dry-run", session_id=sid)
     run(session_cfg, "--json", "task", "list")
     # refused: a wrong session that looks like a real one, and a consumer key that is wrong
     run(session_cfg, "-vv", "sync", session_id="00D000000000001!AQDecoyWrongSession", codes=(3,))
