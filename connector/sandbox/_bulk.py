@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 NULL = "#N/A"
 CHUNK_ROWS = 10_000
+#: Salesforce runs triggers and saves a job's rows 200 at a time: one SystemModstamp each.
+TRIGGER_ROWS = 200
 DEFAULT_MAX_RECORDS = 50_000
 MAX_UPLOAD_BYTES = 150_000_000
 INGEST_OPERATIONS = ("update",)
@@ -303,6 +305,8 @@ class BulkService:
             with self.store.transaction() as db:
                 stamp = self.store.next_stamp()
                 for offset, row in enumerate(chunk):
+                    if offset and offset % TRIGGER_ROWS == 0:
+                        stamp = self.store.next_stamp()
                     if len(row) != len(header):
                         failed[start + offset] = "INVALID_FIELD:wrong number of columns in this row:--"
                         continue
