@@ -109,6 +109,11 @@ _LEDGER_UPDATE = update(t.ledger).where(
     (t.ledger.c.object == bindparam("b_object")) & (t.ledger.c.record_id == bindparam("b_record_id"))
     & (t.ledger.c.field == bindparam("b_field"))).values(value=bindparam("b_value"),
                                                           updated_at=bindparam("b_updated_at"))
+_LEDGER_ONE = select(t.ledger.c.field, t.ledger.c.value).where(
+    (t.ledger.c.object == bindparam("b_object")) & (t.ledger.c.record_id == bindparam("b_record_id")))
+_TASK_INSERT = insert(t.tasks)
+_TASK_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id"))
+_EVENTS_INSERT = insert(t.task_events)
 
 
 class Store:
@@ -311,15 +316,15 @@ class Store:
                 "rework_count": task.rework_count, "step_started_at": task.step_started_at,
                 "message": message, "updated_at": now}
         if stored is None:
-            task_id = _new_id(conn.execute(insert(t.tasks).values(
-                opportunity_id=task.opportunity_id, created_at=now, **cols)))
+            task_id = _new_id(conn.execute(_TASK_INSERT, {
+                "opportunity_id": task.opportunity_id, "created_at": now, **cols}))
             known = 0
             created = now
         else:
             task_id, known, created = stored.id, len(stored.task.events), stored.created_at
             if task.events[:known] != stored.task.events:
                 raise ValueError(f"task {task.opportunity_id}: events may only be appended")
-            conn.execute(update(t.tasks).where(t.tasks.c.id == task_id).values(**cols))
+            conn.execute(_TASK_UPDATE, {"b_id": task_id, **cols})
         new = [{"task_id": task_id, "seq": known + i, "kind": e.kind.value, "at": e.at,
                 "actor": e.actor, "from_step": e.from_step and e.from_step.value,
                 "to_step": e.to_step and e.to_step.value,
@@ -327,7 +332,7 @@ class Store:
                 "to_status": e.to_status and e.to_status.value, "outcome": e.outcome, "note": e.note}
                for i, e in enumerate(task.events[known:])]
         if new:
-            conn.execute(insert(t.task_events), new)
+            conn.execute(_EVENTS_INSERT, new)
         return StoredTask(task_id, task, message, created)
 
     # -- key/value state (round-robin queue) -------------------------------------------
@@ -354,7 +359,8 @@ class Store:
                    now: datetime, known: Mapping[str, Any] | None = None) -> None:
         """Record what the CRM holds now. `known` is the record's current ledger (avoids a read)."""
         if known is None:
-            known = self.ledger(conn, obj, [record_id]).get(record_id, {})
+            known = {r.field: r.value for r in conn.execute(
+                _LEDGER_ONE, {"b_object": obj, "b_record_id": record_id})}
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for field, value in values.items():
