@@ -47,11 +47,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from connector.sandbox._values import make_id  # noqa: E402
+from connector.sandbox._zoho_seed import zoho_id  # noqa: E402
 
 PRESALES = str(Path(sys.executable).parent / "presales")
 FLOORS = {"salesforce": (2000, 200), "zoho": (200, 100)}
 DATA_FAMILIES = ("query", "query_more", "composite_sobjects")
-FIXED_FAMILIES = ("userinfo", "oauth_token")
+FIXED_FAMILIES = ("userinfo", "oauth_token", "zoho_token", "zoho_users_get", "zoho_org_get")
 
 
 @dataclass
@@ -119,9 +120,13 @@ class SandboxProcess:
     def reset(self) -> None:
         self.http().post(f"{self.url}/_sandbox/stats/reset", timeout=30).raise_for_status()
 
-    def change_amounts(self, count: int, n: int, rng: random.Random) -> None:
-        """A sales team edits `count` opportunities (Amount), through one ingest job."""
+    def change_amounts(self, count: int, n: int, rng: random.Random, crm: str) -> None:
+        """A sales team edits `count` opportunities (Amount): one Bulk ingest job in
+        Salesforce, PUTs of 100 deals in Zoho."""
         ids = [make_id("006", 3_000_000 + i) for i in rng.sample(range(n), count)]
+        if crm == "zoho":
+            self._zoho_amounts([zoho_id(i) for i in ids], rng)
+            return
         s, base = self.http(), f"{self.url}/services/data/v66.0/jobs/ingest"
         job = s.post(base, json={"object": "Opportunity", "operation": "update"}, timeout=60).json()["id"]
         out = io.StringIO()
@@ -136,13 +141,32 @@ class SandboxProcess:
             time.sleep(0.05)
         raise SystemExit("the change job did not finish")
 
+    def _zoho_amounts(self, ids: list[str], rng: random.Random) -> None:
+        s = self.http()
+        if "zoho_token" not in self.banner:
+            form = {"grant_type": "refresh_token", "client_id": self.banner["zoho_client_id"],
+                    "client_secret": self.banner["zoho_client_secret"],
+                    "refresh_token": self.banner["zoho_refresh_token"]}
+            token = s.post(f"{self.banner['zoho_accounts_url']}/oauth/v2/token", data=form, timeout=60)
+            token.raise_for_status()
+            self.banner["zoho_token"] = token.json()["access_token"]
+        headers = {"Authorization": f"Zoho-oauthtoken {self.banner['zoho_token']}"}
+        for start in range(0, len(ids), 100):
+            body = {"data": [{"id": i, "Amount": rng.randint(1, 500) * 1000} for i in ids[start:start + 100]]}
+            s.put(f"{self.banner['zoho_api_domain']}/crm/v8/Deals", json=body, headers=headers,
+                  timeout=60).raise_for_status()
+
 
 def write_config(workdir: Path, sb: SandboxProcess, crm: str) -> Path:
+    crm_section: dict[str, Any] = {"kind": crm, "ca_bundle": sb.banner["ca_file"]}
+    if crm == "zoho":  # the access token is kept between runs, as in production
+        crm_section.update(accounts_url=sb.banner["zoho_accounts_url"], token_cache="zoho-token.json")
+    else:
+        crm_section.update(instance_url=sb.url, api_version="66.0", auth={"method": "session"})
     cfg = {
-        "crm": {"kind": crm, "instance_url": sb.url, "api_version": "66.0", "auth": {"method": "session"},
-                "ca_bundle": sb.banner["ca_file"]},
+        "crm": crm_section,
         "store": "sqlite:///presales.db",
-        "roster": sb.banner["roster_file"],
+        "roster": sb.banner["zoho_roster_file" if crm == "zoho" else "roster_file"],
         "timezone": "Asia/Shanghai",
         # Runs come seconds apart here: a lookback window would re-read the previous run's
         # echo every time. Production runs keep the default (300 s).
@@ -159,10 +183,18 @@ def floor_calls(crm: str, reads: int, writes: int, calls: dict[str, int]) -> int
     return max(1, math.ceil(reads / per_read)) + math.ceil(writes / per_write) + fixed
 
 
+def crm_env(sb: SandboxProcess, crm: str) -> dict[str, str]:
+    if crm == "zoho":
+        return {"PRESALES_ZOHO_CLIENT_ID": sb.banner["zoho_client_id"],
+                "PRESALES_ZOHO_CLIENT_SECRET": sb.banner["zoho_client_secret"],
+                "PRESALES_ZOHO_REFRESH_TOKEN": sb.banner["zoho_refresh_token"]}
+    return {"PRESALES_SF_SESSION_ID": sb.banner["session_id"]}
+
+
 def timed_sync(label: str, config: Path, sb: SandboxProcess, crm: str) -> Run:
     """One `presales --json sync` subprocess: wall, CPU, peak RSS (wait4), calls, report."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESALES_SF_")}
-    env["PRESALES_SF_SESSION_ID"] = sb.banner["session_id"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESALES_SF_", "PRESALES_ZOHO_"))}
+    env.update(crm_env(sb, crm))
     sb.reset()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
@@ -230,7 +262,7 @@ def profile_runs(n: int, crm: str, root: Path) -> list[tuple[str, float, list[tu
         work = root / f"profile-work-{n}"
         work.mkdir(parents=True, exist_ok=True)
         config = write_config(work, sb, crm)
-        env = {"PRESALES_SF_SESSION_ID": sb.banner["session_id"]}
+        env = crm_env(sb, crm)
         for label in ("first full sync", "settle", "no-change run"):
             prof = cProfile.Profile()
             start = time.perf_counter()
@@ -244,7 +276,7 @@ def profile_runs(n: int, crm: str, root: Path) -> list[tuple[str, float, list[tu
             rows = []
             for func, (_cc, _nc, _tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
                 name = func[2]
-                where = "connector/salesforce" if name == "_pages" else ("sync/store" if name in (
+                where = f"connector/{crm}" if name == "_pages" else ("sync/store" if name in (
                     "open_tasks", "opportunity_values") else "sync/engine.py")
                 if name in wanted and where in func[0]:
                     rows.append((wanted[name], ct))
@@ -288,7 +320,19 @@ def table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
-def bench_size(n: int, crm: str, root: Path, rng: random.Random) -> tuple[list[Run], float]:
+def change_counts(spec: str, n: int) -> list[tuple[int, str]]:
+    """``1%,1000`` → [(n // 100, "1% changed"), (1000, "1,000 changed")]."""
+    out = []
+    for item in (s.strip() for s in spec.split(",") if s.strip()):
+        if item.endswith("%"):
+            out.append((max(1, n * int(item[:-1]) // 100), f"{item} changed"))
+        else:
+            out.append((min(n, int(item)), f"{int(item):,} changed"))
+    return out
+
+
+def bench_size(n: int, crm: str, root: Path, rng: random.Random,
+               changes: str = "1%,1000") -> tuple[list[Run], float]:
     runs: list[Run] = []
     work = root / f"work-{n}"
     work.mkdir(parents=True, exist_ok=True)
@@ -299,8 +343,8 @@ def bench_size(n: int, crm: str, root: Path, rng: random.Random) -> tuple[list[R
         settle = timed_sync(f"{n:,}: settle (reads the echo of the first run's writes)", config, sb, crm)
         runs.append(settle)
         runs.append(timed_sync(f"{n:,}: no-change run", config, sb, crm))
-        for count, label in ((max(1, n // 100), "1% changed"), (1000, "1,000 changed")):
-            sb.change_amounts(count, n, rng)
+        for count, label in change_counts(changes, n):
+            sb.change_amounts(count, n, rng, crm)
             runs.append(timed_sync(f"{n:,}: incremental, {label}", config, sb, crm))
             # the echo of that run's writes, so the next measurement starts quiet
             timed_sync("echo", config, sb, crm)
@@ -314,11 +358,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crm", default="salesforce", choices=sorted(FLOORS))
     parser.add_argument("--naive", type=int, default=10000, help="org size of the naive script (0: skip)")
     parser.add_argument("--profile", type=int, default=0, help="org size of the in-process profile (0: skip)")
+    parser.add_argument("--incremental", default="1%,1000",
+                        help="changed opportunities per incremental run: percentages or counts")
     parser.add_argument("--markdown", type=Path, help="also write the results as markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
-    if args.crm != "salesforce":
-        print("the zoho sandbox is not part of this tree yet: only --crm salesforce runs", file=sys.stderr)
+    if args.crm != "salesforce" and args.naive:
+        print("--naive scripts simple-salesforce: it runs with --crm salesforce only", file=sys.stderr)
         return 2
     sizes = [int(s.replace("_", "")) for s in args.opps.split(",") if s.strip()]
     root = Path(tempfile.mkdtemp(prefix="presales-bench-"))
@@ -327,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     all_runs: list[Run] = []
     try:
         for n in sizes:
-            runs, seed_seconds = bench_size(n, args.crm, root, rng)
+            runs, seed_seconds = bench_size(n, args.crm, root, rng, args.incremental)
             all_runs += runs
             sections.append(f"Seeding {n:,} opportunities (sandbox start): {seed_seconds:.1f} s")
         sections += ["", table(all_runs), ""]
