@@ -51,8 +51,8 @@ from connector.sandbox._zoho_seed import zoho_id  # noqa: E402
 
 PRESALES = str(Path(sys.executable).parent / "presales")
 FLOORS = {"salesforce": (2000, 200), "zoho": (200, 100)}
-DATA_FAMILIES = ("query", "query_more", "composite_sobjects")
-FIXED_FAMILIES = ("userinfo", "oauth_token", "zoho_token", "zoho_users_get", "zoho_org_get")
+FIXED_FAMILIES = ("userinfo", "oauth_token", "zoho_token", "zoho_users_get", "zoho_org_get",
+                  "zoho_fields_get")
 
 
 @dataclass
