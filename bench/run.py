@@ -241,7 +241,8 @@ def naive(n: int, changes: list[dict[str, Any]], root: Path) -> Run:
                floor_calls("salesforce", n, len(per_record), calls))
 
 
-def profile_runs(n: int, crm: str, root: Path) -> list[tuple[str, float, list[tuple[str, float]]]]:
+def profile_runs(n: int, crm: str, root: Path,
+                 rules_tasks: int = 0) -> list[tuple[str, float, list[tuple[str, float]]]]:
     """First sync and a no-change run in-process under cProfile: total and per-step seconds."""
     from sync.service import sync_once
 
@@ -283,7 +284,51 @@ def profile_runs(n: int, crm: str, root: Path) -> list[tuple[str, float, list[tu
             order = list(wanted.values())
             rows.sort(key=lambda r: order.index(r[0]))
             out.append((f"{label}, {n:,} opportunities", total, rows))
+        if rules_tasks:
+            seconds, per_task = rules_share(config, rules_tasks)
+            out.append((f"rules alone for {rules_tasks:,} open tasks (typed values, priority rules, "
+                        f"assess, outbound; {per_task:.3f} ms per task)", seconds, []))
     return out
+
+
+def rules_share(config: Path, tasks: int) -> tuple[float, float]:
+    """(seconds, ms per task) of the pure rules work a run does per open task — typed values,
+    priority rules, `assess`, outbound values — for `tasks` open tasks built from the
+    opportunities a profiled first sync stored (cycled with new ids)."""
+    from datetime import UTC, datetime
+
+    from mappings import outbound, typed
+    from rules import assess, assign, create_task, priority_of
+    from sync import config as config_mod
+    from sync.plan import desired_values
+    from sync.service import open_store
+
+    loaded = config_mod.load(config)
+    store = open_store(loaded)
+    try:
+        with store.begin() as conn:
+            ids = list(store.all_tasks(conn))
+            values = list(store.opportunity_values(conn, ids).values()) or [{}]
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+    objmap = loaded.mapping.opportunity
+    compiled = loaded.compiled_rules(now.astimezone(loaded.tz).date())
+    calendar = loaded.calendar()
+    engineers = list(loaded.engineers)
+    work = []
+    for i in range(tasks):
+        task = create_task(f"006BENCH{i:010d}", at=now, actor="bench")
+        work.append((assign(task, engineers[i % len(engineers)], at=now, actor="bench", reason="bench"),
+                     values[i % len(values)]))
+    start = time.perf_counter()
+    for task, raw in work:
+        v = typed(objmap, raw)
+        priority = priority_of(compiled, v)[0]
+        look = assess(task, priority=priority, now=now, settings=loaded.rules, calendar=calendar)
+        outbound(objmap, desired_values(task, None, look))
+    seconds = time.perf_counter() - start
+    return seconds, seconds / tasks * 1000
 
 
 def machine() -> str:
@@ -360,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=0, help="org size of the in-process profile (0: skip)")
     parser.add_argument("--incremental", default="1%,1000",
                         help="changed opportunities per incremental run: percentages or counts")
+    parser.add_argument("--rules-tasks", type=int, default=100_000,
+                        help="with --profile: time the rules alone for this many open tasks")
     parser.add_argument("--markdown", type=Path, help="also write the results as markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
@@ -396,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
                          f"naive and {ours.total_calls * rtt:.1f} s ours: {slow_remote / ours_remote:.1f}x "
                          f"the time.", ""]
         if args.profile:
-            for label, total, rows in profile_runs(args.profile, args.crm, root):
+            for label, total, rows in profile_runs(args.profile, args.crm, root, args.rules_tasks):
+                if not rows:
+                    sections += [f"Timed, {label}: {total:.1f} s in-process (no profiler)", ""]
+                    continue
                 sections += [f"Profile, {label}: {total:.1f} s in-process (cProfile overhead included)", "",
                              "| step | cumulative s | share |", "|---|---:|---:|"]
                 sections += [f"| {name} | {ct:.2f} | {ct / total:.0%} |" for name, ct in rows]
