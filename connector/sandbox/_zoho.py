@@ -603,7 +603,9 @@ class ZohoApi:
         expires = time.time() + self.limits.page_token_ttl
         with self._lock:
             now = time.time()
-            for key in [k for k, t in self._page_tokens.items() if t.expires <= now]:
+            # an expired token is still known for a while, to be told apart from a wrong one
+            gone = now - self.limits.page_token_ttl
+            for key in [k for k, t in self._page_tokens.items() if t.expires <= gone]:
                 del self._page_tokens[key]
             while len(self._page_tokens) >= 10_000:
                 del self._page_tokens[next(iter(self._page_tokens))]

@@ -305,6 +305,26 @@ def test_default_limits_reach_2000_records_by_page(tmp_path: Path) -> None:
         assert rest["info"]["count"] == 50 and rest["info"]["more_records"] is False
 
 
+def test_page_token_reach_and_expiry(tmp_path: Path) -> None:
+    limits = ZohoLimits(discrete_records=20, page_token_records=40, page_token_ttl=1.0)
+    with Sandbox(tmp_path / "tokens", seed=60, zoho_limits=limits) as box:
+        z = Zoho(box)
+
+        def page(**params: Any) -> requests.Response:
+            return z.call("GET", "Deals", params={"fields": "Deal_Name", "per_page": 10, **params})
+
+        token = page(page=2).json()["info"]["next_page_token"]
+        error_of(page(page=3), 400, "DISCRETE_PAGINATION_LIMIT_EXCEEDED")
+        third = page(page_token=token).json()
+        assert third["info"]["page"] == 3 and third["info"]["more_records"]
+        fourth = page(page_token=third["info"]["next_page_token"]).json()
+        error_of(page(page_token=fourth["info"]["next_page_token"]), 400, "PAGINATION_LIMIT_EXCEEDED")
+        stale = page(page=1).json()["info"]["next_page_token"]
+        time.sleep(1.1)
+        assert page(page=1).status_code == 200  # other tokens handed out meanwhile
+        error_of(page(page_token=stale), 400, "EXPIRED_VALUE")
+
+
 def test_if_modified_since_inclusive_then_304(sb: Sandbox, z: Zoho) -> None:
     deals = all_deals(z, sort_by="Modified_Time", sort_order="asc")
     assert len(deals) == 300
