@@ -16,6 +16,9 @@ choice open, the choice is written down here so tests (and the connector) can re
   ``{"users": [...]}`` body (Zoho's OAS ``users.json``), not through a records module.
 - Field creation takes an explicit ``api_name`` when given (ZOHO.md §5.2: unverified on Zoho),
   else derives it from ``field_label`` (non-alphanumerics → ``_``; a clash gets ``1``, ``2``…).
+- Field updates (PATCH) follow the OAS ``pick_list_values`` keys: a value given with ``id``
+  is renamed (with ``_delete: true`` removed); one without ``id`` is added unless present —
+  so sending the full wanted list does not remove old values (Zoho's docs leave it open).
 - Delete Records (``DELETE /{module}?ids=``, ≤ 100, or ``/{module}/{id}``) moves records to
   the recycle bin, listed by ``GET /{module}/deleted`` (newest first, If-Modified-Since);
   a deleted id is then "the id given seems to be invalid" to writes and absent from reads.
