@@ -7,7 +7,8 @@ fields against the write-back ledger → write only what changed. A second run w
 
 Who a task counts for: its engineer, and every roster engineer who signed off one of its
 steps. A project counts in a quarter when its task moved in that quarter (any event); a
-deal counts for the win rate, satisfaction and recognition in the quarter its task closed;
+deal counts for the win rate, satisfaction and recognition in the quarter its task closed
+(a task finished before its deal closed: the deal's close date);
 the first-pass rate takes each task's first internal review, in the quarter it happened;
 every rework counts in its quarter. Quarters run in the configured time zone.
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -70,12 +71,12 @@ def gather_facts(tasks: Iterable[Task], opportunities: Mapping[str, Mapping[str,
         for e in reviews:
             if e.outcome == "rework" and inside(e.at):
                 add(task.engineer_id, Metric.REWORK_COUNT, Fact(f"{opp}@{e.at.astimezone(tz):%Y-%m-%d}"))
-        closed = next((e for e in task.events if e.kind is EventKind.CLOSED), None)
-        if closed is None or not inside(closed.at):
+        outcome = _closing(task, values, period, tz)
+        if outcome is None:
             continue
         satisfaction = values.get("satisfaction")
         for w in workers:
-            add(w, Metric.WIN_RATE, Fact(opp, 1.0 if closed.outcome == "won" else 0.0))
+            add(w, Metric.WIN_RATE, Fact(opp, 1.0 if outcome == "won" else 0.0))
             if satisfaction is not None:
                 add(w, Metric.SATISFACTION, Fact(opp, float(satisfaction)))
             if values.get("recognition"):
@@ -84,6 +85,18 @@ def gather_facts(tasks: Iterable[Task], opportunities: Mapping[str, Mapping[str,
         if period.contains(a.day):
             add(a.engineer_id, ACTIVITY_METRIC[a.kind], Fact(f"activity {activity_id}: {a.title}"))
     return out
+
+
+def _closing(task: Task, values: Mapping[str, Any], period: Period, tz: ZoneInfo) -> str | None:
+    """"won" / "lost" when the deal closed in the period, else None: the task's closed event,
+    or, for a task finished (Done) before the deal closed, the opportunity's close date."""
+    closed = next((e for e in task.events if e.kind is EventKind.CLOSED), None)
+    if closed is not None:
+        return closed.outcome if period.contains(closed.at.astimezone(tz).date()) else None
+    day = values.get("close_date")
+    if not values.get("is_closed") or not day or not period.contains(date.fromisoformat(str(day)[:10])):
+        return None
+    return "won" if values.get("is_won") else "lost"
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,3 +63,20 @@ def test_quarter_boundary_is_the_company_time_zone():
     assert Metric.PROJECTS in gather_facts([t], {}, [], Q4, SH, ["E"])["E"]
     assert gather_facts([t], {}, [], Q3, SH, ["E"])["E"] == {}
     assert Metric.PROJECTS in gather_facts([t], {}, [], Q3, ZoneInfo("UTC"), ["E"])["E"]
+
+
+def test_a_deal_closed_after_its_task_was_done_counts_by_its_close_date():
+    t = create_task("006Z", at=at(10, 1), actor="S")
+    t = assign(t, "E", at=at(10, 1), actor="I", reason="rr")
+    for _ in range(2):
+        t = apply_command(t, Command.SIGN_OFF, actor="E", at=at(10, 2), reviewers=REVIEWERS)
+    t = apply_command(t, Command.REVIEW_PASS, actor="R", at=at(10, 3), reviewers=REVIEWERS)
+    for _ in range(2):  # Presentation -> Feedback -> Done: the task ends before the deal does
+        t = apply_command(t, Command.SIGN_OFF, actor="E", at=at(10, 4), reviewers=REVIEWERS)
+    lost = {"006Z": {"is_closed": True, "is_won": False, "close_date": "2027-01-05", "satisfaction": 3}}
+    assert Metric.WIN_RATE not in gather_facts([t], lost, [], Q4, SH, ["E"])["E"]
+    q1 = gather_facts([t], lost, [], Period(2027, 1), SH, ["E"])["E"]
+    assert [f.value for f in q1[Metric.WIN_RATE]] == [0.0]
+    assert [f.value for f in q1[Metric.SATISFACTION]] == [3]
+    still_open = {"006Z": {"is_closed": False, "close_date": "2026-11-05"}}
+    assert Metric.WIN_RATE not in gather_facts([t], still_open, [], Q4, SH, ["E"])["E"]
