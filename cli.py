@@ -447,7 +447,12 @@ def demo(
     if state.json:
         _print_json({"crm": crm, "by_engineer": result.by_engineer, "api_calls_sandbox": result.api_calls,
                      "api_calls_ours": ours, "floor": floor,
-                     "runs": [{"label": lbl, **r.as_dict()} for lbl, r in result.runs]})
+                     "runs": [{"label": lbl, **r.as_dict()} for lbl, r in result.runs],
+                     "history": {"syncs": len(result.history),
+                                 "tasks_created": sum(r.counts["tasks_created"] for r in result.history),
+                                 "tasks_closed": sum(r.counts["tasks_closed"] for r in result.history)},
+                     "period": result.period, "scorecards": result.scorecards,
+                     "report": str(result.report_path) if result.report_path else None})
         return
     steps = ["Requirements", "Solution Design", "Internal Review", "Presentation", "Feedback", "Done"]
     table = Table(title="Presales tasks by engineer and step")
@@ -470,6 +475,10 @@ def demo(
               f"{sum(reports[-1].api_calls.values())} calls, "
               f"{_write_calls(reports[-1].api_calls)} of them writes", markup=False)
     out.print(f"demo files: {result.workdir}", markup=False)
+    if result.scorecards:
+        _print_scorecards(result.scorecards, f"Team scorecard {result.period} (on each engineer's User)")
+    if result.report_path:
+        out.print(f"report: {result.report_path}", markup=False)
 
 
 def _write_calls(api_calls: dict[str, int]) -> int:

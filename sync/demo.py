@@ -3,18 +3,20 @@
 Starts the sandbox with a seeded org, writes a config next to it, syncs through the real
 Salesforce (or, with ``crm="zoho"``, Zoho CRM) connector over HTTPS, lets a few engineers act
 in the CRM (as themselves), syncs again, and shows that a run with no CRM change writes
-nothing."""
+nothing. On Salesforce, seven weeks of history are replayed first (sync.demo_history) and the
+demo ends with the quarter's KPI scorecards written to the engineers and the HTML report."""
 
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import ssl
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,13 @@ from connector.salesforce import SalesforceSettings
 from connector.salesforce import connect as connect_salesforce
 from connector.sandbox import Sandbox
 from rules import Step
+from rules.kpi import Period
 from sync import config as config_mod
+from sync.activities import import_activities
+from sync.demo_history import HISTORY_DAYS, activities_csv, replay
 from sync.engine import SyncReport, run_sync
+from sync.report import build_report, write_html
+from sync.scoring import run_score
 from sync.service import connector_for, install, open_store
 
 Say = Callable[[str], None]
@@ -42,6 +49,10 @@ class DemoResult:
     records_read: int = 0
     records_written: int = 0
     signed_off: int = 0
+    history: list[SyncReport] = field(default_factory=list)
+    period: str | None = None
+    scorecards: list[dict[str, Any]] = field(default_factory=list)
+    report_path: Path | None = None
 
 
 CRMS = ("salesforce", "zoho")
@@ -113,12 +124,13 @@ def _pending_requests(sb: Sandbox, crm: str) -> list[tuple[str, str, str]]:
     return list(sb.zoho_pending_requests() if crm == "zoho" else sb.pending_requests())
 
 
-def _sales_ask_for_presales(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int:
+def _sales_ask_for_presales(sb: Sandbox, loaded: config_mod.Loaded, say: Say,
+                            requests: list[tuple[str, str, str]] | None = None) -> int:
     """Each sales rep ticks "request presales" on their deals (one batched write each)."""
     crm = loaded.config.crm.kind
     inbound = loaded.mapping.opportunity.inbound
     by_owner: dict[str, list[RecordChange]] = {}
-    for opp_id, owner, priority in _pending_requests(sb, crm):
+    for opp_id, owner, priority in (_pending_requests(sb, crm) if requests is None else requests):
         by_owner.setdefault(owner, []).append(RecordChange(
             opp_id, {inbound["requested"].field: True, inbound["priority"].field: priority}))
     for owner, changes in by_owner.items():
@@ -178,8 +190,21 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
         env = crm_env(sb, crm)
         _install(config_path, env, sb, say, crm)
         loaded = config_mod.load(config_path)
-        _sales_ask_for_presales(sb, loaded, say)
         result = DemoResult(workdir=workdir)
+        pending = _pending_requests(sb, crm)
+        today = datetime.now(loaded.tz).date()
+        if crm == "salesforce":  # KPI history and scoring write User fields: Salesforce's sandbox
+            past, pending = pending[:len(pending) * 3 // 5], pending[len(pending) * 3 // 5:]
+            people: dict[str, Connector] = {}  # one session per person: a connection kept alive
+
+            def edit_as(who: str, module: str, changes: list[RecordChange]) -> list[WriteResult]:
+                if who not in people:
+                    people[who] = _as_user(sb, who)
+                return people[who].write(object_name=module, changes=changes)
+
+            result.history = replay(loaded, env, edit_as, past, today=today, rng=random.Random(opportunities),
+                                    say=say)
+        _sales_ask_for_presales(sb, loaded, say, pending)
 
         def one_run(label: str) -> SyncReport:
             store = open_store(loaded)
@@ -201,10 +226,12 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
             result.records_written += c["written"] + c["write_failed"]
             return report
 
-        one_run("sync 1 (first full read)")
+        one_run("sync 1 (today)" if result.history else "sync 1 (first full read)")
         result.signed_off = _engineers_sign_off(sb, loaded, say)
         one_run("sync 2 (incremental)")
         one_run("sync 3 (no CRM change)")
+        if crm == "salesforce":
+            _score_and_report(loaded, env, result, today=today, rng=random.Random(opportunities), say=say)
         result.api_calls = sandbox_stats(sb)
 
         store = open_store(loaded)
@@ -219,6 +246,28 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
         return result
     finally:
         sb.stop()
+
+
+def _score_and_report(loaded: config_mod.Loaded, env: dict[str, str], result: DemoResult, *, today: date,
+                      rng: random.Random, say: Say) -> None:
+    """Import the engineers' activities, score the quarter of the history (User fields written
+    through the ledger), and write the HTML report."""
+    csv_path = activities_csv(result.workdir / "activities.csv", loaded, today=today, rng=rng)
+    imported = import_activities(loaded.path, csv_path, now=datetime.now(UTC))
+    say(f"activities import {csv_path.name}: {imported.rows} rows, {imported.added} added")
+    period = Period.containing(today - timedelta(days=HISTORY_DAYS // 2))
+    store = open_store(loaded)
+    try:
+        now = datetime.now(UTC)
+        scored = run_score(loaded, store, connector_for(loaded, env), period, now=now)
+        result.scorecards = scored.as_dict()["scorecards"]
+        say(f"score {period}: {len(scored.cards)} scorecards, {scored.written} engineers' User records "
+            f"written (Presales_KPI_Score__c, Presales_Rating__c, Presales_KPI_Period__c)")
+        result.report_path = write_html(build_report(loaded, store, period, now=now),
+                                        result.workdir / f"report-{period}.html")
+    finally:
+        store.close()
+    result.period = period.label
 
 
 #: Records per read call and per write call at the CRM's maximum (Salesforce: a 2,000-row
