@@ -1,5 +1,10 @@
 """End-to-end fixtures: a real sandbox over HTTPS on a free loopback port, and the real
-`presales` command run as a subprocess against it."""
+`presales` command run as a subprocess against it.
+
+`org` is the sandbox's Salesforce side; `crm_org` is parametrised over both CRMs (the same
+seeded org under the Salesforce and the Zoho API), so a test written against it runs once per
+CRM. Tests name the plugin's fields by their Salesforce names (``Presales_Step__c``);
+`Org.f` gives the CRM's own name and `Org.deals` reads every opportunity in that vocabulary."""
 
 from __future__ import annotations
 
@@ -21,11 +26,128 @@ from connector.sandbox import Sandbox
 PRESALES = str(Path(sys.executable).parent / "presales")
 
 
+CRMS = ("salesforce", "zoho")
+#: Per CRM, the sandbox's endpoint family of record writes (people's and the connector's).
+WRITE_FAMILY = {"salesforce": "composite_sobjects", "zoho": "zoho_records_put"}
+#: Per CRM, the most records one write call takes.
+WRITE_BATCH = {"salesforce": 200, "zoho": 100}
+ZOHO_CLOSED = frozenset({"Closed Won", "Closed Lost", "Closed Lost to Competition"})
+#: Salesforce standard fields `Org.deals` returns, and where they come from in Zoho.
+ZOHO_STANDARD = {"Name": "Deal_Name", "IsClosed": "Stage", "Amount": "Amount", "AccountId": "Account_Name",
+                 "OwnerId": "Owner", "StageName": "Stage"}
+PLUGIN_FIELDS = ("Presales_Requested__c", "Presales_Priority__c", "Presales_Engineer__c", "Presales_Step__c",
+                 "Presales_Status__c", "Presales_Due_Date__c", "Presales_Response_Due__c",
+                 "Presales_Health__c", "Presales_Signoff__c", "Presales_Message__c")
+
+
 @dataclass
 class Org:
-    """A handle on the sandbox for assertions: SOQL and writes as any user, call stats."""
+    """A handle on the sandbox for assertions: reads and writes as any user, call stats.
+    `crm` says which side of the sandbox the test drives."""
 
     sb: Sandbox
+    crm: str = "salesforce"
+    token_cache: Path | None = None
+
+    # -- the CRM's names, secrets and config ------------------------------------------------
+
+    def f(self, name: str) -> str:
+        """The CRM's API name of a plugin field given by its Salesforce name."""
+        return name.removesuffix("__c") if self.crm == "zoho" else name
+
+    @property
+    def object(self) -> str:
+        return "Deals" if self.crm == "zoho" else "Opportunity"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The integration user's secrets."""
+        from sync.demo import crm_env
+
+        return crm_env(self.sb, self.crm)
+
+    @property
+    def integration_user_id(self) -> str:
+        return self.sb.zoho_integration_user_id if self.crm == "zoho" else self.sb.integration_user_id
+
+    def config(self, directory: Path, **overrides: Any) -> Path:
+        """A config file for this CRM (Zoho runs of one module share one token cache, as one
+        cron job's runs do: Zoho mints at most 10 tokens per 10 minutes)."""
+        from sync.demo import crm_settings
+
+        crm = crm_settings(self.sb, self.crm)
+        if self.crm == "zoho" and self.token_cache is not None:
+            crm["token_cache"] = str(self.token_cache)
+        return write_config(directory, self.sb, **{"crm": crm, "roster": str(self.roster_file), **overrides})
+
+    @property
+    def roster_file(self) -> Path:
+        return Path(self.sb.zoho_roster_file if self.crm == "zoho" else self.sb.roster_file)
+
+    def write_calls(self) -> int:
+        """Record-write calls since the last `reset_stats`."""
+        return self.stats().get(WRITE_FAMILY[self.crm], 0)
+
+    # -- reading and editing the org ----------------------------------------------------------
+
+    def deals(self, fields: tuple[str, ...] = PLUGIN_FIELDS) -> dict[str, dict[str, Any]]:
+        """Every opportunity by id: ``Id``, the standard fields of `ZOHO_STANDARD` and
+        `fields`, keyed by their Salesforce names (a Zoho lookup as its id, IsClosed from Stage)."""
+        if self.crm != "zoho":
+            names = ", ".join(("Id", *ZOHO_STANDARD, *fields))
+            return {r["Id"]: r for r in self.query(f"SELECT {names} FROM Opportunity ORDER BY Id")}
+        wire = {**ZOHO_STANDARD, **{name: self.f(name) for name in fields}}
+        s = self.zoho_http()
+        out: dict[str, dict[str, Any]] = {}
+        page = 1
+        while True:
+            resp = s.get(f"{self.sb.zoho_api_domain}/crm/v8/Deals", timeout=30, params={
+                "fields": ",".join(dict.fromkeys(wire.values())), "per_page": 200, "page": page})
+            if resp.status_code == 204:
+                return out
+            resp.raise_for_status()
+            body = resp.json()
+            for raw in body["data"]:
+                row: dict[str, Any] = {"Id": raw["id"]}
+                for sf_name, name in wire.items():
+                    value = raw.get(name)
+                    row[sf_name] = value.get("id") if isinstance(value, dict) else value
+                row["IsClosed"] = raw.get("Stage") in ZOHO_CLOSED
+                out[raw["id"]] = row
+            if not body["info"]["more_records"]:
+                return out
+            page += 1
+            assert page <= 10, "e2e orgs stay under Zoho's 2,000-record page reach"
+
+    def zoho_http(self, user_id: str | None = None) -> requests.Session:
+        s = requests.Session()
+        s.trust_env = False  # else REQUESTS_CA_BUNDLE overrides verify= below
+        s.verify = str(self.sb.ca_file)
+        token = self.sb.zoho_token_for(user_id or self.sb.zoho_integration_user_id)
+        s.headers["Authorization"] = f"Zoho-oauthtoken {token}"
+        return s
+
+    def field_names(self) -> dict[str, dict[str, Any]]:
+        """The opportunity's fields as the CRM describes them, by API name."""
+        if self.crm == "zoho":
+            resp = self.zoho_http().get(f"{self.sb.zoho_api_domain}/crm/v8/settings/fields",
+                                        params={"module": "Deals"}, timeout=30)
+            resp.raise_for_status()
+            return {f["api_name"]: f for f in resp.json()["fields"]}
+        resp = self.http().get(f"{self.sb.url}/services/data/v66.0/sobjects/Opportunity/describe", timeout=30)
+        resp.raise_for_status()
+        return {f["name"]: f for f in resp.json()["fields"]}
+
+    def edit(self, user_id: str, record_id: str, fields: dict[str, Any]) -> None:
+        """A person edits an opportunity in the CRM (fields by their Salesforce names)."""
+        if self.crm != "zoho":
+            self.set_fields(user_id, record_id, fields)
+            return
+        row = {"id": record_id, **{self.f(k): ({"id": v} if k == "Presales_Engineer__c" and v else v)
+                                   for k, v in fields.items()}}
+        resp = self.zoho_http(user_id).put(f"{self.sb.zoho_api_domain}/crm/v8/Deals", json={"data": [row]},
+                                           timeout=30)
+        assert resp.status_code == 200, resp.text
 
     def http(self, session_id: str | None = None) -> requests.Session:
         s = requests.Session()
@@ -58,7 +180,7 @@ class Org:
         self.http().post(f"{self.sb.url}/_sandbox/stats/reset", timeout=10).raise_for_status()
 
     def roster(self) -> list[dict[str, Any]]:
-        return yaml.safe_load(Path(self.sb.roster_file).read_text())["engineers"]
+        return yaml.safe_load(self.roster_file.read_text())["engineers"]
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +189,13 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
     sb.start()
     yield Org(sb)
     sb.stop()
+
+
+@pytest.fixture(scope="module", params=CRMS)
+def crm_org(request: pytest.FixtureRequest, org: Org, tmp_path_factory: pytest.TempPathFactory) -> Org:
+    """The module's sandbox driven through Salesforce or through Zoho (its Zoho side is the
+    same seeded org in a store of its own)."""
+    return Org(org.sb, crm=request.param, token_cache=tmp_path_factory.mktemp("zoho") / "token.json")
 
 
 def write_config(directory: Path, sb: Sandbox, **overrides: Any) -> Path:
@@ -105,7 +234,7 @@ def write_rules(directory: Path, **overrides: Any) -> Path:
 
 def presales(config: Path, *args: str, session_id: str | None = None, cwd: Path | None = None,
              extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PRESALES_SF_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PRESALES_SF_", "PRESALES_ZOHO_"))}
     env.update(extra_env or {})
     if session_id is not None:
         env["PRESALES_SF_SESSION_ID"] = session_id
@@ -113,7 +242,8 @@ def presales(config: Path, *args: str, session_id: str | None = None, cwd: Path 
                           env=env, cwd=cwd or config.parent, timeout=300, check=False)
 
 
-def run_json(config: Path, *args: str, session_id: str) -> dict[str, Any]:
-    proc = presales(config, "--json", *args, session_id=session_id)
+def run_json(config: Path, *args: str, session_id: str | None = None,
+             extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    proc = presales(config, "--json", *args, session_id=session_id, extra_env=extra_env)
     assert proc.returncode in (0, 1), proc.stderr
     return json.loads(proc.stdout)

@@ -1,118 +1,123 @@
-"""`presales sync` through the CLI against the sandbox over HTTPS, fields read back from
-the sandbox: tasks appear, commands are applied or refused, and a quiet run writes nothing."""
+"""`presales sync` through the CLI against the sandbox over HTTPS, on Salesforce and on Zoho
+(`crm_org`), fields read back from the sandbox: tasks appear, commands are applied or refused,
+and a quiet run writes nothing."""
 
 from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
-from e2e_support import Org, jwt_settings, presales, run_json, write_config, write_rules
-
-OPEN_REQUESTED = ("SELECT Id, Presales_Engineer__c, Presales_Step__c, Presales_Status__c, "
-                  "Presales_Due_Date__c, Presales_Health__c, Presales_Signoff__c, Presales_Message__c "
-                  "FROM Opportunity WHERE Presales_Requested__c = true AND IsClosed = false ORDER BY Id")
+from e2e_support import WRITE_BATCH, Org, jwt_settings, presales, run_json, write_config, write_rules
 
 
-def _by_id(org: Org, where: str) -> dict[str, dict]:
-    soql = OPEN_REQUESTED.replace("WHERE Presales_Requested__c = true AND IsClosed = false", f"WHERE {where}")
-    return {r["Id"]: r for r in org.query(soql)}
+def _open_requested(org: Org) -> dict[str, dict[str, Any]]:
+    return {i: r for i, r in org.deals().items() if r["Presales_Requested__c"] and not r["IsClosed"]}
 
 
-def test_first_sync_creates_assigns_and_writes_back(org: Org, tmp_path: Path) -> None:
+def test_first_sync_creates_assigns_and_writes_back(crm_org: Org, tmp_path: Path) -> None:
+    org = crm_org
     # plain round robin (no level gates, account owners or industry preference): every active
     # engineer is equally eligible, so the deal must be even
-    config = write_config(tmp_path, org.sb, rules=str(write_rules(tmp_path, assignment={
+    config = org.config(tmp_path, rules=str(write_rules(tmp_path, assignment={
         "account_owner": False, "level_gates": [], "industry_match": "off"})))
     org.reset_stats()
-    report = run_json(config, "sync", session_id=org.sb.session_id)
+    report = run_json(config, "sync", extra_env=org.env)
     assert report["exit_code"] == 0
-    requested = org.query(OPEN_REQUESTED)
+    requested = _open_requested(org)
     assert requested, "the seeded org has open opportunities asking for presales"
     assert report["counts"]["tasks_created"] == len(requested)
     active = {e["crm_user_id"] for e in org.roster() if e["active"]}
-    for rec in requested:
+    for rec in requested.values():
         assert rec["Presales_Engineer__c"] in active
         assert rec["Presales_Step__c"] == "Requirements"
         assert rec["Presales_Status__c"] == "Assigned"
         assert rec["Presales_Due_Date__c"] is not None
         assert rec["Presales_Health__c"] in ("Green", "Yellow", "Red")
     # nobody asked for presales on the others: nothing written there
-    untouched = org.query("SELECT Id FROM Opportunity WHERE Presales_Requested__c = false "
-                          "AND Presales_Step__c != null")
+    untouched = [i for i, r in org.deals().items()
+                 if not r["Presales_Requested__c"] and r["Presales_Step__c"]]
     assert untouched == []
-    # batched: one collection call per 200 records written, never one call per record
-    stats = org.stats()
-    assert stats.get("composite_sobjects", 0) == -(-len(requested) // 200)
-    assert stats.get("sobject_patch", 0) == 0
+    # batched: one write call per full batch (Salesforce 200, Zoho 100), never one per record
+    assert org.write_calls() == -(-len(requested) // WRITE_BATCH[org.crm])
+    assert org.stats().get("sobject_patch", 0) == 0
     # fair round robin: assignment counts differ by at most one among active engineers
     counts: dict[str, int] = {}
-    for rec in requested:
+    for rec in requested.values():
         counts[rec["Presales_Engineer__c"]] = counts.get(rec["Presales_Engineer__c"], 0) + 1
     assert max(counts.values()) - min(counts.values()) <= 1
 
     # a second run with no CRM change makes zero write calls
     org.reset_stats()
-    again = run_json(config, "sync", session_id=org.sb.session_id)
+    again = run_json(config, "sync", extra_env=org.env)
     assert again["counts"].get("written", 0) == 0 and again["counts"].get("tasks_created", 0) == 0
-    assert org.stats().get("composite_sobjects", 0) == 0
+    assert org.write_calls() == 0
 
     # a sign-off by the assigned engineer moves the step and is cleared
-    first = requested[0]
-    org.set_fields(first["Presales_Engineer__c"], first["Id"], {"Presales_Signoff__c": "Sign Off"})
+    first_id, first = sorted(requested.items())[0]
+    org.edit(first["Presales_Engineer__c"], first_id, {"Presales_Signoff__c": "Sign Off"})
     # the same command by someone who is not the assigned engineer is refused, with a reason
-    second = requested[1]
-    intruder = next(e for e in active if e != second["Presales_Engineer__c"])
-    org.set_fields(intruder, second["Id"], {"Presales_Signoff__c": "Sign Off"})
-    third = run_json(config, "sync", session_id=org.sb.session_id)
+    second_id, second = sorted(requested.items())[1]
+    intruder = next(e for e in sorted(active) if e != second["Presales_Engineer__c"])
+    org.edit(intruder, second_id, {"Presales_Signoff__c": "Sign Off"})
+    third = run_json(config, "sync", extra_env=org.env)
     assert third["counts"]["commands_applied"] == 1 and third["counts"]["commands_rejected"] == 1
-    after = _by_id(org, f"Id IN ('{first['Id']}', '{second['Id']}')")
-    assert after[first["Id"]]["Presales_Step__c"] == "Solution Design"
-    assert after[first["Id"]]["Presales_Status__c"] == "In Progress"
-    assert after[first["Id"]]["Presales_Signoff__c"] is None
-    assert after[second["Id"]]["Presales_Step__c"] == "Requirements"
-    assert after[second["Id"]]["Presales_Signoff__c"] is None
-    assert "assigned engineer" in (after[second["Id"]]["Presales_Message__c"] or "")
+    after = org.deals()
+    assert after[first_id]["Presales_Step__c"] == "Solution Design"
+    assert after[first_id]["Presales_Status__c"] == "In Progress"
+    assert after[first_id]["Presales_Signoff__c"] is None
+    assert after[second_id]["Presales_Step__c"] == "Requirements"
+    assert after[second_id]["Presales_Signoff__c"] is None
+    assert "assigned engineer" in (after[second_id]["Presales_Message__c"] or "")
 
     # the history holds who signed, when, from and to
-    show = presales(config, "--json", "task", "show", first["Id"], session_id=org.sb.session_id)
+    show = presales(config, "--json", "task", "show", first_id, extra_env=org.env)
     assert show.returncode == 0, show.stderr
     assert '"signed_off"' in show.stdout and first["Presales_Engineer__c"] in show.stdout
 
     # and the echo of those writes comes back without any new write
     org.reset_stats()
-    quiet = run_json(config, "sync", session_id=org.sb.session_id)
+    quiet = run_json(config, "sync", extra_env=org.env)
     assert quiet["counts"].get("written", 0) == 0
-    assert org.stats().get("composite_sobjects", 0) == 0
+    assert org.write_calls() == 0
 
 
-def test_dry_run_shows_the_diff_and_writes_nothing(org: Org, tmp_path: Path) -> None:
-    config = write_config(tmp_path, org.sb)
-    before = {r["Id"]: r for r in org.query(OPEN_REQUESTED)}
+def test_dry_run_shows_the_diff_and_writes_nothing(crm_org: Org, tmp_path: Path) -> None:
+    org = crm_org
+    config = org.config(tmp_path)
+    before = org.deals()
     org.reset_stats()
-    report = run_json(config, "sync", "--dry-run", session_id=org.sb.session_id)
+    report = run_json(config, "sync", "--dry-run", extra_env=org.env)
     assert report["dry_run"] is True and report["changes"]
-    assert {c["field"] for c in report["changes"]} >= {"Presales_Step__c", "Presales_Status__c"}
-    assert org.stats().get("composite_sobjects", 0) == 0
-    assert {r["Id"]: r for r in org.query(OPEN_REQUESTED)} == before
-    table = presales(config, "sync", "--dry-run", session_id=org.sb.session_id)
-    assert table.returncode == 0 and "Presales_Step__c" in table.stdout
-    status = run_json(config, "status", session_id=org.sb.session_id)
+    assert {c["field"] for c in report["changes"]} >= {org.f("Presales_Step__c"), org.f("Presales_Status__c")}
+    assert org.write_calls() == 0
+    assert org.deals() == before
+    table = presales(config, "sync", "--dry-run", extra_env=org.env)
+    assert table.returncode == 0 and org.f("Presales_Step__c") in table.stdout
+    status = run_json(config, "status", extra_env=org.env)
     assert status["cursors"] == [] and status["tasks"] == 0  # the store was not touched
 
 
-def test_exit_codes_for_cron(org: Org, tmp_path: Path) -> None:
-    config = write_config(tmp_path, org.sb)
-    # 3: the CRM refuses the session (and the secret is not echoed)
-    bad = presales(config, "sync", session_id="00Dbogus!SECRETVALUE")
+#: Per CRM: a refused secret, the error code the CLI shows, the variable a missing secret names.
+BAD_SECRET = {"salesforce": ("PRESALES_SF_SESSION_ID", "00Dbogus!SECRETVALUE", "INVALID_SESSION_ID"),
+              "zoho": ("PRESALES_ZOHO_REFRESH_TOKEN", "1000.bogus.SECRETVALUE", "invalid_code")}
+
+
+def test_exit_codes_for_cron(crm_org: Org, tmp_path: Path) -> None:
+    org = crm_org
+    config = org.config(tmp_path)
+    variable, bogus, code = BAD_SECRET[org.crm]
+    # 3: the CRM refuses the credentials (and the secret is not echoed)
+    bad = presales(config, "sync", extra_env={**org.env, variable: bogus})
     assert bad.returncode == 3, bad.stderr
-    assert "INVALID_SESSION_ID" in bad.stderr and "SECRETVALUE" not in bad.stderr + bad.stdout
+    assert code in bad.stderr and "SECRETVALUE" not in bad.stderr + bad.stdout
     # 2: missing secret names the variable
-    missing = presales(config, "sync")
-    assert missing.returncode == 2 and "PRESALES_SF_SESSION_ID" in missing.stderr
+    missing = presales(config, "sync", extra_env={k: v for k, v in org.env.items() if k != variable})
+    assert missing.returncode == 2 and variable in missing.stderr
     # 4: another live run holds the lock
-    ok = presales(config, "sync", session_id=org.sb.session_id)
+    ok = presales(config, "sync", extra_env=org.env)
     assert ok.returncode == 0, ok.stderr
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'presales.db'}")
     with engine.begin() as conn:
@@ -120,13 +125,13 @@ def test_exit_codes_for_cron(org: Org, tmp_path: Path) -> None:
                              "values ('default', :pid, :host, :at)"),
                      {"pid": os.getpid(), "host": os.uname().nodename, "at": datetime.now(UTC)})
     engine.dispose()
-    locked = presales(config, "sync", session_id=org.sb.session_id)
+    locked = presales(config, "sync", extra_env=org.env)
     assert locked.returncode == 4 and "lock" in locked.stderr
 
 
-def test_config_errors_name_file_line_and_key(org: Org, tmp_path: Path) -> None:
-    config = write_config(tmp_path, org.sb, stroe="sqlite:///x.db")
-    proc = presales(config, "sync", session_id=org.sb.session_id)
+def test_config_errors_name_file_line_and_key(crm_org: Org, tmp_path: Path) -> None:
+    config = crm_org.config(tmp_path, stroe="sqlite:///x.db")
+    proc = presales(config, "sync", extra_env=crm_org.env)
     assert proc.returncode == 2
     line = next(i for i, t in enumerate(config.read_text().splitlines(), 1) if t.startswith("stroe"))
     assert f"{config}:{line}" in proc.stderr and "did you mean 'store'" in proc.stderr
@@ -144,14 +149,38 @@ def test_jwt_bearer_login_against_the_sandbox(org: Org, tmp_path: Path) -> None:
     assert wrong.returncode == 3 and "invalid" in wrong.stderr.lower()
 
 
-def test_sync_on_either_store(org: Org, tmp_path: Path, store_url: str) -> None:
+def test_sync_on_either_store(crm_org: Org, tmp_path: Path, store_url: str) -> None:
     """The same CLI run with the store on SQLite or on the PostgreSQL server."""
-    config = write_config(tmp_path, org.sb, store=store_url)
-    first = run_json(config, "sync", "--full", session_id=org.sb.session_id)
+    org = crm_org
+    config = org.config(tmp_path, store=store_url)
+    first = run_json(config, "sync", "--full", extra_env=org.env)
     assert first["exit_code"] == 0 and first["counts"]["tasks_created"] > 0
     org.reset_stats()
-    second = run_json(config, "sync", session_id=org.sb.session_id)
+    second = run_json(config, "sync", extra_env=org.env)
     assert second["counts"].get("tasks_created", 0) == 0
-    assert org.stats().get("composite_sobjects", 0) == 0
-    status = run_json(config, "status", session_id=org.sb.session_id)
+    assert org.write_calls() == 0
+    status = run_json(config, "status", extra_env=org.env)
     assert status["tasks"] == first["counts"]["tasks_created"] and len(status["runs"]) == 2
+
+
+def test_zoho_token_is_refreshed_once_cached_across_runs_and_refused_with_its_code(
+        org: Org, tmp_path: Path) -> None:
+    zoho = Org(org.sb, crm="zoho")  # this test's own token cache, beside its config
+    config = zoho.config(tmp_path)
+    zoho.reset_stats()
+    first = presales(config, "--json", "sync", "--dry-run", extra_env=zoho.env)
+    assert first.returncode == 0, first.stderr
+    assert zoho.stats().get("zoho_token") == 1
+    assert (tmp_path / ".presales-zoho-token.json").stat().st_mode & 0o777 == 0o600
+    again = presales(config, "--json", "sync", "--dry-run", extra_env=zoho.env)
+    assert again.returncode == 0, again.stderr
+    assert zoho.stats().get("zoho_token") == 1  # the cached token served the second run
+    # Zoho expires the token early: one refresh, one retry, and the run goes on
+    org.sb.zoho_expire_tokens()
+    expired = presales(config, "--json", "sync", "--dry-run", extra_env=zoho.env)
+    assert expired.returncode == 0, expired.stderr
+    assert zoho.stats().get("zoho_token") == 2
+    # a wrong client secret: Zoho says so with HTTP 200 {"error": "invalid_client"}
+    wrong = presales(config, "sync", extra_env={**zoho.env, "PRESALES_ZOHO_CLIENT_SECRET": "SECRETVALUE"})
+    assert wrong.returncode == 3 and "invalid_client" in wrong.stderr
+    assert "SECRETVALUE" not in wrong.stderr + wrong.stdout
