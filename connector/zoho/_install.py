@@ -80,6 +80,13 @@ def definition(spec: FieldSpec) -> dict[str, Any]:
     return body
 
 
+def missing_values(spec: FieldSpec, current: Mapping[str, Any]) -> list[str]:
+    """The spec's picklist values the field lacks. Values the org has beyond ours stay: Zoho
+    adds the values an update names and keeps the rest (records may hold them)."""
+    have = {v.get("actual_value") for v in current.get("pick_list_values") or () if isinstance(v, Mapping)}
+    return [v for v in spec.picklist_values if v not in have]
+
+
 def differences(spec: FieldSpec, current: Mapping[str, Any]) -> tuple[str, ...]:
     """What differs between `spec` and the field as Zoho describes it."""
     want = definition(spec)
@@ -93,13 +100,23 @@ def differences(spec: FieldSpec, current: Mapping[str, Any]) -> tuple[str, ...]:
         if key in want and current.get(key) != want[key]:
             diffs.append(f"{key}: {current.get(key)!r} -> {want[key]!r}")
     if "pick_list_values" in want:
-        have = [v.get("actual_value") for v in current.get("pick_list_values") or ()
-                if isinstance(v, Mapping)]
-        # Zoho lists "-None-" first in every picklist; it is not ours to manage.
-        have = [v for v in have if v != "-None-"]
-        if have != list(spec.picklist_values):
-            diffs.append(f"picklist values: {have!r} -> {list(spec.picklist_values)!r}")
+        missing = missing_values(spec, current)
+        if missing:
+            diffs.append(f"picklist values: add {missing!r}")
     return tuple(diffs)
+
+
+def update_row(spec: FieldSpec, current: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``PATCH`` entry bringing `current` to `spec`: the label, sizes and the missing
+    picklist values (a type cannot change; Zoho refuses it in an update)."""
+    row = {"id": str(current["id"]), **definition(spec)}
+    row.pop("data_type")
+    if "pick_list_values" in row:
+        missing = set(missing_values(spec, current))
+        row["pick_list_values"] = [v for v in row["pick_list_values"] if v["actual_value"] in missing]
+        if not row["pick_list_values"]:
+            row.pop("pick_list_values")
+    return row
 
 
 class FieldInstaller:
@@ -148,10 +165,7 @@ class FieldInstaller:
             current = self._existing([module])[module]
             updates = [p.spec for p in mine if p.action == "update"]
             for chunk in chunks(updates, FIELDS_BATCH):
-                rows = [{"id": str(current[s.name.lower()]["id"]), **definition(s)} for s in chunk]
-                for row in rows:
-                    row.pop("data_type")  # a type cannot change; Zoho refuses it in an update
-                self._send("PATCH", module, chunk, rows)
+                self._send("PATCH", module, chunk, [update_row(s, current[s.name.lower()]) for s in chunk])
         if created:
             self._check_created_names(created)
         return plans

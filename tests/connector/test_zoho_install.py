@@ -86,9 +86,11 @@ class FakeZohoFields:
     def patch(self, request: Any) -> tuple[int, dict[str, str], str]:
         rows = json.loads(request.body)["fields"]
         self.patches.append(rows)
-        for row in rows:
+        for row in rows:  # Zoho adds the picklist values named and keeps the others
             field = next(f for f in self.fields if f["id"] == row["id"])
-            field.update(row)
+            added = [v for v in row.get("pick_list_values", []) if v not in field["pick_list_values"]]
+            field.update({k: v for k, v in row.items() if k != "pick_list_values"})
+            field["pick_list_values"] = [*field["pick_list_values"], *added]
         done = [{"code": "SUCCESS", "details": {"id": r["id"]}, "message": "field updated",
                  "status": "success"} for r in rows]
         return 200, {}, json.dumps({"fields": done})
@@ -154,9 +156,12 @@ def test_changed_picklist_is_patched(rsps: responses.RequestsMock) -> None:
     make().ensure_fields(SPECS)
     wider = [spec("Presales_Step", "Picklist", picklist_values=("Requirements", "Review", "Done"))]
     plans = make().ensure_fields(wider)
-    assert plans[0].action == "update" and "picklist values" in plans[0].differences[0]
-    assert len(zoho.patches) == 1 and "data_type" not in zoho.patches[0][0]
+    assert plans[0].differences == ("picklist values: add ['Review']",)
+    assert zoho.patches == [[{"id": zoho.patches[0][0]["id"], "field_label": "Presales Step",
+                              "pick_list_values": [{"display_value": "Review", "actual_value": "Review"}]}]]
     assert make().ensure_fields(wider)[0].action == "unchanged"
+    # values the org has beyond ours are the admin's: no update for them
+    assert make().ensure_fields([SPECS[1]])[0].action == "unchanged"
 
 
 def test_api_name_other_than_the_mapping_is_reported(rsps: responses.RequestsMock) -> None:

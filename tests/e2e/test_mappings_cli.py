@@ -1,62 +1,75 @@
-"""`presales mappings validate|init` against the sandbox's live schema."""
+"""`presales mappings validate|init` against the sandbox's live schema, on both CRMs."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from e2e_support import Org, presales, write_config
+from e2e_support import Org, presales
 
 import mappings
 
 
-def _mapping_copy(tmp_path: Path, old: str, new: str) -> Path:
-    text = mappings.default_mapping_path("salesforce").read_text(encoding="utf-8")
+def _mapping_copy(tmp_path: Path, old: str, new: str, crm: str = "salesforce") -> Path:
+    text = mappings.default_mapping_path(crm).read_text(encoding="utf-8")
     assert old in text
     path = tmp_path / "my-mapping.yaml"
     path.write_text(text.replace(old, new), encoding="utf-8")
     return path
 
 
-def test_validate_default_mapping_is_clean(org: Org, tmp_path: Path) -> None:
-    config = write_config(tmp_path, org.sb)
-    proc = presales(config, "--json", "mappings", "validate", session_id=org.sb.session_id)
+#: Per CRM: (standard name field, a read-only datetime, a parent value the mapping reads).
+STANDARD = {"salesforce": ("Name", "SystemModstamp", "Account.Name"),
+            "zoho": ("Deal_Name", "Modified_Time", "Account_Name.name")}
+
+
+def test_validate_default_mapping_is_clean(crm_org: Org, tmp_path: Path) -> None:
+    org = crm_org
+    config = org.config(tmp_path)
+    proc = presales(config, "--json", "mappings", "validate", extra_env=org.env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["ok"] and all(f["ok"] for f in report["findings"])
-    assert {"Account.Name", "Presales_Step__c"} <= {f["field"] for f in report["findings"]}
+    assert {STANDARD[org.crm][2], org.f("Presales_Step__c")} <= {f["field"] for f in report["findings"]}
 
 
-def test_validate_reports_missing_field_wrong_type_readonly_and_picklist(org: Org, tmp_path: Path) -> None:
-    path = _mapping_copy(tmp_path, "{field: Presales_Step__c}",
-                         "{field: Presales_Step__c, values: {Requirements: 需求收集}}")
+def test_validate_reports_missing_field_wrong_type_readonly_and_picklist(crm_org: Org,
+                                                                         tmp_path: Path) -> None:
+    org = crm_org
+    name, stamp, _ = STANDARD[org.crm]
+    step, health = org.f("Presales_Step__c"), org.f("Presales_Health__c")
+    message = org.f("Presales_Message__c")
+    path = _mapping_copy(tmp_path, f"{{field: {step}}}",
+                         f"{{field: {step}, values: {{Requirements: 需求收集}}}}", org.crm)
     text = path.read_text(encoding="utf-8")
-    text = text.replace("{field: Presales_Health__c}", "{field: Presales_Helth__c}")
+    text = text.replace(f"{{field: {health}}}", f"{{field: {org.f('Presales_Helth__c')}}}")
     # (not Amount: the default rules compare amount with numbers, so the config would not load)
-    text = text.replace("name:             {field: Name}", "name:             {field: Name, type: date}")
-    text = text.replace("message:          {field: Presales_Message__c}",
-                        "message:          {field: SystemModstamp, type: datetime}")
+    text = text.replace(f"name:             {{field: {name}}}",
+                        f"name:             {{field: {name}, type: date}}")
+    text = text.replace(f"message:          {{field: {message}}}",
+                        f"message:          {{field: {stamp}, type: datetime}}")
     path.write_text(text, encoding="utf-8")
-    config = write_config(tmp_path, org.sb, mapping=str(path))
-    proc = presales(config, "--json", "mappings", "validate", session_id=org.sb.session_id)
+    config = org.config(tmp_path, mapping=str(path))
+    proc = presales(config, "--json", "mappings", "validate", extra_env=org.env)
     assert proc.returncode == 2
     bad = {f["field"]: f["detail"] for f in json.loads(proc.stdout)["findings"] if not f["ok"]}
-    assert set(bad) == {"Presales_Step__c", "Presales_Helth__c", "Name", "SystemModstamp"}
-    assert "需求收集" in bad["Presales_Step__c"]
-    assert "no field Presales_Helth__c" in bad["Presales_Helth__c"]
-    assert "cannot hold a date" in bad["Name"]
-    assert "not updateable" in bad["SystemModstamp"]
-    table = presales(config, "mappings", "validate", session_id=org.sb.session_id)
+    assert set(bad) == {step, org.f("Presales_Helth__c"), name, stamp}
+    assert "需求收集" in bad[step]
+    assert f"no field {org.f('Presales_Helth__c')}" in bad[org.f("Presales_Helth__c")]
+    assert "cannot hold a date" in bad[name]
+    assert "not updateable" in bad[stamp]
+    table = presales(config, "mappings", "validate", extra_env=org.env)
     assert table.returncode == 2 and "ERROR" in table.stdout
 
 
-def test_init_writes_a_mapping_that_loads_and_validates(org: Org, tmp_path: Path) -> None:
-    config = write_config(tmp_path, org.sb)
+def test_init_writes_a_mapping_that_loads_and_validates(crm_org: Org, tmp_path: Path) -> None:
+    org = crm_org
+    config = org.config(tmp_path)
     out = tmp_path / "starter.yaml"
-    proc = presales(config, "mappings", "init", "--out", str(out), session_id=org.sb.session_id)
+    proc = presales(config, "mappings", "init", "--out", str(out), extra_env=org.env)
     assert proc.returncode == 0, proc.stderr
     starter = mappings.load_mapping(out)
-    default = mappings.load_mapping(mappings.default_mapping_path("salesforce"))
+    default = mappings.load_mapping(mappings.default_mapping_path(org.crm))
     assert starter == default  # every default field exists in the sandbox org
-    again = presales(config, "mappings", "init", "--out", str(out), session_id=org.sb.session_id)
+    again = presales(config, "mappings", "init", "--out", str(out), extra_env=org.env)
     assert again.returncode == 2 and "--force" in again.stderr
