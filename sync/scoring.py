@@ -147,10 +147,12 @@ def card_dict(card: Scorecard, names: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def user_fields() -> dict[str, str]:
-    """The User KPI fields by domain name (kpi_score, rating, kpi_period), from plugin_fields.yaml."""
+def user_fields(crm: str = "salesforce") -> dict[str, str]:
+    """The User KPI fields by domain name (kpi_score, rating, kpi_period), from plugin_fields.yaml
+    (Zoho's names have no ``__c``)."""
     catalogue = load_model(PLUGIN_FIELDS, PluginFields)
-    return {name: f.name for name, f in catalogue.objects[USER_OBJECT].items()}
+    return {name: f.name.removesuffix("__c") if crm == "zoho" else f.name
+            for name, f in catalogue.objects[USER_OBJECT].items()}
 
 
 def _quarters_to_rate(period: Period, now: datetime, tz: ZoneInfo,
@@ -235,7 +237,7 @@ def _score(loaded: Loaded, store: Store, crm: Connector | None, period: Period, 
     cards = compute(loaded, store, period, now=now, behaviour=behaviour, calibrate=calibrate)
     report = ScoreReport(period.label, sorted(cards, key=lambda c: (-c.score, names.get(c.engineer_id, ""))),
                          names, dry_run=dry_run)
-    fields = user_fields()
+    fields = user_fields(loaded.config.crm.kind)
     desired = {c.engineer_id: {fields["kpi_score"]: c.score, fields["rating"]: c.final_band.value,
                                fields["kpi_period"]: period.label} for c in cards}
     with store.begin() as conn:

@@ -7,7 +7,7 @@ Two wire conventions are settled here so the mapping stays plain data:
 * a lookup (``Owner``, ``Modified_By``, ``Account_Name``, a user-lookup custom field) read
   by its plain name is its **id**, and one written by its plain name is sent as
   ``{"id": …}``; ``Account_Name.name`` reads a key of the lookup object;
-* the Users API (``object_name="users"``) is written with ``PUT /users``, everything else
+* the Users API (``object_name`` ``users`` or ``User``) is written with ``PUT /users``, everything else
   is a records module (``PUT /{module}``, always with ``"trigger": []`` so no workflow,
   approval or blueprint of the org fires on our write-backs).
 """
@@ -46,6 +46,8 @@ WRITE_BATCH = 100
 READ_IDS_BATCH = 100
 _RECORD_ID = re.compile(r"^\d{1,25}$")
 USERS = "users"
+#: Object names written through the Users API: Zoho's own and the one sync/ uses for people.
+USER_OBJECTS = frozenset({"users", "user"})
 STAMP_FIELD = "Modified_Time"
 #: Per-record codes worth sending again next run (the record is busy, not wrong).
 RETRYABLE_RECORD_CODES = frozenset({"RECORD_LOCKED", "INTERNAL_ERROR"})
@@ -358,11 +360,11 @@ class ZohoConnector:
 
     def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Update existing records, at most 100 per call: ``PUT /{module}`` with
-        ``"trigger": []``, or ``PUT /users`` for ``object_name="users"``. Every entry of the
+        ``"trigger": []``, or ``PUT /users`` for ``object_name`` ``users`` / ``User``. Every entry of the
         answer is read (200 all done, 207 mixed, 400 all refused); one result per change, in
         order. Lookup fields are sent as ``{"id": …}``."""
         check_module(object_name)
-        users = object_name.lower() == USERS
+        users = object_name.lower() in USER_OBJECTS
         module = USERS if users else object_name
         lookups = self._lookup_fields(module, {k for c in changes for k in c.fields})
         results: list[WriteResult] = []
