@@ -452,6 +452,7 @@ def demo(
                                  "tasks_created": sum(r.counts["tasks_created"] for r in result.history),
                                  "tasks_closed": sum(r.counts["tasks_closed"] for r in result.history)},
                      "period": result.period, "scorecards": result.scorecards,
+                     "users_written": result.users_written,
                      "report": str(result.report_path) if result.report_path else None})
         return
     steps = ["Requirements", "Solution Design", "Internal Review", "Presentation", "Feedback", "Done"]

@@ -53,6 +53,7 @@ class DemoResult:
     period: str | None = None
     scorecards: list[dict[str, Any]] = field(default_factory=list)
     report_path: Path | None = None
+    users_written: int = 0
 
 
 CRMS = ("salesforce", "zoho")
@@ -261,6 +262,7 @@ def _score_and_report(loaded: config_mod.Loaded, env: dict[str, str], result: De
         now = datetime.now(UTC)
         scored = run_score(loaded, store, connector_for(loaded, env), period, now=now)
         result.scorecards = scored.as_dict()["scorecards"]
+        result.users_written = scored.written
         say(f"score {period}: {len(scored.cards)} scorecards, {scored.written} engineers' User records "
             f"written (Presales_KPI_Score__c, Presales_Rating__c, Presales_KPI_Period__c)")
         result.report_path = write_html(build_report(loaded, store, period, now=now),

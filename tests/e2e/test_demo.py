@@ -37,6 +37,8 @@ def test_demo_from_an_empty_org(tmp_path: Path, crm: str) -> None:
     # the replayed history gives every metric of the scorecard something to show
     cards = result["scorecards"]
     assert cards and all(c["period"] == result["period"] for c in cards)
+    # install created the User KPI fields in the empty org; the scores were written to them
+    assert result["users_written"] == len(cards)
     for metric in ("projects", "win_rate", "satisfaction", "first_pass_rate", "rework_count", "recognition",
                    "documents", "trainings", "sharing_sessions", "certifications", "skill_improvements"):
         values = [m["value"] for c in cards for m in c["metrics"] if m["metric"] == metric]

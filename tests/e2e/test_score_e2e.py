@@ -139,3 +139,27 @@ def test_score_writes_user_fields_once(org: Org, worked: tuple) -> None:
     assert card["final_band"] == "优秀" and card["band"] == cards[engineer]["band"]
     assert [(c["field"], c["new"]) for c in calibrated["changes"]] == [("Presales_Rating__c", "优秀")]
     assert {u["Id"]: u for u in org.query(USER_KPI)}[engineer]["Presales_Rating__c"] == "优秀"
+
+    # the year, built on its quarters (here the one quarter with work): a dry run shows it
+    year = run_json(config, "score", "--period", PERIOD[:4], "--dry-run", session_id=org.sb.session_id)
+    annual = next(c for c in year["scorecards"] if c["engineer_id"] == engineer)
+    assert annual["quarters"] == {PERIOD: cards[engineer]["score"]}
+    assert annual["score"] == cards[engineer]["score"]
+    assert annual["band"] in ("卓越", "优秀", "良好", "合格", "不合格") and annual["metrics"] == []
+    assert all(c["field"] != "Presales_KPI_Period__c" or c["new"] == PERIOD[:4] for c in year["changes"])
+
+
+def test_report_over_the_synced_store(org: Org, worked: tuple) -> None:
+    config, picked, _ = worked
+    proc = presales(config, "--json", "report", "--period", PERIOD, "--html", "team.html", "--csv", "tables")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    html = (config.parent / "team.html").read_text(encoding="utf-8")
+    assert html.count("<svg") >= 5 and 'id="leaderboard"' in html
+    for engineer in set(picked.values()):
+        name = next(e["name"] for e in org.roster() if e["crm_user_id"] == engineer)
+        assert name in html
+    funnel = {f["step"]: f["tasks"] for f in data["funnel"]}
+    assert funnel["Internal Review"] >= 4 and funnel["Presentation"] >= 3
+    assert sorted(p.name for p in (config.parent / "tables").iterdir()) == [
+        "funnel.csv", "leaderboard.csv", "metrics.csv", "response_trend.csv", "sla.csv"]
