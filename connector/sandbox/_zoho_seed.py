@@ -10,6 +10,7 @@ the translation is deterministic and reversible in a debugging session.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ ZBASE = 5_725_767_000_000_000_000
 _FIELD_BASE = ZBASE + 8_000_000_000
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 ORG_TIME_ZONE = "Asia/Shanghai"
+_SF_USER_ID = re.compile(r"^005[A-Za-z0-9]{15}$")
 #: Zoho's standard Deal stages; Salesforce stages the seed uses map onto them.
 STAGES = (
     "Qualification",
@@ -269,15 +271,26 @@ def seed_zoho(
 
 
 def _write_roster(roster_file: Path, zoho_roster_file: Path) -> None:
-    """The Salesforce roster with the engineers' Zoho user ids."""
+    """The Salesforce roster with every user id in it (engineers, managers, …) as Zoho's."""
     roster = yaml.safe_load(roster_file.read_text(encoding="utf-8")) if roster_file.exists() else None
-    engineers = (roster or {}).get("engineers") or []
-    for e in engineers:
-        e["crm_user_id"] = zoho_id(str(e["crm_user_id"]))
     zoho_roster_file.write_text(
         "# Presales engineers of the sandbox's Zoho org (generated at seed time; edit freely).\n"
         + yaml.safe_dump(
-            {"engineers": engineers}, sort_keys=False, allow_unicode=True, default_flow_style=None
+            _zoho_ids(roster or {"engineers": []}),
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=None,
         ),
         encoding="utf-8",
     )
+
+
+def _zoho_ids(value: Any) -> Any:
+    """``value`` with each Salesforce user id (``005…``, 18 characters) replaced by Zoho's."""
+    if isinstance(value, dict):
+        return {k: _zoho_ids(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_zoho_ids(v) for v in value]
+    if isinstance(value, str) and _SF_USER_ID.match(value):
+        return zoho_id(value)
+    return value

@@ -6,6 +6,7 @@ against the JSON Schemas in tests/schemas/zoho/ (written from Zoho's OpenAPI fil
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -893,13 +894,19 @@ def test_same_org_as_salesforce_and_zoho_roster(sb: Sandbox, z: Zoho) -> None:
     assert sorted((d["Deal_Name"], d["Amount"], d["Closing_Date"]) for d in deals) == sorted(
         (r["Name"], r["Amount"], r["CloseDate"]) for r in sf
     )
-    roster, sf_roster = _roster(sb), yaml.safe_load(sb.roster_file.read_text())["engineers"]
-    assert [e["name"] for e in roster] == [e["name"] for e in sf_roster]
-    assert [{**e, "crm_user_id": None} for e in roster] == [{**e, "crm_user_id": None} for e in sf_roster]
+    whole = yaml.safe_load(sb.zoho_roster_file.read_text())
+    sf_whole = yaml.safe_load(sb.roster_file.read_text())
+    assert whole.keys() == sf_whole.keys()  # engineers, managers, … all carried over
+    roster, sf_roster = whole["engineers"], sf_whole["engineers"]
+    ids = ("crm_user_id", "manager")
+    assert [{k: v for k, v in e.items() if k not in ids} for e in roster] == [
+        {k: v for k, v in e.items() if k not in ids} for e in sf_roster
+    ]
     users = {u["id"]: u for u in z.call("GET", "users").json()["users"]}
-    assert all(
-        len(e["crm_user_id"]) == 19 and users[e["crm_user_id"]]["full_name"] == e["name"] for e in roster
-    )
+    assert all(users[e["crm_user_id"]]["full_name"] == e["name"] for e in roster)
+    managers = {e.get("manager") for e in roster} | set(whole.get("managers") or ())
+    assert managers and all(m in users and users[m]["role"]["name"] == "Presales" for m in managers)
+    assert not re.search(r"\b005[A-Za-z0-9]{15}\b", sb.zoho_roster_file.read_text())  # no Salesforce id left
 
 
 def test_banner_has_zoho_keys_and_survives_restart(tmp_path: Path) -> None:
