@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from connector.sandbox._zoho_store import Row, ZField, ZohoStore
 
 ZBASE = 5_725_767_000_000_000_000
 _FIELD_BASE = ZBASE + 8_000_000_000
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_DIGITS = {c: n for n, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")}
 ORG_TIME_ZONE = "Asia/Shanghai"
 _SF_USER_ID = re.compile(r"^005[A-Za-z0-9]{15}$")
 #: Zoho's standard Deal stages; Salesforce stages the seed uses map onto them.
@@ -53,11 +54,12 @@ _ROLES = {
 }
 
 
+@lru_cache(maxsize=65_536)  # owners and accounts repeat: a seed of 100,000 deals decodes far fewer ids
 def zoho_id(sf_id: str) -> str:
     """The Zoho id of a seeded Salesforce record: the org base plus the id's 9 base-62 digits."""
     number = 0
     for ch in sf_id[6:15]:
-        number = number * 62 + _BASE62.index(ch)
+        number = number * 62 + _DIGITS[ch]
     return str(ZBASE + number)
 
 
@@ -204,8 +206,6 @@ def seed_zoho(
             "Created_By": zoho_id(integration),
             "Modified_By": zoho_id(integration),
         }
-        if plugin_fields_installed:
-            data.update(Presales_KPI_Score=None, Presales_Rating=None, Presales_KPI_Period=None)
         created = _secs(u["CreatedDate"])
         user_rows.append(Row(zid, created, _secs(u["SystemModstamp"]), data))
     account_rows = [
@@ -239,9 +239,9 @@ def seed_zoho(
             "Modified_By": zoho_id(o["LastModifiedById"]),
         }
         if plugin_fields_installed:
-            data.update({f.api_name: None for f in plugin_fields("Deals")})
             data["Presales_Requested"] = bool(o.get("Presales_Requested__c"))
             data["Presales_Priority"] = o.get("Presales_Priority__c")
+        data = {k: v for k, v in data.items() if v is not None}  # an absent key reads as null
         deal_rows.append(Row(zoho_id(o["Id"]), _secs(o["CreatedDate"]), _secs(o["SystemModstamp"]), data))
     pending = [
         [zoho_id(opp), zoho_id(owner), priority]
