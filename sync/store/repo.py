@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import socket
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ log = logging.getLogger("presales.store")
 #: A lock taken on another host is taken over once it is this old (its holder cannot be
 #: probed from here; a run lasts minutes, a Kubernetes Job at most its activeDeadlineSeconds).
 LOCK_STALE_AFTER = timedelta(hours=12)
+_LOCK_ATTEMPTS = 8
 
 
 class StoreError(Exception):
@@ -180,7 +183,7 @@ class Store:
         (a Kubernetes pod, a second server) once it is older than `stale_after`. Ages use the
         wall clock (`now`, the run's logical time, is not used for locks). Two processes
         racing for a free lock: one wins, the other gets `LockHeld` naming the winner."""
-        for attempt in range(3):
+        for attempt in range(_LOCK_ATTEMPTS):
             wall, host = datetime.now(UTC), socket.gethostname()
             me = {"profile": profile, "pid": os.getpid(), "host": host, "acquired_at": wall}
             try:
@@ -197,12 +200,18 @@ class Store:
                             & (t.run_locks.c.host == row.host)))
                     conn.execute(insert(t.run_locks).values(**me))
                 return
-            except (IntegrityError, OperationalError):
-                # Another process inserted (or took over) between our read and our write;
-                # SQLite says "database is locked" when our read snapshot went stale. Look again.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+            except IntegrityError:
+                # Another process inserted between our read and our write: look again (the
+                # next read names it as the holder).
+                continue
+            except OperationalError as err:
+                # SQLite: "database is locked" when other processes keep the file busy longer
+                # than busy_timeout (many runs starting at once on a loaded machine). Back off.
+                if attempt == _LOCK_ATTEMPTS - 1:
+                    raise StoreError(f"cannot take the run lock: the store stayed busy ({err.orig})"
+                                     ) from None
+                time.sleep(min(1.0, 0.05 * 2 ** attempt) * (1 + random.random()))
+        raise StoreError("cannot take the run lock: it changed hands too often")  # pragma: no cover
 
     def release_lock(self, profile: str) -> None:
         with self.begin() as conn:
