@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from connector.sandbox._zoho_seed import ZBASE
-from connector.sandbox._zoho_store import LOOKUP_TYPES, RECORD_MODULES, USERS, ZField
+from connector.sandbox._zoho_store import LOOKUP_TYPES, RECORD_MODULES, USERS, ZField, derived_api_name
 from connector.sandbox._zoho_wire import EntryError
 
 CREATABLE_TYPES = frozenset(
@@ -128,7 +128,7 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
                 {"api_name": "api_name", "json_path": f"{path}.api_name"},
             )
     else:
-        base = re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_") or "Field"
+        base = derived_api_name(label) or "Field"
         base = base if base[0].isalpha() else f"Field_{base}"
         api_name, n = base, 0
         while api_name.lower() in names:

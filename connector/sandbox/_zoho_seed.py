@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from connector.sandbox._catalog import HEALTH, INDUSTRIES, PRIORITIES, RATINGS, SIGNOFFS, STATUSES, STEPS
+from connector.sandbox._catalog import INDUSTRIES, FieldDef, default_objects, is_plugin_field
 from connector.sandbox._store import Store
-from connector.sandbox._zoho_store import Row, ZField, ZohoStore
+from connector.sandbox._zoho_store import Row, ZField, ZohoStore, derived_api_name
 
 ZBASE = 5_725_767_000_000_000_000
 _FIELD_BASE = ZBASE + 8_000_000_000
@@ -76,57 +76,61 @@ def _system(start: int) -> list[ZField]:
     ]
 
 
+_PLUGIN_SOURCES = {"Deals": ("Opportunity", 101), "users": ("User", 301)}
+
+
 def plugin_fields(module: str) -> list[ZField]:
-    """The plugin's fields as a seeded org (``plugin_fields=True``) has them."""
-    if module == "users":
-        return [
-            _f(
-                "Presales_KPI_Score",
-                "Presales KPI Score",
-                "double",
-                301,
-                custom_field=True,
-                length=5,
-                decimal_place=1,
-            ),
-            _f(
-                "Presales_Rating",
-                "Presales Rating",
-                "picklist",
-                302,
-                custom_field=True,
-                pick_list_values=RATINGS,
-            ),
-            _f("Presales_KPI_Period", "Presales KPI Period", "text", 303, custom_field=True, length=7),
-        ]
-    if module != "Deals":
+    """The plugin's fields as a seeded org (``plugin_fields=True``) has them: the Salesforce
+    catalogue's ``Presales_*__c`` fields of the matching object, under Zoho's names (no
+    ``__c``), types and labels (a label from which Zoho would derive that very name)."""
+    source = _PLUGIN_SOURCES.get(module)
+    if source is None:
         return []
+    sf_object, first = source
+    return [_from_salesforce(f, first + n) for n, f in enumerate(_sf_plugin_fields(sf_object))]
 
-    def pick(api_name: str, n: int, values: tuple[str, ...]) -> ZField:
-        return _f(
-            api_name, api_name.replace("_", " "), "picklist", n, custom_field=True, pick_list_values=values
+
+def _from_salesforce(f: FieldDef, n: int) -> ZField:
+    name = f.name.removesuffix("__c")
+    label = f.label if derived_api_name(f.label) == name else name.replace("_", " ")
+    kw: dict[str, Any] = {"custom_field": True}
+    if f.type == "picklist":
+        kw.update(data_type="picklist", pick_list_values=f.picklist_values)
+    elif f.type == "reference":
+        users = any(t.lower() == "user" for t in f.reference_to)
+        kw.update(
+            data_type="userlookup" if users else "lookup", lookup_module="users" if users else "Accounts"
         )
+    elif f.type in ("double", "currency", "percent", "int"):
+        if f.scale == 0 and 0 < f.precision <= 9:
+            kw.update(data_type="integer", length=f.precision)
+        else:
+            kw.update(data_type="double", length=f.precision or 16, decimal_place=f.scale)
+    elif f.type in ("string", "textarea"):
+        kw.update(data_type="text", length=f.length or 255)
+    else:  # boolean, date, datetime keep their names
+        kw.update(data_type=f.type)
+    return ZField(name, label, id=str(_FIELD_BASE + n), **kw)
 
-    return [
-        _f("Presales_Requested", "Presales Requested", "boolean", 101, custom_field=True),
-        pick("Presales_Priority", 102, PRIORITIES),
-        pick("Presales_Signoff", 103, SIGNOFFS),
-        _f(
-            "Presales_Engineer",
-            "Presales Engineer",
-            "userlookup",
-            104,
-            custom_field=True,
-            lookup_module="users",
-        ),
-        pick("Presales_Step", 105, STEPS),
-        pick("Presales_Status", 106, STATUSES),
-        _f("Presales_Due_Date", "Presales Due Date", "date", 107, custom_field=True),
-        _f("Presales_Response_Due", "Presales Response Due", "datetime", 108, custom_field=True),
-        pick("Presales_Health", 109, HEALTH),
-        _f("Presales_Rework_Count", "Presales Rework Count", "integer", 110, custom_field=True, length=3),
-        _f("Presales_Message", "Presales Message", "text", 111, custom_field=True, length=255),
-    ]
+
+def _sf_plugin_fields(sf_object: str) -> list[FieldDef]:
+    obj = next(o for o in default_objects(plugin_fields=True) if o.name == sf_object)
+    return [f for f in obj.fields if is_plugin_field(f.name)]
+
+
+def _zoho_value(f: FieldDef, value: Any) -> Any:
+    """A seeded Salesforce value of a plugin field as the Zoho org stores it."""
+    if value is None:
+        return None
+    if f.type == "boolean":
+        return bool(value)
+    if f.type == "reference":
+        return zoho_id(str(value))
+    if f.type == "datetime":
+        return _secs(value)
+    if f.type in ("double", "currency", "percent", "int") and f.scale == 0 and 0 < f.precision <= 9:
+        return int(value)
+    return value
 
 
 def standard_fields(module: str) -> list[ZField]:
@@ -186,6 +190,7 @@ def seed_zoho(
     integration = sf.meta("integration_user_id") or ""
 
     user_rows = []
+    user_plugin = _sf_plugin_fields("User")
     for u in users:
         zid = zoho_id(u["Id"])
         data: dict[str, Any] = {
@@ -206,6 +211,9 @@ def seed_zoho(
             "Created_By": zoho_id(integration),
             "Modified_By": zoho_id(integration),
         }
+        if plugin_fields_installed:
+            data.update({f.name.removesuffix("__c"): _zoho_value(f, u.get(f.name)) for f in user_plugin})
+        data = {k: v for k, v in data.items() if v is not None}  # an absent key reads as null
         created = _secs(u["CreatedDate"])
         user_rows.append(Row(zid, created, _secs(u["SystemModstamp"]), data))
     account_rows = [
@@ -224,6 +232,7 @@ def seed_zoho(
         for a in accounts
     ]
     deal_rows = []
+    deal_plugin = _sf_plugin_fields("Opportunity")
     for o in opportunities:
         data = {
             "Deal_Name": o["Name"],
@@ -239,8 +248,7 @@ def seed_zoho(
             "Modified_By": zoho_id(o["LastModifiedById"]),
         }
         if plugin_fields_installed:
-            data["Presales_Requested"] = bool(o.get("Presales_Requested__c"))
-            data["Presales_Priority"] = o.get("Presales_Priority__c")
+            data.update({f.name.removesuffix("__c"): _zoho_value(f, o.get(f.name)) for f in deal_plugin})
         data = {k: v for k, v in data.items() if v is not None}  # an absent key reads as null
         deal_rows.append(Row(zoho_id(o["Id"]), _secs(o["CreatedDate"]), _secs(o["SystemModstamp"]), data))
     pending = [

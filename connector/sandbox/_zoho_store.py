@@ -10,6 +10,7 @@ does. Stamps are whole seconds: Zoho's datetimes have no fractional part.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -45,6 +46,11 @@ LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
 #: Modules the sandbox stores records of ("users" is the Users API's, not a records module).
 RECORD_MODULES = ("Deals", "Accounts")
 USERS = "users"
+
+
+def derived_api_name(label: str) -> str:
+    """The API name Zoho gives a new field with this label: non-alphanumerics become ``_``."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
 
 
 @dataclass(frozen=True)

@@ -548,12 +548,16 @@ def test_users_current_and_active(sb: Sandbox, z: Zoho) -> None:
 
 def test_users_put_kpi_fields(sb: Sandbox, z: Zoho) -> None:
     engineers = [e["crm_user_id"] for e in _roster(sb)[:2]]
+    fields = z.call("GET", "settings/fields", params={"module": "users"}).json()["fields"]
+    band = next(f for f in fields if f["api_name"] == "Presales_Rating")["pick_list_values"][1][
+        "actual_value"
+    ]
     body = {
         "users": [
             {
                 "id": engineers[0],
                 "Presales_KPI_Score": 87.5,
-                "Presales_Rating": "Exceeds",
+                "Presales_Rating": band,
                 "Presales_KPI_Period": "2026Q4",
             },
             {"id": engineers[1], "Presales_Rating": "Legendary"},
@@ -567,7 +571,7 @@ def test_users_put_kpi_fields(sb: Sandbox, z: Zoho) -> None:
     got = z.call("GET", "users", params={"ids": engineers[0]}).json()["users"][0]
     assert (got["Presales_KPI_Score"], got["Presales_Rating"], got["Presales_KPI_Period"]) == (
         87.5,
-        "Exceeds",
+        band,
         "2026Q4",
     )
     assert sb.zoho_writes()[-1]["module"] == "users"
@@ -721,16 +725,18 @@ def test_update_and_delete_custom_fields(tmp_path: Path) -> None:
             return next(f for f in body["fields"] if f["api_name"] == api_name)
 
         rating = field("users", "Presales_Rating")
+        values = [v["actual_value"] for v in rating["pick_list_values"]]
         ids = {v["actual_value"]: v["id"] for v in rating["pick_list_values"]}
+        first, kept, last = values[0], values[1], values[-1]
         patch = {
             "fields": [
                 {
                     "id": rating["id"],
                     "field_label": "Presales KPI Rating",
                     "pick_list_values": [
-                        {"id": ids["Outstanding"], "display_value": "卓越", "actual_value": "卓越"},
-                        {"id": ids["Unsatisfactory"], "_delete": True},
-                        {"display_value": "Exceeds", "actual_value": "Exceeds"},  # already there: unchanged
+                        {"id": ids[first], "display_value": "Top", "actual_value": "Top"},  # renamed
+                        {"id": ids[last], "_delete": True},
+                        {"display_value": kept, "actual_value": kept},  # already there: unchanged
                         {"display_value": "New", "actual_value": "New"},
                     ],
                 }
@@ -743,14 +749,8 @@ def test_update_and_delete_custom_fields(tmp_path: Path) -> None:
         assert resp.json()["fields"][0]["message"] == "field updated"
         after = field("users", "Presales_Rating")
         assert after["field_label"] == "Presales KPI Rating" and after["api_name"] == "Presales_Rating"
-        assert [v["actual_value"] for v in after["pick_list_values"]] == [
-            "卓越",
-            "Exceeds",
-            "Meets",
-            "Below",
-            "New",
-        ]
-        assert {v["actual_value"]: v["id"] for v in after["pick_list_values"]}["Meets"] == ids["Meets"]
+        assert [v["actual_value"] for v in after["pick_list_values"]] == ["Top", *values[1:-1], "New"]
+        assert {v["actual_value"]: v["id"] for v in after["pick_list_values"]}[kept] == ids[kept]
         bad = z.call(
             "PATCH",
             "settings/fields",
@@ -875,21 +875,24 @@ def test_stats_count_zoho_calls_per_endpoint(sb: Sandbox) -> None:
 # -- the org ------------------------------------------------------------------------------------
 
 
+def salesforce(sb: Sandbox, path: str, **params: str) -> Any:
+    """The same org through the Salesforce half (GET, integration user's session)."""
+    resp = session(sb).get(
+        f"{sb.url}/services/data/v66.0/{path}",
+        params=params,
+        timeout=30,
+        headers={"Authorization": f"Bearer {sb.session_id}"},
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
 def _roster(sb: Sandbox) -> list[dict[str, Any]]:
     return list(yaml.safe_load(sb.zoho_roster_file.read_text(encoding="utf-8"))["engineers"])
 
 
 def test_same_org_as_salesforce_and_zoho_roster(sb: Sandbox, z: Zoho) -> None:
-    sf = (
-        session(sb)
-        .get(
-            f"{sb.url}/services/data/v66.0/query",
-            timeout=30,
-            headers={"Authorization": f"Bearer {sb.session_id}"},
-            params={"q": "SELECT Name, Amount, CloseDate FROM Opportunity"},
-        )
-        .json()["records"]
-    )
+    sf = salesforce(sb, "query", q="SELECT Name, Amount, CloseDate FROM Opportunity")["records"]
     deals = all_deals(z)
     assert sorted((d["Deal_Name"], d["Amount"], d["Closing_Date"]) for d in deals) == sorted(
         (r["Name"], r["Amount"], r["CloseDate"]) for r in sf
@@ -907,6 +910,24 @@ def test_same_org_as_salesforce_and_zoho_roster(sb: Sandbox, z: Zoho) -> None:
     managers = {e.get("manager") for e in roster} | set(whole.get("managers") or ())
     assert managers and all(m in users and users[m]["role"]["name"] == "Presales" for m in managers)
     assert not re.search(r"\b005[A-Za-z0-9]{15}\b", sb.zoho_roster_file.read_text())  # no Salesforce id left
+
+
+def test_plugin_fields_mirror_the_salesforce_catalogue(sb: Sandbox, z: Zoho) -> None:
+    """A seeded Zoho org has the plugin's fields as an install would create them: the
+    Salesforce names without ``__c``, labels from which Zoho derives those names, same values."""
+    for sf_object, module in (("Opportunity", "Deals"), ("User", "users")):
+        sf = salesforce(sb, f"sobjects/{sf_object}/describe")["fields"]
+        wanted = {
+            f["name"].removesuffix("__c"): f for f in sf if f["name"].startswith("Presales_") and f["custom"]
+        }
+        fields = z.call("GET", "settings/fields", params={"module": module}).json()["fields"]
+        mine = {f["api_name"]: f for f in fields if f["custom_field"]}
+        assert wanted and mine.keys() == wanted.keys()
+        for name, f in mine.items():
+            assert re.sub(r"[^A-Za-z0-9]+", "_", f["field_label"]).strip("_") == name
+            assert [v["actual_value"] for v in f["pick_list_values"]] == [
+                v["value"] for v in wanted[name]["picklistValues"]
+            ]
 
 
 def test_banner_has_zoho_keys_and_survives_restart(tmp_path: Path) -> None:
