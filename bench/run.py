@@ -360,7 +360,8 @@ def table(runs: list[Run]) -> str:
     for r in runs:
         ratio = r.total_calls / r.floor if r.floor else 0.0
         lines.append(f"| {r.label} | {r.counts.get('read', 0):,} | {r.counts.get('written', 0):,} "
-                     f"| {r.wall:.1f} | {r.cpu:.1f} | {r.rss_mb:.0f} | {r.total_calls} | {r.floor} "
+                     f"| {r.wall:.1f} | {r.cpu:.1f} | {f'{r.rss_mb:.0f}' if r.rss_mb else 'n/a'} "
+                     f"| {r.total_calls} | {r.floor} "
                      f"| {ratio:.2f} | {fmt_calls(r.calls)} |")
     return "\n".join(lines)
 
