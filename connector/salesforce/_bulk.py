@@ -28,8 +28,10 @@ from connector.salesforce._transport import Transport
 NULL = "#N/A"
 #: Salesforce accepts up to 150 MB of CSV per job (base64 overhead included); stay below.
 MAX_UPLOAD_BYTES = 100_000_000
-#: Rows per results page of a query job (the service may return fewer).
-QUERY_PAGE_RECORDS = 50_000
+#: Rows per results page of a query job (the service may return fewer): 40 pages for a
+#: million records, and a page's CSV (~10 MB, held three times by requests and the library's
+#: NUL filter while it is parsed) stays a small part of the run's memory.
+QUERY_PAGE_RECORDS = 25_000
 POLL_FIRST, POLL_MAX = 0.25, 5.0
 #: Give up waiting on a job after this much polling (seconds slept).
 JOB_TIMEOUT = 3600.0
@@ -102,8 +104,19 @@ def parse_error(text: str) -> tuple[str, str]:
     return code, message.strip()
 
 
+def _lines(text: str) -> Iterator[str]:
+    """`text` line by line (ends kept), without the copy `io.StringIO` makes: a 50,000-row
+    page parsed through StringIO peaked at 3x the page's size, this way at 1.25x."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end + 1
+        yield text[start:end]
+        start = end
+
+
 def _rows(text: str) -> Iterator[dict[str, str]]:
-    return iter(csv.DictReader(io.StringIO(text)))
+    return iter(csv.DictReader(_lines(text)))
 
 
 class BulkClient:

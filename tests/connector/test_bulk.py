@@ -17,7 +17,7 @@ from responses import matchers
 
 from connector import FatalError, RecordChange
 from connector.salesforce import SalesforceConnector, SalesforceSettings, connect
-from connector.salesforce._bulk import csv_cell, ingest_chunks, parse_error
+from connector.salesforce._bulk import _rows, csv_cell, ingest_chunks, parse_error
 
 INSTANCE = "https://acme.my.salesforce.com"
 BASE = f"{INSTANCE}/services/data/v66.0"
@@ -92,6 +92,13 @@ def test_chunks_split_by_size_and_repeat_the_header() -> None:
         assert rows[0] == ["Id", "Name"]
         assert [r[0] for r in rows[1:]] == [c.id for c in chunk]
         assert len(text.encode()) <= 200
+
+
+def test_result_rows_keep_quoted_newlines_and_commas() -> None:
+    text = 'Id,Name,Note\n"a1","two\nlines, one cell",x\r\n"a2","",\n'
+    assert list(_rows(text)) == [{"Id": "a1", "Name": "two\nlines, one cell", "Note": "x"},
+                                 {"Id": "a2", "Name": "", "Note": ""}]
+    assert list(_rows("Id\n")) == [] and list(_rows("")) == []
 
 
 def test_sf_error_parsing() -> None:
@@ -243,13 +250,13 @@ def test_large_full_read_continues_through_a_query_job(
     rsps.get(f"{QUERY}/{JOB}", json={"id": JOB, "state": "JobComplete", "numberRecordsProcessed": 5})
     ids = _ids(10)
     header = '"Id","SystemModstamp","Amount","IsClosed","Account.Name"\n'
-    rsps.get(f"{QUERY}/{JOB}/results", match=[matchers.query_param_matcher({"maxRecords": "50000"})],
+    rsps.get(f"{QUERY}/{JOB}/results", match=[matchers.query_param_matcher({"maxRecords": "25000"})],
              headers={"Sforce-Locator": "MTAwMDA", "Sforce-NumberOfRecords": "3"},
              body=header + f'"{ids[1]}","2026-11-02T00:00:00.000Z","10.0","false","Acct 1"\n'
                          f'"{ids[2]}","2026-11-02T00:00:00.000Z","20.0","true",""\n'
                          f'"{ids[3]}","2026-11-03T00:00:00.000Z","","false","Acct 3"\n')
     rsps.get(f"{QUERY}/{JOB}/results",
-             match=[matchers.query_param_matcher({"maxRecords": "50000", "locator": "MTAwMDA"})],
+             match=[matchers.query_param_matcher({"maxRecords": "25000", "locator": "MTAwMDA"})],
              headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "2"},
              body=header + f'"{ids[4]}","2026-11-04T00:00:00.000Z","40.0","false","Acct 4"\n'
                          f'"{ids[5]}","2026-11-05T00:00:00.000Z","50.0","false","Acct 5"\n')
