@@ -6,15 +6,17 @@ writes nothing; a bad activities file is refused whole."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from e2e_support import Org, presales, run_json, write_config, write_rules
 
 from rules.kpi import Period
 
-PERIOD = Period.containing(datetime.now(UTC).date()).label
+# the quarter of today in the config's time zone (where the synced events fall)
+PERIOD = Period.containing(datetime.now(ZoneInfo("Asia/Shanghai")).date()).label
 USER_KPI = "SELECT Id, Presales_KPI_Score__c, Presales_Rating__c, Presales_KPI_Period__c FROM User"
 
 
@@ -68,7 +70,7 @@ def test_activities_import_refuses_bad_rows_whole_then_imports_once(org: Org, wo
     config, picked, _ = worked
     engineer = next(iter(picked.values()))
     name = next(e["name"] for e in org.roster() if e["crm_user_id"] == engineer)
-    day = datetime.now(UTC).date().isoformat()
+    day = datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
     bad = config.parent / "bad.csv"
     bad.write_text("engineer,date,kind,title,evidence\n"
                    f"{engineer},{day},document,Good row,https://kb.example/1\n"
