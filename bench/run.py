@@ -378,7 +378,7 @@ def change_counts(spec: str, n: int) -> list[tuple[int, str]]:
 
 
 def bench_size(n: int, crm: str, root: Path, rng: random.Random,
-               changes: str = "1%,1000") -> tuple[list[Run], float]:
+               changes: str = "1%,1000", first_only: bool = False) -> tuple[list[Run], float]:
     runs: list[Run] = []
     work = root / f"work-{n}"
     work.mkdir(parents=True, exist_ok=True)
@@ -386,6 +386,8 @@ def bench_size(n: int, crm: str, root: Path, rng: random.Random,
         config = write_config(work, sb, crm)
         runs.append(timed_sync(f"{n:,}: first full sync", config, sb, crm))
         print(table(runs[-1:]), flush=True)
+        if first_only:
+            return runs, sb.seconds
         settle = timed_sync(f"{n:,}: settle (reads the echo of the first run's writes)", config, sb, crm)
         runs.append(settle)
         runs.append(timed_sync(f"{n:,}: no-change run", config, sb, crm))
@@ -408,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="changed opportunities per incremental run: percentages or counts")
     parser.add_argument("--rules-tasks", type=int, default=100_000,
                         help="with --profile: time the rules alone for this many open tasks")
+    parser.add_argument("--first-only", action="store_true", help="time only the first full sync")
     parser.add_argument("--markdown", type=Path, help="also write the results as markdown here")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
@@ -421,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     all_runs: list[Run] = []
     try:
         for n in sizes:
-            runs, seed_seconds = bench_size(n, args.crm, root, rng, args.incremental)
+            runs, seed_seconds = bench_size(n, args.crm, root, rng, args.incremental, args.first_only)
             all_runs += runs
             sections.append(f"Seeding {n:,} opportunities (sandbox start): {seed_seconds:.1f} s")
         sections += ["", table(all_runs), ""]
