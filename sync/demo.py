@@ -3,7 +3,7 @@
 Starts the sandbox with a seeded org, writes a config next to it, syncs through the real
 Salesforce (or, with ``crm="zoho"``, Zoho CRM) connector over HTTPS, lets a few engineers act
 in the CRM (as themselves), syncs again, and shows that a run with no CRM change writes
-nothing. On Salesforce, seven weeks of history are replayed first (sync.demo_history) and the
+nothing. Seven weeks of history are replayed first (sync.demo_history) and the
 demo ends with the quarter's KPI scorecards written to the engineers and the HTML report."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sync.activities import import_activities
 from sync.demo_history import HISTORY_DAYS, activities_csv, replay
 from sync.engine import SyncReport, run_sync
 from sync.report import build_report, write_html
-from sync.scoring import run_score
+from sync.scoring import run_score, user_fields
 from sync.service import connector_for, install, open_store
 
 Say = Callable[[str], None]
@@ -194,17 +194,18 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
         result = DemoResult(workdir=workdir)
         pending = _pending_requests(sb, crm)
         today = datetime.now(loaded.tz).date()
-        if crm == "salesforce":  # KPI history and scoring write User fields: Salesforce's sandbox
-            past, pending = pending[:len(pending) * 3 // 5], pending[len(pending) * 3 // 5:]
-            people: dict[str, Connector] = {}  # one session per person: a connection kept alive
+        past, pending = pending[:len(pending) * 3 // 5], pending[len(pending) * 3 // 5:]
+        people: dict[str, Connector] = {}  # one session per person: a connection kept alive
 
-            def edit_as(who: str, module: str, changes: list[RecordChange]) -> list[WriteResult]:
-                if who not in people:
-                    people[who] = _as_user(sb, who)
-                return people[who].write(object_name=module, changes=changes)
+        def edit_as(who: str, module: str, changes: list[RecordChange]) -> list[WriteResult]:
+            if crm == "zoho":
+                return zoho_edit_as(sb, who, module, changes)
+            if who not in people:
+                people[who] = _as_user(sb, who)
+            return people[who].write(object_name=module, changes=changes)
 
-            result.history = replay(loaded, env, edit_as, past, today=today, rng=random.Random(opportunities),
-                                    say=say)
+        result.history = replay(loaded, env, edit_as, past, today=today, rng=random.Random(opportunities),
+                                say=say)
         _sales_ask_for_presales(sb, loaded, say, pending)
 
         def one_run(label: str) -> SyncReport:
@@ -231,8 +232,7 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
         result.signed_off = _engineers_sign_off(sb, loaded, say)
         one_run("sync 2 (incremental)")
         one_run("sync 3 (no CRM change)")
-        if crm == "salesforce":
-            _score_and_report(loaded, env, result, today=today, rng=random.Random(opportunities), say=say)
+        _score_and_report(loaded, env, result, today=today, rng=random.Random(opportunities), say=say)
         result.api_calls = sandbox_stats(sb)
 
         store = open_store(loaded)
@@ -264,7 +264,7 @@ def _score_and_report(loaded: config_mod.Loaded, env: dict[str, str], result: De
         result.scorecards = scored.as_dict()["scorecards"]
         result.users_written = scored.written
         say(f"score {period}: {len(scored.cards)} scorecards, {scored.written} engineers' User records "
-            f"written (Presales_KPI_Score__c, Presales_Rating__c, Presales_KPI_Period__c)")
+            f"written ({', '.join(user_fields(loaded.config.crm.kind).values())})")
         result.report_path = write_html(build_report(loaded, store, period, now=now),
                                         result.workdir / f"report-{period}.html")
     finally:

@@ -30,17 +30,20 @@ def test_demo_from_an_empty_org(tmp_path: Path, crm: str) -> None:
     assert sum(sum(c.values()) for c in result["by_engineer"].values()) == (
         first["counts"]["tasks_created"] + history["tasks_created"])
     if crm == "zoho":
-        # one token grant and one whoami (both kept for later runs) are all we spend above the floor
-        assert result["floor"] <= result["api_calls_ours"] <= result["floor"] + 2
-        return
+        # the token and the whoami were got during the history: the three syncs cost the floor
+        assert result["api_calls_ours"] == result["floor"]
+        assert result["api_calls_sandbox"]["zoho_users_put"] >= 1  # the scorecards, on Zoho's users
     assert history["syncs"] > 0 and history["tasks_closed"] > 0
     # the replayed history gives every metric of the scorecard something to show
     cards = result["scorecards"]
     assert cards and all(c["period"] == result["period"] for c in cards)
     # install created the User KPI fields in the empty org; the scores were written to them
     assert result["users_written"] == len(cards)
-    for metric in ("projects", "win_rate", "satisfaction", "first_pass_rate", "rework_count", "recognition",
-                   "documents", "trainings", "sharing_sessions", "certifications", "skill_improvements"):
+    metrics = ["projects", "win_rate", "satisfaction", "first_pass_rate", "rework_count", "recognition",
+               "documents", "trainings", "sharing_sessions", "certifications", "skill_improvements"]
+    if crm == "zoho":  # the Zoho org's ids order the history otherwise: few won deals, no recognition
+        metrics.remove("recognition")
+    for metric in metrics:
         values = [m["value"] for c in cards for m in c["metrics"] if m["metric"] == metric]
         assert any(v for v in values), metric
     assert len({c["band"] for c in cards}) >= 2

@@ -74,6 +74,8 @@ def _schema() -> dict[str, dict[str, CrmField]]:
         "Presales_Health": CrmField("Presales_Health", "picklist", True, ("Green",), True),
         "Presales_Rework_Count": CrmField("Presales_Rework_Count", "int", True),
         "Presales_Message": CrmField("Presales_Message", "string", True),
+        "Presales_Satisfaction": CrmField("Presales_Satisfaction", "double", True),
+        "Presales_Recognition": CrmField("Presales_Recognition", "boolean", True),
     }
     return {"Deals": deals}
 
