@@ -62,8 +62,10 @@ def line(points: Sequence[tuple[str, float]], *, title: str, unit: str, width: i
     """A line over labelled points (x in order), the y axis from 0 to the maximum."""
     height, left, right, top, bottom = 240, 48, 16, 30, 40
     plot_w, plot_h = width - left - right, height - top - bottom
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}" {FONT}>',
+    title = f"{title} ({unit})"
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart trend-chart" width="{width}" '
+             f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+             f'aria-label="{escape(title)}" {FONT}>',
              f'<text x="0" y="16" font-size="14" font-weight="bold">{escape(title)}</text>',
              f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" '
              'stroke="#888"/>',
@@ -76,8 +78,7 @@ def line(points: Sequence[tuple[str, float]], *, title: str, unit: str, width: i
     coords = [(left + (i * step if len(points) > 1 else plot_w / 2), top + plot_h - v / top_value * plot_h)
               for i, (_, v) in enumerate(points)]
     parts.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{top_value:.0f}</text>'
-                 f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>'
-                 f'<text x="{left + 4}" y="{top - 4}">{escape(unit)}</text>')
+                 f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>')
     parts.append('<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>'.format(
         colour, " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)))
     for (label, value), (x, y) in zip(points, coords, strict=True):
