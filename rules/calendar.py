@@ -68,6 +68,7 @@ class WeekendCalendar:
         # few hundred days for every open task).
         self._working: dict[date, bool] = {}
         self._added: dict[tuple[date, int], date] = {}
+        self._counted: dict[tuple[date, date], int] = {}
 
     def is_estimated(self, d: date) -> bool:
         """Whether `d`'s working days are a guess (never, for a fixed weekly pattern)."""
@@ -104,6 +105,16 @@ class WeekendCalendar:
                 day = self._next_working(day + timedelta(days=1))
         self._added[key] = day
         return day
+
+    def count_working_days(self, start: date, end: date) -> int:
+        """Working days from `start` to `end`, both included (0 when end < start); memoised,
+        since rules ask it for the same few close dates over and over."""
+        key = (start, end)
+        count = self._counted.get(key)
+        if count is None:
+            count = sum(self.is_working_day(start + timedelta(days=i)) for i in range((end - start).days + 1))
+            self._counted[key] = count
+        return count
 
     def _next_working(self, d: date) -> date:
         for _ in range(_MAX_GAP_DAYS):

@@ -125,6 +125,9 @@ def _working_days_until(env: _Env, d: Any) -> float | None:
         start, end = env.today + timedelta(days=1), target
     else:
         start, end = target, env.today - timedelta(days=1)
+    counter = getattr(env.calendar, "count_working_days", None)
+    if counter is not None:
+        return float(step * counter(start, end))
     count = 0
     day = start
     while day <= end:

@@ -14,8 +14,8 @@ open task on each run and a task turns red overnight without any CRM change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from rules.calendar import WeekendCalendar, step_due_date
 from rules.health import Health, evaluate_health
@@ -35,6 +35,8 @@ class Outlook:
     health: Health | None
     reason: str
     estimated: bool = False
+    # Until when this outlook stays true if the task does not change (None: for good).
+    valid_until: datetime | None = None
 
     @property
     def warning(self) -> str | None:
@@ -63,11 +65,7 @@ def last_progress_at(task: Task) -> datetime | None:
 
 def working_days_between(calendar: WeekendCalendar, start: date, end: date) -> int:
     """Working days after `start` up to and including `end` (0 when end <= start)."""
-    count, day = 0, start + timedelta(days=1)
-    while day <= end:
-        count += calendar.is_working_day(day)
-        day += timedelta(days=1)
-    return count
+    return calendar.count_working_days(start + timedelta(days=1), end) if end > start else 0
 
 
 def response_due(task: Task, *, priority: str | None, settings: RulesSettings,
@@ -87,6 +85,16 @@ def assess(task: Task, *, priority: str | None, now: datetime, settings: RulesSe
         raise ValueError("assess needs a calendar with a time zone")
     if task.status is Status.CLOSED:
         return Outlook(None, None, first_response_at(task), None, "")
+    look = _assess_open(task, priority=priority, now=now, settings=settings, calendar=calendar, tz=tz)
+    # Lights and reasons move with the local date, and red comes at the response deadline.
+    until = datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time.min, tzinfo=tz)
+    if look.response_due is not None and look.responded_at is None and now < look.response_due:
+        until = min(until, look.response_due)
+    return replace(look, valid_until=until)
+
+
+def _assess_open(task: Task, *, priority: str | None, now: datetime, settings: RulesSettings,
+                 calendar: WeekendCalendar, tz: tzinfo) -> Outlook:
     step_days = {task.step: settings.days_for(task.step, priority)} if task.step in settings.step_days else {}
     due = step_due_date(task, step_days=step_days, calendar=calendar, tz=tz)
     answer_by = response_due(task, priority=priority, settings=settings, calendar=calendar)

@@ -222,7 +222,9 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
             if c["assigned"]:
                 say(f"  assignment: {c['assigned_by_account_owner']} to the account's owner, "
                     f"{c['assigned_by_round_robin']} by round robin after level/skill/capacity checks")
-            say(f"  health: {c['health_green']} green, {c['health_yellow']} yellow, {c['health_red']} red")
+            say(f"  {c['evaluated']} of {c['open_tasks']} open tasks re-evaluated (changed, owed a write or "
+                f"due for review): {c['health_green']} green, {c['health_yellow']} yellow, "
+                f"{c['health_red']} red")
             result.runs.append((label, report))
             result.records_read += c["read"]
             result.records_written += c["written"] + c["write_failed"]

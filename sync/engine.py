@@ -8,6 +8,7 @@ the cursor never passes what is committed, so a crash is finished by the next ru
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -46,6 +47,10 @@ log = logging.getLogger("presales.sync")
 
 RR_QUEUE_KEY = "assignment.round_robin.queue"
 ACCOUNT_OWNERS_KEY = "assignment.account_owners"
+FINGERPRINT_KEY = "evaluate.fingerprint"
+# Failure-queue codes of records parked by this engine (not failed writes): only
+# `--retry-failed` takes them up again.
+QUARANTINE_CODES = frozenset({"BAD_VALUE", "RULE_ERROR", "STORE_ERROR", "DELETED"})
 
 EXIT_OK, EXIT_PARTIAL = 0, 1
 # Records per write call the budget is counted in (the REST collections batch).
@@ -118,7 +123,9 @@ class _Run:
         self._dry_conn: Connection | None = None
         self._me: str | None = None
         self.reassigned: dict[str, tuple[str | None, str]] = {}
+        self.review: dict[str, tuple[int, datetime | None]] = {}  # opp id → (task id, review moment)
         self.waiting: set[str] = set()  # records in the failure queue when the run started
+        self.owed: set[str] = set()  # … of which a write to the CRM failed (not quarantined reads)
 
     # transactions: one per page normally; in a dry run one long transaction rolled back
     @contextmanager
@@ -155,7 +162,9 @@ class _Run:
 
     def _steps(self) -> None:
         with self.tx() as conn:
-            self.waiting = {f["record_id"] for f in self.store.failures(conn) if f["object"] == self.obj}
+            queued = [f for f in self.store.failures(conn) if f["object"] == self.obj]
+        self.waiting = {f["record_id"] for f in queued}
+        self.owed = {f["record_id"] for f in queued if f["error_code"] not in QUARANTINE_CODES}
         try:
             if self.retry_failed:
                 self.reread_failed()
@@ -278,7 +287,6 @@ class _Run:
             self.report.counts["bad_records"] += 1
             self.quarantine(conn, rec.id, "BAD_VALUE", str(err))
             return False
-        self.names[rec.id] = values.get("name") or rec.id
         self.store.upsert_opportunity(conn, OpportunityRow(rec.id, rec.stamp, values), exists)
         self.store.set_ledger(conn, self.obj, rec.id, seen, self.now, known)
 
@@ -307,6 +315,7 @@ class _Run:
         if stored is None or task is not before or message != stored.message:
             self.store.save_task(conn, task, message=message, now=self.now, stored=stored)
         self.touched.add(rec.id)
+        self.names[rec.id] = values.get("name") or rec.id  # for the diff report (touched only)
         return True
 
     def _reassignment(self, task: Task, message: str | None, values: dict[str, Any],
@@ -358,11 +367,18 @@ class _Run:
 
     # -- 4: rules over every open task ----------------------------------------------------
     def evaluate(self) -> dict[str, dict[str, Any]]:
+        """Rules for the tasks that changed in this run and the open tasks whose review moment
+        has come (`Outlook.valid_until`, kept as `tasks.review_at`): a quiet run costs what
+        is due, not every open task. A changed rules file, roster, mapping or calendar (or
+        `--full`) re-evaluates every open task."""
         settings = self.loaded.rules
         with self.tx() as conn:
-            tasks = self.store.open_tasks(conn)
-            closed_now = set(self.touched) - set(tasks)
-            tasks.update(self.store.load_tasks(conn, closed_now))
+            fingerprint = self._fingerprint()
+            everything = self.full or self.store.get_state(conn, FINGERPRINT_KEY) != fingerprint
+            tasks = (self.store.open_tasks(conn) if everything
+                     else self.store.open_tasks_to_review(conn, self.now))
+            # changed in this run, or with a write still owed to the CRM
+            tasks.update(self.store.load_tasks(conn, (self.touched | self.owed) - set(tasks)))
             opps = {i: typed(self.objmap, v) for i, v in self.store.opportunity_values(conn, tasks).items()}
             tasks = self._assign(conn, tasks, opps)
             desired: dict[str, dict[str, Any]] = {}
@@ -373,8 +389,19 @@ class _Run:
                 if look.health is not None:
                     self.report.counts[f"health_{look.health.value.lower()}"] += 1
                 desired[opp_id] = outbound(self.objmap, desired_values(st.task, st.message, look))
-            self.report.counts["open_tasks"] = sum(1 for s in tasks.values() if s.task.is_open)
+                self.review[opp_id] = (st.id, look.valid_until)
+            self.store.set_state(conn, FINGERPRINT_KEY, fingerprint)
+            self.report.counts["evaluated"] = len(tasks)
+            self.report.counts["open_tasks"] = self.store.count_open_tasks(conn)
         return desired
+
+    def _fingerprint(self) -> str:
+        """What the outlook of every task depends on besides the task and the time."""
+        loaded = self.loaded
+        parts = [loaded.rules.model_dump_json(), loaded.config.calendar.model_dump_json(),
+                 loaded.config.timezone, loaded.mapping.model_dump_json(),
+                 repr(sorted(loaded.engineers.items())), repr(sorted(loaded.managers))]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     def _priority(self, opp_id: str, values: dict[str, Any]) -> str:
         try:
@@ -387,8 +414,7 @@ class _Run:
                 opps: dict[str, dict[str, Any]]) -> dict[str, StoredTask]:
         """Deal unassigned open tasks by the assignment policies (rules.assignment); each
         decision is stored on the task as an `assigned` event with its reason."""
-        load: Counter[str] = Counter(st.task.engineer_id for st in tasks.values()
-                                     if st.task.is_open and st.task.engineer_id)
+        load: Counter[str] = Counter(self.store.open_load(conn))
         queue = tuple(self.store.get_state(conn, RR_QUEUE_KEY, []) or [])
         owners: dict[str, str] = dict(self.store.get_state(conn, ACCOUNT_OWNERS_KEY, {}) or {})
         for opp_id, (before, after) in self.reassigned.items():
@@ -397,6 +423,9 @@ class _Run:
                 owners[account] = after  # a manager's choice makes the new engineer the owner
         pending = sorted((st for st in tasks.values() if st.task.is_open and not st.task.engineer_id),
                          key=lambda s: s.id)
+        if not any(e.active and load[eid] < e.capacity for eid, e in self.engineers.items()):
+            self.report.counts["unassigned"] += len(pending)  # nobody can take work: no dealing
+            pending = []
         for st in pending:
             opp_id = st.task.opportunity_id
             values = opps.get(opp_id, {})
@@ -430,12 +459,14 @@ class _Run:
         changes: list[RecordChange] = []
         with self.tx() as conn:
             ledger = self.store.ledger(conn, self.obj, desired)
-            names = self.store.opportunity_values(conn, [i for i in desired if i not in self.names])
-        for opp_id, want in desired.items():
+            deltas = {i: d for i, want in desired.items() if (d := diff(want, ledger.get(i, {})))}
+            names = self.store.opportunity_values(conn, [i for i in deltas if i not in self.names])
+            # a task with nothing to send is settled until its next review moment; one with a
+            # write to make stays due until the CRM acknowledges it (see write)
+            self.store.set_review_at(conn, {task_id: until for i, (task_id, until) in self.review.items()
+                                            if i not in deltas})
+        for opp_id, delta in deltas.items():
             known = ledger.get(opp_id, {})
-            delta = diff(want, known)
-            if not delta:
-                continue
             changes.append(RecordChange(opp_id, delta))
             name = self.names.get(opp_id) or names.get(opp_id, {}).get("name") or opp_id
             self.report.changes.extend(FieldChange(opp_id, name, f, known.get(f), v)
@@ -463,13 +494,15 @@ class _Run:
                     ok_ids.append(res.id)
                 elif res.gone:
                     self._close_deleted(conn, res.id)
-                    self.quarantine(conn, res.id, res.error_code or "DELETED",
-                                    "deleted in the CRM; its task was closed")
+                    self.quarantine(conn, res.id, "DELETED",
+                                    f"deleted in the CRM ({res.error_code}); its task was closed")
                 else:
                     self.store.record_failure(conn, self.obj, res.id, res.error_code, res.message,
                                               self.now)
                     self.report.failures.append((res.id, res.error_code or "", res.message or ""))
             self.store.clear_failures(conn, self.obj, ok_ids)
+            self.store.set_review_at(conn, {self.review[i][0]: self.review[i][1]
+                                            for i in ok_ids if i in self.review})
         self.report.counts["written"] = len(ok_ids)
         self.report.counts["write_failed"] = len(results) - len(ok_ids)
         self.progress("write", len(results))

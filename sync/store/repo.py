@@ -117,6 +117,8 @@ _LEDGER_ONE = select(t.ledger.c.field, t.ledger.c.value).where(
 _TASK_INSERT = insert(t.tasks)
 _TASK_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id"))
 _EVENTS_INSERT = insert(t.task_events)
+_REVIEW_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id")).values(
+    review_at=bindparam("review_at"))
 
 
 class Store:
@@ -291,6 +293,33 @@ class Store:
                             .order_by(t.tasks.c.id)).all()
         return self._hydrate(conn, rows)
 
+    def open_tasks_to_review(self, conn: Connection, now: datetime) -> dict[str, StoredTask]:
+        """Open tasks whose review moment has come (or was never set), and unassigned ones."""
+        c = t.tasks.c
+        rows = conn.execute(select(t.tasks).where(
+            (c.status != Status.CLOSED.value)
+            & (c.review_at.is_(None) | (c.review_at <= now.astimezone(UTC)) | c.engineer_id.is_(None)))
+            .order_by(c.id)).all()
+        return self._hydrate(conn, rows)
+
+    def open_load(self, conn: Connection) -> dict[str, int]:
+        """Open tasks per engineer (the capacity check), counted in SQL."""
+        c = t.tasks.c
+        rows = conn.execute(select(c.engineer_id, func.count()).where(
+            (c.status != Status.CLOSED.value) & c.engineer_id.is_not(None)).group_by(c.engineer_id))
+        return {r[0]: int(r[1]) for r in rows}
+
+    def count_open_tasks(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(t.tasks)
+                                .where(t.tasks.c.status != Status.CLOSED.value)).scalar_one())
+
+    def set_review_at(self, conn: Connection, moments: Mapping[int, datetime | None]) -> None:
+        """Remember when each task (by store id) should next be evaluated."""
+        if moments:
+            # UTC: SQLite keeps the wall time only, and the query compares in SQL
+            conn.execute(_REVIEW_UPDATE, [{"b_id": i, "review_at": m and m.astimezone(UTC)}
+                                          for i, m in moments.items()])
+
     def all_tasks(self, conn: Connection) -> dict[str, StoredTask]:
         rows = conn.execute(select(t.tasks).order_by(t.tasks.c.id)).all()
         return self._hydrate(conn, rows)
@@ -323,7 +352,7 @@ class Store:
         cols = {"engineer_id": task.engineer_id, "step": task.step.value, "status": task.status.value,
                 "held_status": task.held_status.value if task.held_status else None,
                 "rework_count": task.rework_count, "step_started_at": task.step_started_at,
-                "message": message, "updated_at": now}
+                "message": message, "updated_at": now, "review_at": None}
         if stored is None:
             task_id = _new_id(conn.execute(_TASK_INSERT, {
                 "opportunity_id": task.opportunity_id, "created_at": now, **cols}))

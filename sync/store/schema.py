@@ -13,6 +13,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -54,6 +55,9 @@ tasks = Table(
     Column("message", String(255)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # When the task's deadlines or light can next change (None: evaluate on the next run).
+    Column("review_at", DateTime(timezone=True)),
+    Index("ix_tasks_status_review_at", "status", "review_at"),
 )
 
 task_events = Table(

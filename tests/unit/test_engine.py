@@ -260,7 +260,8 @@ def test_a_record_deleted_in_the_crm_closes_its_task_and_leaves_the_queue_on_ret
     run_sync(loaded, store, crm, now=NOW)
     crm.delete("006000")
     later = run_sync(loaded, store, crm, now=NOW + timedelta(days=7))  # health changes: a write is due
-    assert later.exit_code == 1 and _failures(store)["006000"]["error_code"] == "ENTITY_IS_DELETED"
+    assert later.exit_code == 1 and _failures(store)["006000"]["error_code"] == "DELETED"
+    assert "ENTITY_IS_DELETED" in _failures(store)["006000"]["message"]
     assert store_task(store, "006000").status.value == "Closed"
     assert store_task(store, "006000").events[-1].outcome == "deleted"
     again = run_sync(loaded, store, crm, now=NOW + timedelta(days=7, minutes=1))
@@ -301,3 +302,37 @@ def test_a_store_error_on_one_record_rolls_back_that_record_only(
     with store.begin() as conn:
         assert set(store.opportunity_values(conn, ["006000", "006002"])) == {"006000"}
         assert set(store.all_tasks(conn)) == {"006000"}
+
+
+def test_a_quiet_run_evaluates_only_what_changed_or_is_due(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(8))
+    first = run_sync(loaded, store, crm, now=NOW)
+    assert first.counts["evaluated"] == 4 and first.counts["open_tasks"] == 4
+    echoes = run_sync(loaded, store, crm, now=NOW + timedelta(seconds=30))  # our writes come back once
+    assert echoes.counts["evaluated"] == 4 and echoes.counts["records_to_write"] == 0
+    quiet = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert quiet.counts["evaluated"] == 0 and quiet.counts["open_tasks"] == 4
+    engineer = crm.records["006000"]["Presales_Engineer__c"]
+    crm.edit(engineer, "006000", {"Presales_Signoff__c": "Sign Off"})
+    one = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=2))
+    assert one.counts["evaluated"] == 1 and one.counts["commands_applied"] == 1
+    run_sync(loaded, store, crm, now=NOW + timedelta(minutes=3))  # its echo
+    # the response deadline (18:00 local for P2 requested at 10:00) brings the others back
+    evening = run_sync(loaded, store, crm, now=NOW + timedelta(hours=8, minutes=1))
+    assert evening.counts["evaluated"] == 3 and evening.counts["health_red"] == 3
+    run_sync(loaded, store, crm, now=NOW + timedelta(hours=8, minutes=2))  # their echoes
+    assert run_sync(loaded, store, crm, now=NOW + timedelta(hours=8, minutes=3)).counts["evaluated"] == 0
+    # a changed rules file re-evaluates every open task
+    stricter = loaded.model_copy(update={"rules": RulesSettings(yellow_within_days=3)})
+    assert run_sync(stricter, store, crm, now=NOW + timedelta(hours=8, minutes=4)).counts["evaluated"] == 4
+
+
+def test_a_write_that_failed_is_evaluated_and_sent_again_even_when_nothing_is_due(
+        loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(4))
+    crm.fail_ids = {"006002"}
+    run_sync(loaded, store, crm, now=NOW)
+    crm.fail_ids = set()
+    retry = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert retry.counts["evaluated"] == 2 and retry.counts["written"] == 1  # 006000 echoes; 006002 is owed
+    assert crm.records["006002"]["Presales_Step__c"] == "Requirements"
