@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector import Connector, RecordChange, RemoteRecord
+from connector import ConfigError, Connector, RecordChange, RemoteRecord
 from mappings import ObjectMap, ValueError_, inbound, observed, outbound, read_fields, typed
 from rules import (
     Command,
@@ -52,7 +52,7 @@ FINGERPRINT_KEY = "evaluate.fingerprint"
 # `--retry-failed` takes them up again.
 QUARANTINE_CODES = frozenset({"BAD_VALUE", "RULE_ERROR", "STORE_ERROR", "DELETED"})
 
-EXIT_OK, EXIT_PARTIAL = 0, 1
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM = 0, 1, 2, 3
 # Records per write call the budget is counted in (the REST collections batch).
 WRITE_BATCH = 200
 
@@ -516,19 +516,23 @@ def run_sync(loaded: Loaded, store: Store, crm: Connector, *, now: datetime, ful
     """One sync run under the profile's lock (LockHeld when another run holds it)."""
     profile = loaded.config.profile
     store.acquire_lock(profile, now)
+    store.abandon_unfinished_runs(profile, now)
     run_id = store.start_run(profile, "sync", now, dry_run)
     report: SyncReport | None = None
     error: str | None = None
+    failure: Exception | None = None
     try:
         report = _Run(loaded, store, crm, now=now, full=full, dry_run=dry_run,
                       progress=progress, retry_failed=retry_failed).execute()
         return report
     except Exception as err:
         error = f"{type(err).__name__}: {err}"
+        failure = err
         raise
     finally:
         counts = dict(report.counts) if report else {}
-        store.finish_run(run_id, now=datetime.now(now.tzinfo), exit_code=report.exit_code if report else 3,
+        code = report.exit_code if report else EXIT_CONFIG if isinstance(failure, ConfigError) else EXIT_CRM
+        store.finish_run(run_id, now=datetime.now(now.tzinfo), exit_code=code,
                          counts=counts, api_calls=crm.api_calls(), error=error)
         store.release_lock(profile)
 

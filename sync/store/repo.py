@@ -442,6 +442,15 @@ class Store:
             return _new_id(conn.execute(insert(t.runs).values(
                 profile=profile, kind=kind, started_at=now, dry_run=dry_run)))
 
+    def abandon_unfinished_runs(self, profile: str, now: datetime) -> int:
+        """Close the records of runs of `profile` that never finished (their process died:
+        the caller holds the profile's lock, so none of them is running)."""
+        with self.begin() as conn:
+            result = conn.execute(update(t.runs).where(
+                (t.runs.c.profile == profile) & t.runs.c.finished_at.is_(None)).values(
+                finished_at=now, error="abandoned: the process ended before the run finished"))
+            return int(result.rowcount or 0)
+
     def finish_run(self, run_id: int, *, now: datetime, exit_code: int, counts: Mapping[str, Any],
                    api_calls: Mapping[str, int], error: str | None = None) -> None:
         with self.begin() as conn:

@@ -336,3 +336,23 @@ def test_a_write_that_failed_is_evaluated_and_sent_again_even_when_nothing_is_du
     retry = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
     assert retry.counts["evaluated"] == 2 and retry.counts["written"] == 1  # 006000 echoes; 006002 is owed
     assert crm.records["006002"]["Presales_Step__c"] == "Requirements"
+
+
+def test_a_killed_runs_record_is_closed_as_abandoned_and_errors_keep_their_exit_code(
+        loaded: Loaded, store: Store) -> None:
+    from connector import ConfigError
+
+    store.start_run(loaded.config.profile, "sync", NOW - timedelta(hours=1), False)  # killed: never finished
+    crm = MemoryCRM(_org(2))
+    run_sync(loaded, store, crm, now=NOW)
+
+    def broken(**_: Any) -> Iterator[Page]:
+        raise ConfigError("no such field")
+
+    crm.read_changed = broken  # type: ignore[method-assign]
+    with pytest.raises(ConfigError):
+        run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    with store.begin() as conn:
+        failed, ok, killed = store.recent_runs(conn)[:3]
+    assert killed["error"].startswith("abandoned") and killed["finished_at"] is not None
+    assert ok["exit_code"] == 0 and failed["exit_code"] == 2 and "no such field" in failed["error"]
