@@ -184,6 +184,9 @@ def _print_diff(report: Any) -> None:
         table.add_row(ch.record_id, str(ch.name)[:40], ch.field,
                       "∅" if ch.old is None else str(ch.old), "∅" if ch.new is None else str(ch.new))
     out.print(table)
+    more = report.counts.get("field_changes", 0) - len(report.changes)
+    if more > 0:
+        out.print(f"… and {more} more field changes (the first {len(report.changes)} are listed)")
 
 
 def _parse_as_of(value: str | None) -> datetime | None:

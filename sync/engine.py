@@ -9,6 +9,7 @@ the cursor never passes what is committed, so a crash is finished by the next ru
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -50,6 +51,8 @@ ACCOUNT_OWNERS_KEY = "assignment.account_owners"
 FINGERPRINT_KEY = "evaluate.fingerprint"
 # Failure-queue codes of records parked by this engine (not failed writes): only
 # `--retry-failed` takes them up again.
+# Field changes listed in a report (`--dry-run`, `--json`); `counts.field_changes` has them all.
+CHANGES_KEPT = 10_000
 QUARANTINE_CODES = frozenset({"BAD_VALUE", "RULE_ERROR", "STORE_ERROR", "DELETED"})
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM = 0, 1, 2, 3
@@ -469,8 +472,11 @@ class _Run:
             known = ledger.get(opp_id, {})
             changes.append(RecordChange(opp_id, delta))
             name = self.names.get(opp_id) or names.get(opp_id, {}).get("name") or opp_id
-            self.report.changes.extend(FieldChange(opp_id, name, f, known.get(f), v)
-                                       for f, v in delta.items())
+            self.report.counts["field_changes"] += len(delta)
+            room = CHANGES_KEPT - len(self.report.changes)
+            if room > 0:  # a first sync of a big org changes millions of fields: keep a sample
+                self.report.changes.extend(itertools.islice(
+                    (FieldChange(opp_id, name, f, known.get(f), v) for f, v in delta.items()), room))
         self.report.counts["records_to_write"] = len(changes)
         return changes
 

@@ -92,3 +92,30 @@ def test_secrets_appear_in_no_output(zoho: Org, tmp_path: Path) -> None:
     assert minted
     leaks = [(i, s) for i, text in enumerate(outputs) for s in secrets if s in text]
     assert leaks == []
+
+
+def test_a_lost_response_is_resent_and_nothing_is_written_twice(zoho: Org, tmp_path: Path) -> None:
+    config = zoho.config(tmp_path, store="sqlite:///lost.db")
+    zoho.sb.faults.set(parse_spec("lost_response@zoho_records_put:crm=zoho,times=1"))
+    zoho.reset_stats()
+    first = _sync(zoho, config, "--full")
+    assert first["exit_code"] == 0 and first["counts"]["written"] > 0
+    assert zoho.stats()["zoho_records_put"] >= 2  # the PUT whose answer was lost went again
+    zoho.sb.faults.clear()
+    zoho.reset_stats()
+    again = _sync(zoho, config)
+    assert again["counts"].get("written", 0) == 0 and zoho.stats().get("zoho_records_put", 0) == 0
+
+
+def test_latency_beyond_the_timeout_is_retried(zoho: Org, tmp_path: Path) -> None:
+    from sync.demo import crm_settings
+
+    crm = {**crm_settings(zoho.sb, "zoho"), "timeout_seconds": 1}
+    if zoho.token_cache is not None:
+        crm["token_cache"] = str(zoho.token_cache)
+    config = zoho.config(tmp_path, crm=crm, store="sqlite:///slow.db")
+    zoho.sb.faults.set(parse_spec("latency@zoho_records_get:crm=zoho,seconds=2.5,times=1"))
+    zoho.reset_stats()
+    report = _sync(zoho, config, "--full")
+    assert report["exit_code"] == 0
+    assert zoho.stats()["zoho_records_get"] >= 2  # the timed-out read was sent again

@@ -356,3 +356,12 @@ def test_a_killed_runs_record_is_closed_as_abandoned_and_errors_keep_their_exit_
         failed, ok, killed = store.recent_runs(conn)[:3]
     assert killed["error"].startswith("abandoned") and killed["finished_at"] is not None
     assert ok["exit_code"] == 0 and failed["exit_code"] == 2 and "no such field" in failed["error"]
+
+
+def test_the_report_keeps_a_sample_of_field_changes_and_counts_them_all(
+        loaded: Loaded, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync.engine
+
+    monkeypatch.setattr(sync.engine, "CHANGES_KEPT", 3)
+    report = run_sync(loaded, store, MemoryCRM(_org(8)), now=NOW, dry_run=True)
+    assert len(report.changes) == 3 and report.counts["field_changes"] > 3
