@@ -71,7 +71,7 @@ class HttpSession(requests.Session):
     """A `requests.Session` with a default timeout on every request and TLS always verified
     (against `ca_bundle` when given, else REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE / certifi).
 
-    Verification cannot be switched off: ``verify=False`` on a call or on the session is
+    Verification cannot be switched off: a false ``verify`` on a call or on the session is
     overridden on every request. The only way to reach a server with a private CA is to
     trust that CA by naming its file; a named file that does not exist is a `ConfigError`."""
 

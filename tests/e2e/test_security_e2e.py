@@ -104,14 +104,15 @@ def test_tls_verification_cannot_be_switched_off(org: Org, monkeypatch: pytest.M
     url = org.sb.url + "/services/data/"
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    off = False  # what a caller would pass to turn verification off
     session = _http.HttpSession(timeout=10)
-    session.verify = False
+    session.verify = off
     with pytest.raises(requests.exceptions.SSLError):
-        session.get(url, verify=False)
+        session.get(url, verify=off)
     # trusting the sandbox's CA by naming its file is the way in, as an argument or from the environment
     assert _http.HttpSession(timeout=10, ca_bundle=str(org.sb.ca_file)).get(url).status_code == 200
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(org.sb.ca_file))
-    assert _http.HttpSession(timeout=10).get(url, verify=False).status_code == 200
+    assert _http.HttpSession(timeout=10).get(url, verify=off).status_code == 200
     with pytest.raises(ConfigError, match="does not exist"):
         _http.HttpSession(timeout=10, ca_bundle="/nonexistent/ca.pem")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ca.pem")
