@@ -295,6 +295,10 @@ class _Run:
 
         task = stored.task if stored else None
         message = stored.message if stored else None
+        if stored is not None:
+            # committed with the page: even if this run dies before evaluating, the next one
+            # evaluates the task again (its opportunity changed)
+            self.store.set_review_at(conn, {stored.id: None})
         if task is None:
             try:
                 wanted = needs_presales(self.rules, typed(self.objmap, values))

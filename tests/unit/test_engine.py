@@ -365,3 +365,25 @@ def test_the_report_keeps_a_sample_of_field_changes_and_counts_them_all(
     monkeypatch.setattr(sync.engine, "CHANGES_KEPT", 3)
     report = run_sync(loaded, store, MemoryCRM(_org(8)), now=NOW, dry_run=True)
     assert len(report.changes) == 3 and report.counts["field_changes"] > 3
+
+
+def test_a_run_that_dies_after_reading_leaves_the_changed_tasks_to_the_next_run(
+        loaded: Loaded, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync.engine
+
+    crm = MemoryCRM(_org(4))
+    run_sync(loaded, store, crm, now=NOW)
+    run_sync(loaded, store, crm, now=NOW + timedelta(seconds=30))  # echoes settle
+    before = crm.records["006000"]["Presales_Response_Due__c"]
+    crm.edit("005SALES", "006000", {"Presales_Priority__c": "P1"})  # 4 working hours, not 8
+
+    def dies(self: Any) -> None:
+        raise RetryableError("killed", code="KILLED")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sync.engine._Run, "evaluate", dies)
+        with pytest.raises(RetryableError):
+            run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    after = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=2))  # reads nothing new
+    assert after.counts["evaluated"] == 1 and after.counts["written"] == 1
+    assert crm.records["006000"]["Presales_Response_Due__c"] != before
