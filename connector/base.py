@@ -6,7 +6,7 @@ layer talks to any CRM only through `Connector`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
@@ -151,6 +151,19 @@ class FieldSpec:
     reference_to: str | None = None
     relationship_name: str | None = None
     default_checked: bool = False
+
+
+def check_specs(specs: Sequence[FieldSpec], check: Callable[[FieldSpec], None]) -> None:
+    """Each spec passes the CRM's own `check` and names its field only once (ConfigError)."""
+    from connector.errors import ConfigError
+
+    seen: set[str] = set()
+    for spec in specs:
+        check(spec)
+        name = f"{spec.object_name}.{spec.name}"
+        if name.lower() in seen:
+            raise ConfigError(f"duplicate field spec {name}")
+        seen.add(name.lower())
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.metadata import SfdcMetadataApi
 
 from connector._http import chunks
-from connector.base import FieldChangePlan, FieldSpec
+from connector.base import FieldChangePlan, FieldSpec, check_specs
 from connector.errors import ConfigError, FatalError
 from connector.salesforce._soql import soql_string
 from connector.salesforce._transport import Transport
@@ -196,12 +196,7 @@ class FieldInstaller:
         return found
 
     def plan(self, specs: Sequence[FieldSpec]) -> list[FieldChangePlan]:
-        seen: set[str] = set()
-        for spec in specs:
-            check_spec(spec)
-            if full_name(spec).lower() in seen:
-                raise ConfigError(f"duplicate field spec {full_name(spec)}")
-            seen.add(full_name(spec).lower())
+        check_specs(specs, check_spec)
         existing = self.read_fields([full_name(s) for s in specs])
         plans: list[FieldChangePlan] = []
         for spec in specs:

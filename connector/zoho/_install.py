@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from connector._http import chunks
-from connector.base import FieldChangePlan, FieldSpec
+from connector.base import FieldChangePlan, FieldSpec, check_specs
 from connector.errors import ConfigError, FatalError
 
 if TYPE_CHECKING:
@@ -130,12 +130,7 @@ class FieldInstaller:
         return {m: {str(f["api_name"]).lower(): f for f in self._crm.fields_metadata(m)} for m in modules}
 
     def plan(self, specs: Sequence[FieldSpec]) -> list[FieldChangePlan]:
-        seen: set[str] = set()
-        for spec in specs:
-            check_spec(spec)
-            if full_name(spec).lower() in seen:
-                raise ConfigError(f"duplicate field spec {full_name(spec)}")
-            seen.add(full_name(spec).lower())
+        check_specs(specs, check_spec)
         existing = self._existing(list(dict.fromkeys(s.object_name for s in specs)))
         plans = []
         for spec in specs:
