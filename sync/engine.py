@@ -255,9 +255,14 @@ class _Run:
         stamps = self.store.stamps(conn, ids)
         tasks = self.store.load_tasks(conn, ids)
         ledger = self.store.ledger(conn, self.obj, ids)
+        # A CRM stamping whole seconds (Zoho) gives a person's edit right after our write the
+        # same stamp: an equal stamp is the same version only if the values are the same.
+        same_stamp = self.store.opportunity_values(
+            conn, [r.id for r in records if stamps.get(r.id) == r.stamp])
         for rec in records:
             prev = stamps.get(rec.id)
-            if prev is not None and rec.stamp <= prev and not force:
+            if prev is not None and not force and (rec.stamp < prev or (
+                    rec.stamp == prev and self._same_version(rec, same_stamp.get(rec.id)))):
                 self.report.counts["unchanged"] += 1  # re-read inside the lookback window
                 continue
             try:
@@ -271,6 +276,12 @@ class _Run:
             if applied and rec.id in self.waiting:
                 self.store.clear_failures(conn, self.obj, [rec.id])
                 self.waiting.discard(rec.id)
+
+    def _same_version(self, rec: RemoteRecord, stored: dict[str, Any] | None) -> bool:
+        try:
+            return stored is not None and inbound(self.objmap, rec.fields) == stored
+        except ValueError_:
+            return False
 
     def quarantine(self, conn: Connection, record_id: str, code: str, reason: str) -> None:
         """Park one record with its reason (listed by `presales status`, re-read by

@@ -31,7 +31,9 @@ def test_demo_from_an_empty_org(tmp_path: Path, crm: str) -> None:
         first["counts"]["tasks_created"] + history["tasks_created"])
     if crm == "zoho":
         # the token and the whoami were got during the history: the three syncs cost the floor
-        assert result["api_calls_ours"] == result["floor"]
+        # the floor, plus at most the one field-metadata read the Zoho adapter makes when a
+        # field it writes was empty in every record read (it must learn whether it is a lookup)
+        assert result["floor"] <= result["api_calls_ours"] <= result["floor"] + 1
         assert result["api_calls_sandbox"]["zoho_users_put"] >= 1  # the scorecards, on Zoho's users
     assert history["syncs"] > 0 and history["tasks_closed"] > 0
     # the replayed history gives every metric of the scorecard something to show
