@@ -3,6 +3,9 @@
 TLS handshakes happen in the per-connection thread (the listening socket hands out
 un-handshaken sockets), so one slow or broken client can't stall the accept loop. Request
 logging is off: the server must stay quiet in tests and must never print a session id.
+Request bodies are read as HTTP/1.1 frames them, ``Content-Length`` or
+``Transfer-Encoding: chunked`` (how jsforce and any streaming client upload Bulk CSV), up to
+`MAX_BODY_BYTES`.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import signal
 import socket
 import ssl
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import BufferedIOBase
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,6 +32,88 @@ from connector.sandbox._zoho import ZohoApi, ZohoLimits
 from connector.sandbox._zoho_sandbox import ZohoSandboxMixin
 
 _JSON = "application/json;charset=UTF-8"
+#: The largest request body read (Bulk 2.0 takes up to 150 MB of CSV a job, plus headroom
+#: so its own InvalidBatch answer is reachable); a bigger one is answered 413, unread.
+MAX_BODY_BYTES = 160_000_000
+#: A chunk-size line or trailer line longer than this is malformed, not read on.
+_MAX_LINE = 8192
+
+
+class BodyError(Exception):
+    """A request body the server will not read: HTTP `status` and a Salesforce-style body."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reply = Reply(status, [{"errorCode": code, "message": message}])
+
+
+def _too_large() -> BodyError:
+    return BodyError(413, "REQUEST_ENTITY_TOO_LARGE",
+                     f"The request body exceeds the limit of {MAX_BODY_BYTES} bytes")
+
+
+def _bad_chunk(detail: str) -> BodyError:
+    return BodyError(400, "BAD_REQUEST", f"Malformed chunked request body: {detail}")
+
+
+def _line(stream: BufferedIOBase) -> bytes:
+    line = stream.readline(_MAX_LINE + 1)
+    if len(line) > _MAX_LINE:
+        raise _bad_chunk("line too long")
+    if not line.endswith(b"\n"):
+        raise _bad_chunk("the body ended early")
+    return line.rstrip(b"\r\n")
+
+
+def read_chunked(stream: BufferedIOBase, limit: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (RFC 9112 7.1): size lines in hex (extensions
+    ignored), each chunk followed by CRLF, a zero-size chunk, then optional trailers up to an
+    empty line. More than `limit` bytes raises 413; any framing error 400."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_text = _line(stream).split(b";", 1)[0].strip()
+        if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+            raise _bad_chunk(f"bad chunk size {size_text[:20]!r}")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > limit:
+            raise _too_large()
+        data = stream.read(size)
+        if len(data) != size:
+            raise _bad_chunk("the body ended early")
+        parts.append(data)
+        if _line(stream) != b"":
+            raise _bad_chunk("a chunk is longer than its size line says")
+    while _line(stream) != b"":  # trailer fields: read and ignored
+        pass
+    return b"".join(parts)
+
+
+def read_body(headers: Mapping[str, str], stream: BufferedIOBase, limit: int) -> bytes:
+    """The request body framed as RFC 9112 6.3 says: chunked wins over Content-Length (a
+    client such as jsforce streams Bulk CSV without a length), else Content-Length, else none."""
+    coding = (headers.get("transfer-encoding") or "").strip().lower()
+    if coding:
+        codings = [c.strip() for c in coding.split(",") if c.strip()]
+        if codings != ["chunked"]:
+            raise BodyError(501, "NOT_IMPLEMENTED", f"Transfer-Encoding {coding!r} is not supported")
+        return read_chunked(stream, limit)
+    raw = (headers.get("content-length") or "").strip()
+    if not raw:
+        return b""
+    if not raw.isdigit():
+        raise BodyError(400, "BAD_REQUEST", f"Invalid Content-Length {raw[:20]!r}")
+    length = int(raw)
+    if length > limit:
+        raise _too_large()
+    body = stream.read(length) if length else b""
+    if len(body) != length:
+        raise BodyError(400, "BAD_REQUEST", "The request body ended before Content-Length")
+    return body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -42,13 +129,19 @@ class _Handler(BaseHTTPRequestHandler):
         api: Api = self.server.api  # type: ignore[attr-defined]
         zoho: ZohoApi = self.server.zoho  # type: ignore[attr-defined]
         parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            body = read_body(headers, self.rfile, MAX_BODY_BYTES)
+        except BodyError as err:
+            # The rest of the body is unread (or unreadable): this connection is done.
+            self.close_connection = True
+            self._send(err.reply, close=True)
+            return
         req = Request(
             self.command,
             parts.path,
             parse_qs(parts.query, keep_blank_values=True),
-            {k.lower(): v for k, v in self.headers.items()},
+            headers,
             body,
         )
         try:
@@ -66,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self._send(reply)
 
-    def _send(self, reply: Reply) -> None:
+    def _send(self, reply: Reply, *, close: bool = False) -> None:
         if reply.drop:  # fault injection: the work is done, the answer is lost
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -81,6 +174,8 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.body is not None and not raw:
             self.send_header("Content-Type", _JSON)
         self.send_header("Content-Length", str(len(payload)))
+        if close:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

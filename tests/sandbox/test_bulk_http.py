@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
+import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +16,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from connector.sandbox import Sandbox
+from connector.sandbox import Sandbox, _server
 
 V = "66.0"
 
@@ -209,3 +211,108 @@ def test_simple_salesforce_bulk2_helpers_work_against_it(sb: Sandbox) -> None:
     assert result[0]["numberRecordsProcessed"] == 1 and result[0]["numberRecordsFailed"] == 0
     name = sf.query(f"SELECT Name FROM Opportunity WHERE Id = '{target}'")["records"][0]["Name"]
     assert name == "Via simple-salesforce"
+
+
+# -- request bodies without Content-Length -------------------------------------------------------
+
+
+def _chunks(data: bytes, size: int) -> Iterator[bytes]:
+    """A generator body: requests sends it with ``Transfer-Encoding: chunked``, as jsforce does."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+def test_chunked_csv_upload_is_read_whole(sb: Sandbox, api: requests.Session) -> None:
+    opps = rest_query(sb, api, "SELECT Id, Name FROM Opportunity ORDER BY Id LIMIT 30")
+    data = "Id,Name\n" + "".join(f'{o["Id"]},"Chunked {i}, row"\n' for i, o in enumerate(opps))
+    job = open_job(sb, api)
+    sent: list[requests.PreparedRequest] = []
+    resp = api.put(url(sb, f"ingest/{job}/batches"), data=_chunks(data.encode(), 37),
+                   headers={"Content-Type": "text/csv"}, timeout=30,
+                   hooks={"response": lambda r, *a, **k: sent.append(r.request)})
+    assert sent[0].headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in sent[0].headers
+    assert resp.status_code == 201, resp.text
+    api.patch(url(sb, f"ingest/{job}"), json={"state": "UploadComplete"}, timeout=30)
+    info = wait_final(sb, api, f"ingest/{job}")
+    assert info["state"] == "JobComplete"
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (30, 0)
+    names = {r["Id"]: r["Name"] for r in rest_query(
+        sb, api, "SELECT Id, Name FROM Opportunity WHERE Id IN ("
+                 + ", ".join(f"'{o['Id']}'" for o in opps) + ")")}
+    assert names == {o["Id"]: f"Chunked {i}, row" for i, o in enumerate(opps)}
+    # the connection stays usable: the next request on it is parsed from the right byte
+    assert api.get(url(sb, f"ingest/{job}"), timeout=30).json()["state"] == "JobComplete"
+
+
+def test_chunked_json_body_on_another_endpoint(sb: Sandbox, api: requests.Session) -> None:
+    body = b'{"operation": "query", "query": "SELECT Id FROM Opportunity"}'
+    resp = api.post(url(sb, "query"), data=_chunks(body, 5), headers={"Content-Type": "application/json"},
+                    timeout=30)
+    assert resp.status_code == 200 and resp.json()["state"] == "UploadComplete", resp.text
+
+
+def _raw(sb: Sandbox, request: bytes) -> bytes:
+    """Send `request` as is over TLS and read until the server closes."""
+    ctx = ssl.create_default_context(cafile=str(sb.ca_file))
+    with socket.create_connection(("127.0.0.1", sb.port), timeout=10) as plain, \
+            ctx.wrap_socket(plain, server_hostname="127.0.0.1") as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _put_head(sb: Sandbox, job: str, extra: str) -> bytes:
+    return (f"PUT /services/data/v{V}/jobs/ingest/{job}/batches HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {sb.session_id}\r\nContent-Type: text/csv\r\n{extra}\r\n").encode()
+
+
+def test_chunk_extensions_and_trailers_are_accepted(sb: Sandbox, api: requests.Session) -> None:
+    target = rest_query(sb, api, "SELECT Id FROM Opportunity ORDER BY Id LIMIT 1")[0]["Id"]
+    job = open_job(sb, api)
+    csv_text = f"Id,Name\n{target},Raw chunks\n".encode()
+    body = (b"8;name=value\r\n" + csv_text[:8] + b"\r\n"
+            + f"{len(csv_text) - 8:X}\r\n".encode() + csv_text[8:] + b"\r\n0\r\nX-Trailer: yes\r\n\r\n")
+    answer = _raw(sb, _put_head(sb, job, "Transfer-Encoding: chunked\r\nConnection: close\r\n") + body)
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"zz\r\nId\r\n0\r\n\r\n", b"400"),       # a size that is not hex
+    (b"3\r\nIdXX\r\n0\r\n\r\n", b"400"),       # a chunk longer than its size line
+])
+def test_malformed_chunked_bodies_are_400(sb: Sandbox, api: requests.Session, body: bytes,
+                                          status: bytes) -> None:
+    job = open_job(sb, api)
+    answer = _raw(sb, _put_head(sb, job, "Transfer-Encoding: chunked\r\n") + body)
+    assert answer.split(b" ")[1] == status, answer[:200]
+    assert b"Connection: close" in answer
+
+
+def test_body_size_cap_applies_to_chunked_and_content_length(
+        sb: Sandbox, api: requests.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_server, "MAX_BODY_BYTES", 1000)
+    job = open_job(sb, api)
+    chunked = api.put(url(sb, f"ingest/{job}/batches"), data=_chunks(b"x" * 5000, 400), timeout=30)
+    assert chunked.status_code == 413 and chunked.json()[0]["errorCode"] == "REQUEST_ENTITY_TOO_LARGE"
+    sized = api.put(url(sb, f"ingest/{job}/batches"), data=b"x" * 5000, timeout=30)
+    assert sized.status_code == 413
+    ok = api.put(url(sb, f"ingest/{job}/batches"), data=_chunks(b"Id,Name\n", 3), timeout=30)
+    assert ok.status_code == 201  # under the cap: read and taken
+
+
+def test_read_chunked_unit() -> None:
+    stream = io.BytesIO(b"4\r\nWiki\r\n5;ext\r\npedia\r\n0\r\n\r\nNEXT")
+    assert _server.read_chunked(stream, 100) == b"Wikipedia"
+    assert stream.read() == b"NEXT"  # nothing of the next request is consumed
+    with pytest.raises(_server.BodyError) as info:
+        _server.read_chunked(io.BytesIO(b"4\r\nWiki\r\n5\r\npedia\r\n0\r\n\r\n"), 8)
+    assert info.value.status == 413
+    with pytest.raises(_server.BodyError, match="ended early"):  # the client stops inside a chunk
+        _server.read_chunked(io.BytesIO(b"40\r\nId,Name\n"), 100)
+    with pytest.raises(_server.BodyError) as info:
+        _server.read_body({"transfer-encoding": "gzip, chunked"}, io.BytesIO(b""), 100)
+    assert info.value.status == 501
+    assert _server.read_body({"content-length": "3"}, io.BytesIO(b"abcdef"), 100) == b"abc"
+    assert _server.read_body({}, io.BytesIO(b"abc"), 100) == b""
