@@ -34,7 +34,7 @@ def _parse_datetime(value: str, timezone: str | None = None) -> datetime:
 
 
 def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
-              timezone: str | None = None, precision: str = "millisecond") -> Any:
+              timezone: str | None = None, precision: str = "second") -> Any:
     """The one comparable form of `value` for a field of type `kind`.
 
     Empty text is None: Salesforce stores an empty string as null, so "" and None are the

@@ -38,9 +38,10 @@ class FieldMap(_Frozen):
     true_values: tuple[str, ...] = ()
     scale: int | None = Field(default=None, ge=0, le=18)
     timezone: str | None = None
-    #: What the CRM keeps of a datetime: Salesforce milliseconds, Zoho whole seconds. Values
-    #: are compared at that precision, so a write the CRM truncated is still recognised.
-    precision: Literal["millisecond", "second"] = "millisecond"
+    #: What the CRM keeps of a datetime. Salesforce and Zoho both keep whole seconds (a
+    #: Salesforce DateTime drops milliseconds on write), so values are canonicalised to the
+    #: second before the ledger diff: a write the CRM truncated is recognised as its echo.
+    precision: Literal["millisecond", "second"] = "second"
 
     @field_validator("timezone")
     @classmethod
@@ -65,7 +66,7 @@ class FieldMap(_Frozen):
             raise ValueError("scale: only for type number")
         if self.timezone is not None and self.type != "datetime":
             raise ValueError("timezone: only for type datetime")
-        if self.precision != "millisecond" and self.type != "datetime":
+        if "precision" in self.model_fields_set and self.type != "datetime":
             raise ValueError("precision: only for type datetime")
         if self.true_values and (self.type != "boolean" or self.values):
             raise ValueError("true_values: only for type boolean, without values:")

@@ -20,7 +20,7 @@ import yaml
 
 from connector.sandbox._catalog import INDUSTRIES, PRIORITIES, STAGES, default_objects
 from connector.sandbox._store import Store
-from connector.sandbox._values import dt_to_ms, make_id
+from connector.sandbox._values import dt_to_ms, make_id, whole_second
 
 ORG_ID = make_id("00D", 4_200_000)
 DAY_MS = 86_400_000
@@ -133,7 +133,7 @@ def _user(
     manager: str | None = None,
     name: str | None = None,
 ) -> dict[str, Any]:
-    created = anchor_ms - rng.randint(300, 700) * DAY_MS + rng.randint(0, DAY_MS - 1)
+    created = whole_second(anchor_ms - rng.randint(300, 700) * DAY_MS + rng.randint(0, DAY_MS - 1))
     return {
         "Id": uid,
         "Username": username,
@@ -248,7 +248,7 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
 
     accounts: list[dict[str, Any]] = []
     for i in range(max(1, n // 10)):
-        created = anchor_ms - rng.randint(91, 900) * DAY_MS + rng.randint(0, DAY_MS - 1)
+        created = whole_second(anchor_ms - rng.randint(91, 900) * DAY_MS + rng.randint(0, DAY_MS - 1))
         owner = rng.choice(rep_ids)
         accounts.append(
             {
@@ -272,8 +272,8 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
             stage = rng.choices(STAGES, weights=_STAGE_WEIGHTS)[0]
             closed = stage in ("Closed Won", "Closed Lost")
             amount = round(math.exp(rng.uniform(math.log(10_000), math.log(5_000_000))), -2)
-            created = anchor_ms - rng.randint(0, 90 * DAY_MS - 1)
-            modified = created + rng.randint(0, anchor_ms - created - 1)
+            created = whole_second(anchor_ms - rng.randint(0, 90 * DAY_MS - 1))
+            modified = whole_second(created + rng.randint(0, anchor_ms - created - 1))
             close_offset = -rng.randint(0, 90) if closed else rng.randint(1, 180)
             owner = account["OwnerId"] if rng.random() < 0.8 else rng.choice(rep_ids)
             requested = (not closed) and rng.random() < 0.1

@@ -1,11 +1,12 @@
 """The org in SQLite: one table per sObject, the field catalogue, sessions, and query cursors.
 
 Writes go through one connection under one lock (SQLite allows one writer; serialising here
-keeps ``SystemModstamp`` strictly increasing). Reads use their own connections, and WAL mode
-lets them run while a write is in progress. A query's pages come from one open SQLite
-cursor per query locator, read inside its own read transaction: each page continues where
-the last one stopped (no OFFSET re-scan) and sees the snapshot the first page saw, which is
-how Salesforce cursors behave too.
+keeps ``SystemModstamp`` from going backwards). Stamps are whole seconds, as in a real org, so
+records written in the same second share a stamp: a client's cursor must be tie-safe. Reads
+use their own connections, and WAL mode lets them run while a write is in progress. A query's
+pages come from one open SQLite cursor per query locator, read inside its own read
+transaction: each page continues where the last one stopped (no OFFSET re-scan) and sees the
+snapshot the first page saw, which is how Salesforce cursors behave too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from connector.sandbox._catalog import SQL_TYPES, FieldDef, ObjectDef
 from connector.sandbox._query import Compiled
+from connector.sandbox._values import whole_second
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CURSOR_IDLE_SECONDS = 2 * 24 * 3600  # Salesforce keeps query cursors for two days (API v56+)
@@ -264,10 +266,11 @@ class Store(Database):
         return best
 
     def next_stamp(self) -> int:
-        """Now in UTC ms, strictly after every stamp handed out before (clock may step back)."""
+        """Now in UTC ms, floored to the second like a real org's stamps, and never before a
+        stamp handed out earlier (the clock may step back)."""
         with self._write_lock:
-            now = time.time_ns() // 1_000_000
-            self._last_stamp = now if now > self._last_stamp else self._last_stamp + 1
+            now = whole_second(time.time_ns() // 1_000_000)
+            self._last_stamp = max(now, self._last_stamp)
             return self._last_stamp
 
     # -- sessions --------------------------------------------------------------------------

@@ -2,6 +2,10 @@
 
 Datetimes are stored as UTC milliseconds (exact, indexable, comparable with SOQL literals
 without string games) and rendered the way the REST API does (``…T08:15:02.000+0000``).
+What is stored is always a whole second, as in a real org: a DateTime field has a precision
+of one second and Salesforce drops the milliseconds of a written value (Object Reference,
+Primitive Data Types: "full timestamps with a precision of one second"), and system stamps
+such as ``SystemModstamp`` read ``.000`` too.
 Ids are 15 significant characters plus Salesforce's 3-character case-safety suffix, so
 clients that validate ids (or convert 15 ⇄ 18) accept ours.
 """
@@ -55,6 +59,11 @@ def ms_to_sf(ms: int) -> str:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def whole_second(ms: int) -> int:
+    """UTC milliseconds floored to the second: what a Salesforce DateTime keeps."""
+    return ms - ms % 1000
 
 
 def dt_to_ms(dt: datetime) -> int:
@@ -160,7 +169,7 @@ def to_storage(f: FieldDef, value: Any) -> Any:
         ms = parse_datetime(value)
         if ms is None:
             raise bad
-        return ms
+        return whole_second(ms)  # the org drops milliseconds on write
     if f.type == "reference":
         norm = normalize_id(value)
         if norm is None:

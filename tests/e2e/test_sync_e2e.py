@@ -5,7 +5,7 @@ and a quiet run writes nothing."""
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -184,3 +184,25 @@ def test_zoho_token_is_refreshed_once_cached_across_runs_and_refused_with_its_co
     wrong = presales(config, "sync", extra_env={**zoho.env, "PRESALES_ZOHO_CLIENT_SECRET": "SECRETVALUE"})
     assert wrong.returncode == 3 and "invalid_client" in wrong.stderr
     assert "SECRETVALUE" not in wrong.stderr + wrong.stdout
+
+
+def test_a_no_change_run_writes_nothing_with_response_due_set(crm_org: Org, tmp_path: Path) -> None:
+    """The CRM keeps whole seconds of a DateTime (Salesforce drops the milliseconds we send):
+    the deadline read back must be recognised as our own write, not rewritten every run."""
+    org = crm_org
+    # working time around the clock, so the deadline is "now" plus hours, with the clock's
+    # sub-second part (outside working hours it would snap to a whole opening time)
+    today = datetime.now(UTC).date()
+    days = [(today + timedelta(days=n)).isoformat() for n in range(-1, 8)]
+    config = org.config(tmp_path, timezone="UTC", calendar={
+        "country": "weekends", "work_start": "00:00", "work_end": "23:59:59", "extra_working_days": days})
+    first = run_json(config, "sync", extra_env=org.env)
+    assert first["exit_code"] == 0
+    due = {i: r["Presales_Response_Due__c"] for i, r in _open_requested(org).items()}
+    assert due and all(due.values()), "every open request has a first-response deadline"
+    if org.crm == "salesforce":
+        assert all(v.endswith(".000+0000") for v in due.values())
+    org.reset_stats()
+    second = run_json(config, "sync", extra_env=org.env)
+    assert second["counts"].get("written", 0) == 0
+    assert org.write_calls() == 0

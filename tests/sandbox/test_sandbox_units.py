@@ -13,12 +13,16 @@ from connector.sandbox._soql import SoqlError, parse
 from connector.sandbox._values import make_id, normalize_id, parse_datetime
 
 
-def test_write_clock_never_goes_backwards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_clock_never_goes_backwards_and_keeps_whole_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real org's SystemModstamp is a whole second: writes in one second share it."""
     store = _store.Store(tmp_path / "s.db")
     try:
-        ticks = iter([5_000_000_000, 5_000_000_000, 4_000_000_000, 6_000_000_000])  # ns: same, back, forward
+        # ns: same, within the second, back, forward
+        ticks = iter([5_000_000_000, 5_400_000_000, 4_000_000_000, 6_700_000_000])
         monkeypatch.setattr(_store.time, "time_ns", lambda: next(ticks))
-        assert [store.next_stamp() for _ in range(4)] == [5_000, 5_001, 5_002, 6_000]
+        assert [store.next_stamp() for _ in range(4)] == [5_000, 5_000, 5_000, 6_000]
     finally:
         store.close()
 
