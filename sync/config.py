@@ -43,8 +43,14 @@ class _Strict(BaseModel):
 
 
 class AuthConfig(_Strict):
+    """Salesforce login. `login_url` is where the token is asked for (login, test or the
+    org's My Domain); `audience` overrides the JWT ``aud``, which by default is
+    https://login.salesforce.com (https://test.salesforce.com for a sandbox) whatever the
+    login URL, as Salesforce expects."""
+
     method: Literal["jwt", "session"] = "jwt"
     login_url: str = "https://login.salesforce.com"
+    audience: str | None = None
 
 
 class CrmConfig(_Strict):

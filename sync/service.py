@@ -31,7 +31,7 @@ def connector_for(loaded: Loaded, env: Mapping[str, str]) -> Connector:
         return connect_zoho(zoho, env)
     settings = SalesforceSettings(
         instance_url=crm.instance_url or "", api_version=crm.api_version, auth_method=crm.auth.method,
-        login_url=crm.auth.login_url, ca_bundle=_ca(loaded, crm.ca_bundle),
+        login_url=crm.auth.login_url, audience=crm.auth.audience, ca_bundle=_ca(loaded, crm.ca_bundle),
         timeout=crm.timeout_seconds, page_size=loaded.config.sync.page_size,
         bulk_write_threshold=loaded.config.sync.bulk_write_threshold,
         bulk_read_threshold=loaded.config.sync.bulk_read_threshold)

@@ -174,7 +174,7 @@ class Transport:
         simple-salesforce client around our `requests.Session`."""
         creds = self._credentials
         if isinstance(creds, JwtCredentials):
-            assertion = jwt_assertion(creds, audience=self.settings.login_url, clock=self._clock)
+            assertion = jwt_assertion(creds, audience=self.settings.jwt_audience, clock=self._clock)
             url = token_url(self.settings.login_url)
 
             def request_token() -> Token:

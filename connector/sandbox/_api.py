@@ -42,6 +42,9 @@ DAILY_LIMIT = 15000
 MAX_COLLECTION = 200
 DEFAULT_BATCH, MIN_BATCH = 2000, 200
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: The audiences a real org accepts in a JWT bearer assertion (production, sandbox), even when
+#: the assertion is posted to its My Domain URL; anything else is "audience is invalid".
+JWT_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
 _SOAP_PATH = re.compile(r"^/services/Soap/m/(\d+)\.(\d)/?$")
 _VERSION_PATH = re.compile(r"^/services/data/v(\d+)\.(\d)(/.*)?$")
 _LOCATOR = re.compile(r"^(01g[A-Za-z0-9]+)-(\d+)$")
@@ -117,6 +120,9 @@ class Api:
         self.identity = identity
         self.faults = faults if faults is not None else FaultPlan()
         self.base_url = ""  # set once the server is bound
+        #: Whether a JWT ``aud`` of this org's own URL (its My Domain) is accepted. A real org
+        #: accepts only its authorization server's URL, so by default neither do we.
+        self.accept_my_domain_audience = False
         self._stats: Counter[str] = Counter()
         self._usage = 0
         self._lock = threading.Lock()
@@ -814,7 +820,7 @@ class Api:
             )
         aud = claims.get("aud")
         audiences = aud if isinstance(aud, list) else [aud]
-        allowed = {self.base_url, "https://login.salesforce.com", "https://test.salesforce.com"}
+        allowed = set(JWT_AUDIENCES) | ({self.base_url} if self.accept_my_domain_audience else set())
         if not any(isinstance(a, str) and a.rstrip("/") in allowed for a in audiences):
             return grant_error("audience is invalid")
         try:

@@ -208,12 +208,14 @@ class Sandbox(ZohoSandboxMixin):
     gives the same org). ``seed_time`` pins the anchor the seeded timestamps count back
     from (default: the start of today, UTC), for tests that compare two orgs.
     ``zoho_limits`` lowers Zoho's limits (paging reach, token grants, credits) for tests.
+    ``accept_my_domain_audience`` lets a JWT name the sandbox's own URL as its audience (a real
+    org refuses that: only https://login.salesforce.com / https://test.salesforce.com).
     """
 
     def __init__(
         self, data_dir: Path, port: int = 0, seed: int = 2000, *, seed_time: datetime | None = None,
         plugin_fields: bool = True, zoho_limits: ZohoLimits | None = None,
-        faults: str | list[FaultRule] | None = None,
+        faults: str | list[FaultRule] | None = None, accept_my_domain_audience: bool = False,
     ) -> None:
         #: The fault plan every CRM API of this sandbox consults (see `_faults`).
         self.faults = FaultPlan()
@@ -231,6 +233,7 @@ class Sandbox(ZohoSandboxMixin):
         self._zoho: ZohoApi | None = None
         self._zoho_store = None
         self._zoho_limits = zoho_limits
+        self.accept_my_domain_audience = accept_my_domain_audience
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -248,6 +251,7 @@ class Sandbox(ZohoSandboxMixin):
             public_key_pem=self._keys.public_key_file.read_bytes(),
         )
         api = Api(store, identity, self.faults)
+        api.accept_my_domain_audience = self.accept_my_domain_audience
         zoho = self._start_zoho(store, api.record_call, self.faults)
         try:
             server = _TLSServer(("127.0.0.1", self.port), server_context(self._keys), api, zoho)
