@@ -158,17 +158,51 @@ def _soql_id(value: Any, what: str) -> str:
     return value
 
 
-def _read(md: SfdcMetadataApi, *, names: list[str]) -> Any:
-    return md.CustomField.read(names)
+def _soap(md: SfdcMetadataApi, operation: str, *args: Any) -> list[Any]:
+    """One Metadata API operation on the zeep service simple-salesforce built, its result
+    items as a list. Not through ``md.CustomField.read/upsert/delete``: on an empty
+    ``<result/>`` (a proxy, a broken org) they fail with TypeError / AttributeError, and a
+    write answered with no result elements passes as a success."""
+    answer = getattr(md._service, operation)(*args, _soapheaders=[md._session_header])
+    return _as_list(answer)
+
+
+def _empty(operation: str, detail: str = "empty result") -> FatalError:
+    return FatalError(f"Metadata API {operation}(CustomField): {detail}")
+
+
+def _read(md: SfdcMetadataApi, *, names: list[str]) -> list[Any]:
+    """readMetadata: one record per name (an empty one for a name that does not exist)."""
+    records = [r for r in _soap(md, "readMetadata", "CustomField", names) if r is not None]
+    if names and not records:
+        raise _empty("readMetadata")
+    if len(records) > len(names):
+        raise _empty("readMetadata", f"{len(records)} records for {len(names)} names")
+    return records
+
+
+def _check_saved(operation: str, results: list[Any], expected: int) -> None:
+    """Exactly one SaveResult / DeleteResult per component, each a success; a rejected
+    component is a `ConfigError` naming it and its status code."""
+    if expected and not any(r is not None for r in results):
+        raise _empty(operation)
+    if len(results) != expected or any(r is None for r in results):
+        raise _empty(operation, f"{sum(r is not None for r in results)} results for {expected} components")
+    failed = [r for r in results if not _get(r, "success")]
+    if failed:
+        errors = [(str(_get(r, "fullName")), e) for r in failed for e in _as_list(_get(r, "errors"))]
+        text = ", ".join(f"{name}: ({_get(e, 'statusCode')}, {_get(e, 'message')})" for name, e in errors)
+        raise ConfigError(f"Salesforce metadata call rejected: {text or 'no error given'}",
+                          code=str(_get(errors[0][1], "statusCode")) if errors else None)
 
 
 def _upsert(md: SfdcMetadataApi, *, specs: list[FieldSpec]) -> None:
-    md.CustomField.upsert([build_field(md, spec) for spec in specs])
+    results = _soap(md, "upsertMetadata", [build_field(md, spec) for spec in specs])
+    _check_saved("upsertMetadata", results, len(specs))
 
 
 def _delete(md: SfdcMetadataApi, *, names: list[str]) -> None:
-    # simple-salesforce annotates full_names as dicts; the SOAP call takes strings.
-    md.CustomField.delete(names)  # type: ignore[arg-type]
+    _check_saved("deleteMetadata", _soap(md, "deleteMetadata", "CustomField", names), len(names))
 
 
 def _query_more(sf: Salesforce, *, url: str) -> Any:

@@ -82,6 +82,8 @@ class FakeOrg:
         self.soap_calls: list[tuple[str, etree._Element, dict[str, str]]] = []
         self.upsert_errors: dict[str, tuple[str, str]] = {}
         self.soap_faults: list[tuple[str, str]] = []
+        #: operation → the inside of its ...Response element, answered instead of the real one
+        self.soap_answers: dict[str, str] = {}
         self.permission_sets: dict[str, str] = {}
         self.assignments: set[tuple[str, str]] = set()
         self.field_permissions: dict[str, dict[str, Any]] = {}
@@ -107,6 +109,9 @@ class FakeOrg:
         if self.soap_faults:
             code, message = self.soap_faults.pop(0)
             return 500, {"Content-Type": "text/xml"}, fault(code, message)
+        if name in self.soap_answers:
+            body = f'<{name}Response xmlns="{MD}">{self.soap_answers[name]}</{name}Response>'
+            return 200, {"Content-Type": "text/xml"}, envelope(body)
         if name == "readMetadata":
             records = []
             for full_name in op.findall(f"{{{MD}}}fullNames"):
@@ -517,3 +522,48 @@ def test_assignees_get_the_permission_set_in_one_call(sf: SalesforceConnector, o
     org.rest_writes.clear()
     sf.ensure_fields(twelve_specs(), assignees=[other])
     assert org.rest_writes == []  # everyone already assigned
+
+
+# -- Metadata API answers simple-salesforce cannot read -------------------------------------------
+
+
+@pytest.mark.parametrize("inner", ["<result/>", "<result></result>", ""])
+def test_empty_read_metadata_result_is_a_clear_error(sf: SalesforceConnector, org: FakeOrg,
+                                                     inner: str) -> None:
+    org.soap_answers["readMetadata"] = inner
+    with pytest.raises(FatalError, match=r"Metadata API readMetadata\(CustomField\): empty result"):
+        sf.plan_fields(SPECS)
+    assert org.soap_ops() == ["readMetadata"]  # not retried: the same answer would come again
+
+
+@pytest.mark.parametrize("inner, detail", [
+    ("<result/>", "empty result"),
+    ("", "empty result"),  # no result elements at all: simple-salesforce took it for success
+    ("<result><fullName>Opportunity.Presales_Step__c</fullName><success>true</success></result>",
+     "1 results for 7 components"),
+])
+def test_empty_or_short_upsert_metadata_result_is_a_clear_error(
+        sf: SalesforceConnector, org: FakeOrg, inner: str, detail: str) -> None:
+    org.soap_answers["upsertMetadata"] = inner
+    with pytest.raises(FatalError, match=rf"Metadata API upsertMetadata\(CustomField\): {detail}"):
+        sf.ensure_fields(SPECS)
+    assert org.rest_writes == []  # no FLS grant for fields that may not exist
+
+
+def test_empty_delete_metadata_result_is_a_clear_error(sf: SalesforceConnector, org: FakeOrg) -> None:
+    sf.ensure_fields(SPECS[:2])
+    org.soap_answers["deleteMetadata"] = "<result/>"
+    with pytest.raises(FatalError, match=r"Metadata API deleteMetadata\(CustomField\): empty result"):
+        sf.remove_fields([f"Opportunity.{s.name}" for s in SPECS[:2]])
+
+
+def test_failed_delete_result_is_config_error(sf: SalesforceConnector, org: FakeOrg) -> None:
+    sf.ensure_fields(SPECS[:1])
+    org.soap_answers["deleteMetadata"] = (
+        "<result><errors><message>in use by a flow</message><statusCode>CANNOT_DELETE_MANAGED_OBJECT"
+        "</statusCode></errors><fullName>Opportunity.Presales_Step__c</fullName>"
+        "<success>false</success></result>")
+    with pytest.raises(ConfigError) as info:
+        sf.remove_fields(["Opportunity.Presales_Step__c"])
+    assert info.value.code == "CANNOT_DELETE_MANAGED_OBJECT"
+    assert "Opportunity.Presales_Step__c" in str(info.value) and "in use by a flow" in str(info.value)
