@@ -7,6 +7,10 @@ choice open, the choice is written down here so tests (and the connector) can re
   the ``api_domain`` the token response names, so a client that ignores ``api_domain`` fails).
 - Token errors come back with HTTP 200 (``{"error": "invalid_client" | "invalid_code"}``);
   the 11th access token from one refresh token within 10 minutes gets HTTP 400 "Access Denied".
+- One paged read of Get Records reaches ``ZohoLimits.page_token_records`` records (Zoho:
+  100,000 through page_token): a page never runs past it and the next one is refused with
+  400 ``PAGINATION_LIMIT_EXCEEDED`` (by ``page`` too, should the reach be lowered below the
+  2,000 that ``page`` reaches). Ties on ``Modified_Time`` are ordered by id.
 - ``If-Modified-Since`` is inclusive at second resolution (Airbyte observed ``>=``); it takes
   ISO-8601 with an offset (``Z`` too). Nothing modified since → 304; an empty page → 204.
 - Unknown field names in ``fields`` or in a write are rejected (``INVALID_DATA``), read-only
@@ -84,6 +88,9 @@ class ZohoLimits:
     """Zoho's documented limits, lowerable for fast tests."""
 
     discrete_records: int = 2000  # reachable with page/per_page; beyond needs page_token
+    #: What one paged read reaches (Zoho: page_token "up to a maximum of 100,000 records");
+    #: the page past it is refused with PAGINATION_LIMIT_EXCEEDED (by page too, when this is
+    #: lowered below discrete_records).
     page_token_records: int = 100_000
     max_per_page: int = 200
     max_fields: int = 50
@@ -94,6 +101,11 @@ class ZohoLimits:
     token_ttl: int = 3600
     daily_credits: int = 100_000
     page_token_ttl: float = 86_400.0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not value > 0:
+                raise ValueError(f"ZohoLimits.{name} must be positive, got {value!r}")
 
 
 @dataclass
@@ -568,6 +580,9 @@ class ZohoApi:
                     {"limit": lim.discrete_records},
                 )
             offset = (page - 1) * per_page
+            if offset >= lim.page_token_records:
+                raise self._beyond_reach()
+        take = min(per_page, lim.page_token_records - offset)  # nothing past the reach
         rows = self.store.page(
             module,
             since=since,
@@ -575,16 +590,16 @@ class ZohoApi:
             sort_by=sort_by,
             descending=sort_order == "desc",
             offset=offset,
-            limit=per_page + 1,
+            limit=take + 1,
         )
-        more = len(rows) > per_page
-        rows = rows[:per_page]
+        more = len(rows) > take
+        rows = rows[:take]
         if not rows:
             return Reply(304 if since is not None and offset == 0 else 204)
         next_token: str | None = None
         expiry: str | None = None
         if more:
-            next_token, expires = self._issue(user_id, bound, offset + per_page)
+            next_token, expires = self._issue(user_id, bound, offset + take)
             expiry = render_time(int(expires))
         info = {
             "call": False,
@@ -635,13 +650,16 @@ class ZohoApi:
                 {"param_name": "page_token", "param": token},
             )
         if state.offset >= self.limits.page_token_records:
-            raise ZohoError(
-                400,
-                "PAGINATION_LIMIT_EXCEEDED",
-                "pagination limit exceeded",
-                {"limit": self.limits.page_token_records},
-            )
+            raise self._beyond_reach()
         return state.offset
+
+    def _beyond_reach(self) -> ZohoError:
+        return ZohoError(
+            400,
+            "PAGINATION_LIMIT_EXCEEDED",
+            "pagination limit exceeded",
+            {"limit": self.limits.page_token_records},
+        )
 
     # -- writes ------------------------------------------------------------------------------
 
