@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,6 +53,8 @@ STAMP_FIELD = "Modified_Time"
 #: Per-record codes worth sending again next run (the record is busy, not wrong).
 RETRYABLE_RECORD_CODES = frozenset({"RECORD_LOCKED", "INTERNAL_ERROR"})
 LOOKUP_TYPES = frozenset({"lookup", "ownerlookup", "userlookup"})
+#: Get Records' answer to a page_token past the 100,000 records one paged read reaches.
+REACH_EXCEEDED = "PAGINATION_LIMIT_EXCEEDED"
 
 _MODULE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _FIELD = re.compile(r"^[A-Za-z_$][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -139,6 +142,59 @@ def flatten(record: Mapping[str, Any], requested: Sequence[str]) -> dict[str, An
         else:
             raise FatalError(f"expected a lookup object for {head!r}, got {type(value).__name__}")
     return flat
+
+
+class _ReachExceededError(Exception):
+    """Get Records refused to page further (``PAGINATION_LIMIT_EXCEEDED``); never leaves
+    the adapter: the read continues from the newest stamp handed out."""
+
+
+@dataclass
+class Continuation:
+    """Where a read stands, so that it can start again past Get Records' reach.
+
+    Each paged read asks for ``Modified_Time >= since`` sorted ascending, so when one runs out
+    of reach every record older than the newest stamp handed out (`stamp`) has been handed
+    out, and so have `ids` of those at that stamp. The next read starts at `stamp` (a closed
+    bound: Zoho stamps whole seconds, and many records can share one) and skips `ids`."""
+
+    module: str
+    since: datetime | None
+    stamp: datetime | None = None
+    ids: set[str] = field(default_factory=set)
+    progressed: bool = False
+
+    def headers(self) -> dict[str, str]:
+        """``If-Modified-Since`` a second before `since`, right whether Zoho's filter is
+        inclusive or not; the exact bound is applied to what comes back."""
+        if self.since is None:
+            return {}
+        return {"If-Modified-Since": zoho_datetime(self.since - timedelta(seconds=1))}
+
+    def fresh(self, records: list[RemoteRecord]) -> list[RemoteRecord]:
+        """`records` less those already handed out; remembers the ones at the newest stamp."""
+        out = []
+        for record in records:
+            if record.stamp == self.stamp and record.id in self.ids:
+                continue
+            if self.stamp is None or record.stamp > self.stamp:
+                self.stamp, self.ids = record.stamp, set()
+            if record.stamp == self.stamp:
+                self.ids.add(record.id)
+            out.append(record)
+        self.progressed = self.progressed or bool(out)
+        return out
+
+    def restart(self) -> None:
+        """Continue from the newest stamp handed out. A paged read that handed out nothing new
+        would be repeated for ever: more records share one second than Zoho pages through."""
+        if not self.progressed or self.stamp is None:
+            at = self.stamp or self.since
+            raise FatalError(
+                f"{self.module}: more records share Modified_Time {at.isoformat() if at else '(one second)'} "
+                "than one Get Records read reaches (100,000 records): the read cannot go past them",
+                code=REACH_EXCEEDED)
+        self.since, self.progressed = self.stamp, False
 
 
 def _field_info(raw: Mapping[str, Any]) -> FieldInfo:
@@ -229,23 +285,39 @@ class ZohoConnector:
         self, *, object_name: str, fields: Sequence[str], since: datetime | None
     ) -> Iterator[Page]:
         """Records with ``Modified_Time >= since`` (all when None), in (stamp, id) order
-        within each page, streamed lazily.
+        within each page, streamed lazily; each record once, however large the module.
 
         ``GET /{module}`` with ``sort_by=Modified_Time&sort_order=asc``, ``per_page=200``,
         ``page`` for the first 2,000 records and ``page_token`` after them, and
         ``If-Modified-Since`` one second before `since` (Zoho's filter is at whole seconds and
         its inclusiveness undocumented; the exact bound is applied here). 204 and 304 mean
-        nothing changed. Wider than 50 fields: one call per 50 for each page, merged by id."""
+        nothing changed. Wider than 50 fields: one call per 50 for each page, merged by id.
+
+        One paged read reaches 100,000 records (``PAGINATION_LIMIT_EXCEEDED`` past them): the
+        read then starts again from the newest ``Modified_Time`` handed out, skipping the
+        records already handed out at that second (`Continuation`)."""
         check_module(object_name)
         requested = ["id", STAMP_FIELD, *fields]
         batches = field_batches(wire_fields(fields))
-        headers = {}
-        if since is not None:
-            headers["If-Modified-Since"] = zoho_datetime(since - timedelta(seconds=1))
-        return self._pages(object_name, requested, batches, headers, since)
+        return self._pages(object_name, requested, batches, Continuation(object_name, since))
 
     def _pages(self, module: str, requested: list[str], batches: list[list[str]],
-               headers: dict[str, str], since: datetime | None) -> Iterator[Page]:
+               cont: Continuation) -> Iterator[Page]:
+        number = 0
+        while True:
+            try:
+                for answers in self._paged_read(module, batches, cont.headers()):
+                    number += 1
+                    yield Page(records=cont.fresh(self._merge(module, answers, requested, cont.since)),
+                               number=number)
+                return
+            except _ReachExceededError:
+                cont.restart()
+
+    def _paged_read(self, module: str, batches: list[list[str]],
+                    headers: dict[str, str]) -> Iterator[list[dict[str, Any] | None]]:
+        """One paged read: each page's answers (one per field batch), until no more records.
+        Raises `_ReachExceededError` when Zoho refuses to page further."""
         page = 1
         tokens: list[str | None] = [None] * len(batches)
         seen_tokens: set[str] = set()
@@ -255,8 +327,7 @@ class ZohoConnector:
             primary = answers[0]
             if primary is None:
                 return
-            records = self._merge(module, answers, requested, since)
-            yield Page(records=records, number=page)
+            yield answers
             info = primary.get("info")
             info = info if isinstance(info, Mapping) else {}
             if not info.get("more_records"):
@@ -306,8 +377,13 @@ class ZohoConnector:
             params["page_token"] = token  # `page` and `page_token` together are refused
         else:
             params["page"] = page
-        answer: Answer = self._transport.request("get_records", "GET", f"{API}/{module}", params=params,
-                                                 headers=headers)
+        try:
+            answer: Answer = self._transport.request("get_records", "GET", f"{API}/{module}",
+                                                     params=params, headers=headers)
+        except FatalError as err:
+            if err.code == REACH_EXCEEDED:
+                raise _ReachExceededError(str(err)) from err
+            raise
         if answer.body is None:  # 204 no records / 304 none modified since
             return None
         if not isinstance(answer.body.get("data"), list):
