@@ -33,6 +33,7 @@ from connector.base import (
 )
 from connector.errors import ConfigError, FatalError
 from connector.zoho._install import FieldInstaller
+from connector.zoho._metadata import checked_fields
 from connector.zoho._transport import Answer, Transport
 
 API = "/crm/v8"
@@ -271,13 +272,10 @@ class ZohoConnector:
         return schema
 
     def fields_metadata(self, module: str) -> list[Mapping[str, Any]]:
-        """The raw field entries of `module` (one call)."""
+        """The raw field entries of `module` (one call), each with the keys the adapter
+        relies on (`checked_fields`: a `FatalError` naming the call and the field otherwise)."""
         answer = self._transport.request("fields", "GET", f"{API}/settings/fields", params={"module": module})
-        fields = answer.body.get("fields") if answer.body is not None else []
-        if not isinstance(fields, list) or not all(
-                isinstance(f, Mapping) and f.get("api_name") for f in fields):
-            raise FatalError(f"unexpected settings/fields answer for {module}")
-        return fields
+        return checked_fields(f"GET {API}/settings/fields?module={module}", answer.body)
 
     # -- reading -----------------------------------------------------------------------
 

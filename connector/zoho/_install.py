@@ -176,10 +176,14 @@ class FieldInstaller:
         ids: list[str] = []
         failures = []
         first_code = None
-        for spec, entry in zip(specs, entries, strict=True):
+        for n, (spec, entry) in enumerate(zip(specs, entries, strict=True), 1):
             if isinstance(entry, Mapping) and entry.get("status") == "success":
                 details = entry.get("details")
-                ids.append(str(details.get("id")) if isinstance(details, Mapping) else "")
+                field_id = details.get("id") if isinstance(details, Mapping) else None
+                if not isinstance(field_id, str) or not field_id:
+                    raise FatalError(f"{method} {API}/settings/fields?module={module}: field #{n} "
+                                     f"({full_name(spec)}) succeeded without a details.id")
+                ids.append(field_id)
                 continue
             code = str(entry.get("code") if isinstance(entry, Mapping) else "UNKNOWN")
             first_code = first_code or code

@@ -84,6 +84,18 @@ def deal(i: int, stamp: str = "2026-11-20T10:00:00+08:00", **fields: Any) -> dic
     return {"id": f"55400000000{i:05d}", "Modified_Time": stamp, **fields}
 
 
+def listed(*fields: dict[str, Any]) -> dict[str, Any]:
+    """A GET /settings/fields answer: each field with the keys Zoho always lists (an id,
+    read_only and operation_type, writable unless `fields` say otherwise)."""
+    out = []
+    for n, f in enumerate(fields):
+        api_update = not f.get("read_only", False)
+        out.append({"id": f"57257670000000{n:05d}", "read_only": False,
+                    "operation_type": {"web_update": api_update, "api_create": api_update,
+                                       "web_create": api_update, "api_update": api_update}, **f})
+    return {"fields": out}
+
+
 def calls_to(rsps: responses.RequestsMock, prefix: str) -> list[Any]:
     return [c for c in rsps.calls if c.request.url.startswith(prefix)]
 
@@ -469,9 +481,9 @@ def put_answer(request: Any, status: int = 200) -> tuple[int, dict[str, str], st
 
 def test_writes_go_in_hundreds_with_no_triggers(rsps: responses.RequestsMock, clock: Clock) -> None:
     add_tokens(rsps)
-    rsps.get(f"{API}/settings/fields", json={"fields": [
+    rsps.get(f"{API}/settings/fields", json=listed(
         {"api_name": "Presales_Engineer", "data_type": "userlookup", "field_label": "Presales Engineer"},
-        {"api_name": "Presales_Step", "data_type": "picklist", "field_label": "Presales Step"}]})
+        {"api_name": "Presales_Step", "data_type": "picklist", "field_label": "Presales Step"}))
     rsps.add_callback(responses.PUT, f"{API}/Deals", callback=put_answer)
     changes = [RecordChange(f"5540{i:05d}", {"Presales_Step": "Requirements",
                                             "Presales_Engineer": "u1" if i else None}) for i in range(250)]
@@ -552,8 +564,8 @@ def test_a_400_without_per_record_data_is_an_error(rsps: responses.RequestsMock,
 def test_user_kpi_fields_are_written_through_the_users_api(rsps: responses.RequestsMock,
                                                            clock: Clock) -> None:
     add_tokens(rsps)
-    rsps.get(f"{API}/settings/fields", json={"fields": [
-        {"api_name": "Presales_KPI_Score", "data_type": "double", "field_label": "Presales KPI Score"}]})
+    rsps.get(f"{API}/settings/fields", json=listed(
+        {"api_name": "Presales_KPI_Score", "data_type": "double", "field_label": "Presales KPI Score"}))
     rsps.put(f"{API}/users", json={"users": [ok("u1"), bad("Presales_KPI_Score")]}, status=207)
     results = make(clock).write(object_name="users", changes=[
         RecordChange("u1", {"Presales_KPI_Score": 91.5}), RecordChange("u2", {"Presales_KPI_Score": "x"})])
@@ -567,7 +579,7 @@ def test_user_kpi_fields_are_written_through_the_users_api(rsps: responses.Reque
 
 def test_describe_speaks_the_mapping_vocabulary(rsps: responses.RequestsMock, clock: Clock) -> None:
     add_tokens(rsps)
-    rsps.get(f"{API}/settings/fields", json={"fields": [
+    rsps.get(f"{API}/settings/fields", json=listed(
         {"api_name": "Owner", "data_type": "ownerlookup", "field_label": "Deal Owner", "read_only": False},
         {"api_name": "Account_Name", "data_type": "lookup", "field_label": "Account Name",
          "lookup": {"module": {"api_name": "Accounts", "id": "1"}}},
@@ -576,7 +588,7 @@ def test_describe_speaks_the_mapping_vocabulary(rsps: responses.RequestsMock, cl
         {"api_name": "Modified_Time", "data_type": "datetime", "field_label": "Modified Time",
          "read_only": True},
         {"api_name": "Presales_Rework_Count", "data_type": "integer", "field_label": "Presales Rework Count",
-         "custom_field": True, "length": 3}]})
+         "custom_field": True, "length": 3}))
     schema = make(clock).describe("Deals")
     f = schema.fields
     assert f["Owner"].type == "reference" and f["Owner"].reference_to == ("users",)
@@ -592,12 +604,12 @@ def test_describe_speaks_the_mapping_vocabulary(rsps: responses.RequestsMock, cl
 def test_record_and_user_writes_fit_zohos_schemas(rsps: responses.RequestsMock, clock: Clock) -> None:
     add_tokens(rsps)
     engineer = "5725767000001000007"
-    rsps.get(f"{API}/settings/fields", json={"fields": [
+    rsps.get(f"{API}/settings/fields", json=listed(
         {"api_name": "Presales_Engineer", "data_type": "userlookup", "field_label": "Presales Engineer"},
         *({"api_name": name, "data_type": "text", "field_label": name} for name in (
             "Presales_Step", "Presales_Status", "Presales_Due_Date", "Presales_Response_Due",
             "Presales_Health", "Presales_Rework_Count", "Presales_Message", "Presales_Signoff",
-            "Presales_KPI_Score", "Presales_KPI_Period"))]})
+            "Presales_KPI_Score", "Presales_KPI_Period"))))
     rsps.add_callback(responses.PUT, f"{API}/Deals", callback=put_answer)
     crm = make(clock)
     changes = [RecordChange(f"57257670000030{i:05d}", {

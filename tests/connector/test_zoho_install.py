@@ -41,6 +41,12 @@ SPECS = [spec("Presales_Requested", "Checkbox"),
          spec("Presales_Message", "Text", length=255)]
 
 
+def as_listed(field: dict[str, Any]) -> dict[str, Any]:
+    """A field as GET /settings/fields lists it: Zoho adds read_only and operation_type."""
+    writable = {"web_update": True, "api_create": True, "web_create": True, "api_update": True}
+    return {"read_only": False, "operation_type": writable, **field}
+
+
 class FakeZohoFields:
     """The settings/fields endpoint of one module, stateful: creates assign ids and API names
     derived from labels, as Zoho does."""
@@ -61,7 +67,7 @@ class FakeZohoFields:
 
     def get(self, request: Any) -> tuple[int, dict[str, str], str]:
         assert parse_qs(urlparse(request.url).query)["module"] == ["Deals"]
-        return 200, {}, json.dumps({"fields": self.fields})
+        return 200, {}, json.dumps({"fields": [as_listed(f) for f in self.fields]})
 
     def post(self, request: Any) -> tuple[int, dict[str, str], str]:
         rows = json.loads(request.body)["fields"]
