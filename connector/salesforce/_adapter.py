@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,14 +25,12 @@ from connector.base import (
 from connector.errors import ConfigError, FatalError
 from connector.salesforce._bulk import BulkClient
 from connector.salesforce._install import FieldInstaller
-from connector.salesforce._transport import Transport
+from connector.salesforce._transport import RecordOutcome, Transport, record_outcome, record_result
 
 #: sObject Collections accept at most 200 records per request.
 COLLECTION_BATCH = 200
 #: Back-off before the one follow-up batch of row-locked records (seconds, plus jitter).
 LOCK_RETRY_DELAY = 1.0
-LOCK_ERROR = "UNABLE_TO_LOCK_ROW"
-DELETED_ERROR = "ENTITY_IS_DELETED"
 
 # Only plain API names (optionally one parent hop) can reach SOQL: no injection possible.
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -149,12 +148,13 @@ def _write_result(change: RecordChange, raw: Any) -> WriteResult:
     if not isinstance(raw, Mapping):
         raise FatalError(f"unexpected sObject Collections result item {raw!r}")
     if raw.get("success"):
-        return WriteResult(id=change.id, ok=True)
+        return record_result(change.id, ok=True)
     errors = [e for e in raw.get("errors") or () if isinstance(e, Mapping)]
-    code = str(errors[0].get("statusCode") or "UNKNOWN") if errors else "UNKNOWN"
+    first = errors[0] if errors else {}
     message = "; ".join(str(e.get("message", "")) for e in errors) or None
-    return WriteResult(id=change.id, ok=False, error_code=code, message=message, retryable=code == LOCK_ERROR,
-                       gone=code == DELETED_ERROR)
+    fields = [str(f) for f in first.get("fields") or () if isinstance(f, str)]
+    return record_result(change.id, ok=False, code=str(first.get("statusCode") or "UNKNOWN"),
+                         message=message, fields=fields)
 
 
 def _record_body(object_name: str, change: RecordChange) -> dict[str, Any]:
@@ -315,11 +315,27 @@ class SalesforceConnector:
         ``allOrNone: false``), at most 200 per call, or through Bulk API 2.0 ingest jobs
         when there are more than ``bulk_write_threshold``; one result per change, in order.
         Records rejected with UNABLE_TO_LOCK_ROW get one follow-up batch after a short
-        back-off before they are reported (``retryable=True``)."""
+        back-off before they are reported (``retryable=True``). A record deleted in the CRM
+        is reported ``gone`` on both paths: ENTITY_IS_DELETED (recycle bin), or
+        INVALID_CROSS_REFERENCE_KEY naming no field (hard-deleted) once a read by id finds
+        no such record. Every result is classified by `record_result`."""
         _check_object_name(object_name)
         if len(changes) > self._settings.bulk_write_threshold:
-            return self._bulk_write(object_name, changes)
-        return self._rest_write(object_name, changes)
+            results = self._bulk_write(object_name, changes)
+        else:
+            results = self._rest_write(object_name, changes)
+        return self._confirm_missing(object_name, results)
+
+    def _confirm_missing(self, object_name: str, results: list[WriteResult]) -> list[WriteResult]:
+        """INVALID_CROSS_REFERENCE_KEY naming no field says no record has the id (hard-deleted)
+        — or, from some triggers and lookups, that a referenced id is bad. Read those ids back
+        (``Id IN``, 200 a query): one still there is a rejected write, not a deleted record."""
+        missing = [r.id for r in results if r.gone and record_outcome(r.error_code) is RecordOutcome.MISSING]
+        if not missing:
+            return results
+        found = {rec.id for page in self.read_ids(object_name=object_name, fields=[], ids=missing)
+                 for rec in page.records}
+        return [replace(r, gone=False) if r.gone and r.id in found else r for r in results]
 
     def _bulk_write(self, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Bulk 2.0 ingest; rows the job rejected with UNABLE_TO_LOCK_ROW get one more try
@@ -339,7 +355,8 @@ class SalesforceConnector:
     def _retry_locked(self, changes: Sequence[RecordChange], results: list[WriteResult],
                       again: Callable[[list[RecordChange]], list[WriteResult]]) -> list[WriteResult]:
         """Send the UNABLE_TO_LOCK_ROW rejects once more through `again` after a short back-off."""
-        locked = [i for i, r in enumerate(results) if r.error_code == LOCK_ERROR]
+        locked = [i for i, r in enumerate(results)
+                  if not r.ok and record_outcome(r.error_code) is RecordOutcome.RETRY]
         if locked:
             self._transport.sleep(LOCK_RETRY_DELAY + random.uniform(0, LOCK_RETRY_DELAY))
             retried = again([changes[i] for i in locked])

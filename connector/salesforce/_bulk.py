@@ -17,12 +17,13 @@ import csv
 import io
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
 from connector.base import FieldInfo, RecordChange, RemoteRecord, WriteResult
 from connector.errors import ConnectorError, FatalError
-from connector.salesforce._transport import Transport
+from connector.salesforce._transport import Transport, record_result
 
 #: Bulk 2.0 sets a field to null only for this cell value; an empty cell leaves it as is.
 NULL = "#N/A"
@@ -95,13 +96,15 @@ def _csv_line(cells: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def parse_error(text: str) -> tuple[str, str]:
-    """``sf__Error`` (``CODE:message:fields``) → (code, message)."""
+def parse_error(text: str) -> tuple[str, str, tuple[str, ...]]:
+    """``sf__Error`` (``CODE:message:fields``, fields ``--`` when none) → (code, message,
+    fields)."""
     code, _, rest = text.partition(":")
     if not _STATUS_CODE.match(code):
-        return "UNKNOWN", text
-    message = rest.rpartition(":")[0] if ":" in rest else rest
-    return code, message.strip()
+        return "UNKNOWN", text, ()
+    message, _, fields = rest.rpartition(":") if ":" in rest else (rest, "", "")
+    names = tuple(f.strip() for f in fields.split(",") if f.strip() and f.strip() != "--")
+    return code, message.strip(), names
 
 
 def _lines(text: str) -> Iterator[str]:
@@ -164,9 +167,9 @@ class BulkClient:
                               lambda c: c.get_ingest_results(job_id, "failedResults"))
             for row in _rows(text):
                 record_id = row.get("Id") or row.get("sf__Id") or ""
-                code, message = parse_error(row.get("sf__Error") or "")
-                outcome[record_id] = WriteResult(id=record_id, ok=False, error_code=code, message=message,
-                                                 retryable=code == "UNABLE_TO_LOCK_ROW")
+                code, message, fields = parse_error(row.get("sf__Error") or "")
+                outcome[record_id] = record_result(record_id, ok=False, code=code, message=message,
+                                                   fields=fields)
             if len(outcome) != failed:
                 raise FatalError(f"Bulk job {job_id}: failedResults has {len(outcome)} rows, "
                                  f"the job reports {failed}")
@@ -176,7 +179,7 @@ class BulkClient:
                               lambda c: c.get_ingest_results(job_id, "successfulResults"))
             for row in _rows(text):
                 record_id = row.get("Id") or row.get("sf__Id") or ""
-                outcome[record_id] = WriteResult(id=record_id, ok=True)
+                outcome[record_id] = record_result(record_id, ok=True)
         reason = str(info.get("errorMessage") or f"Bulk job {job_id} ended {state}")
         results = []
         for change in chunk:
@@ -185,8 +188,7 @@ class BulkClient:
                 result = (WriteResult(id=change.id, ok=True) if complete else
                           WriteResult(id=change.id, ok=False, error_code="NOT_PROCESSED",
                                       message=reason, retryable=True))
-            results.append(result if result.id == change.id else WriteResult(
-                change.id, result.ok, result.error_code, result.message, result.retryable))
+            results.append(result if result.id == change.id else replace(result, id=change.id))
         return results
 
     # -- query -----------------------------------------------------------------------------

@@ -7,7 +7,9 @@ it `Transport` owns:
 * the default timeout and TLS verification of every request (`HttpSession`);
 * the tenacity policy: a stop, a jittered exponential wait that honours ``Retry-After``,
   and a predicate (only `RetryableError` is retried);
-* the error classification table, keyed by (HTTP status, Salesforce errorCode);
+* the error classification table, keyed by (HTTP status, Salesforce errorCode), and the
+  one classifier of a per-record write result (`record_result`: sObject Collections, Bulk
+  2.0 ingest results, User writes);
 * API-call counting per endpoint family and the last ``Sforce-Limit-Info`` usage;
 * re-authentication: one JWT re-login on ``401 INVALID_SESSION_ID`` (or the SOAP fault
   ``sf:INVALID_SESSION_ID``), then one retry with a fresh client.
@@ -21,7 +23,8 @@ import logging
 import re
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any, TypeVar
 
 import requests
@@ -42,7 +45,7 @@ from tenacity.stop import stop_base
 
 from connector._http import HttpSession, Kind
 from connector._http import classify as classify_in
-from connector.base import ApiUsage
+from connector.base import ApiUsage, WriteResult
 from connector.errors import (
     AuthError,
     ConfigError,
@@ -102,6 +105,49 @@ CLASSIFICATION: dict[tuple[int | str, str | None], Kind] = {
 
 def classify(status: int, code: str | None) -> Kind:
     return classify_in(CLASSIFICATION, status, code)
+
+
+class RecordOutcome(StrEnum):
+    """What one record's write result means for the sync."""
+
+    OK = "ok"
+    #: The record is in the recycle bin (ENTITY_IS_DELETED): its task is closed as deleted.
+    GONE = "gone"
+    #: No record has this id (hard-deleted, or the recycle bin emptied): gone too. The same
+    #: code also reports a lookup value pointing nowhere, which names that field instead.
+    MISSING = "missing"
+    #: Transient (a row lock): worth one more try.
+    RETRY = "retry"
+    #: Anything else: this record is skipped and reported, the rest goes on.
+    REJECTED = "rejected"
+
+
+#: Salesforce per-record status codes (sObject Collections ``errors[].statusCode``, Bulk 2.0
+#: ``sf__Error``) that are not a plain rejection.
+RECORD_OUTCOMES: dict[str, RecordOutcome] = {
+    "ENTITY_IS_DELETED": RecordOutcome.GONE,
+    "INVALID_CROSS_REFERENCE_KEY": RecordOutcome.MISSING,
+    "UNABLE_TO_LOCK_ROW": RecordOutcome.RETRY,
+}
+
+
+def record_outcome(code: str | None, fields: Sequence[str] = ()) -> RecordOutcome:
+    """The outcome of a failed record for its status code and the fields the error names."""
+    outcome = RECORD_OUTCOMES.get(code or "", RecordOutcome.REJECTED)
+    if outcome is RecordOutcome.MISSING and any(f.lower() != "id" for f in fields):
+        return RecordOutcome.REJECTED  # a lookup field's value points nowhere, not this record
+    return outcome
+
+
+def record_result(record_id: str, *, ok: bool, code: str | None = None, message: str | None = None,
+                  fields: Sequence[str] = ()) -> WriteResult:
+    """One record's write result in our terms, whichever API reported it."""
+    if ok:
+        return WriteResult(id=record_id, ok=True)
+    outcome = record_outcome(code, fields)
+    return WriteResult(id=record_id, ok=False, error_code=code or "UNKNOWN", message=message,
+                       retryable=outcome is RecordOutcome.RETRY,
+                       gone=outcome in (RecordOutcome.GONE, RecordOutcome.MISSING))
 
 
 class SessionExpiredError(AuthError):

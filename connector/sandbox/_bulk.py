@@ -1,4 +1,5 @@
-"""Bulk API 2.0 in the sandbox: ``update`` ingest jobs and ``query`` jobs (SALESFORCE.md 2.7).
+"""Bulk API 2.0 in the sandbox: ``update`` / ``delete`` / ``hardDelete`` ingest jobs and ``query``
+jobs (SALESFORCE.md 2.7).
 
 Jobs live in memory (a restarted sandbox forgets them, as jobs expire in Salesforce too) and
 run in a background thread once they are ready, so a client sees the documented states:
@@ -39,7 +40,9 @@ CHUNK_ROWS = 10_000
 TRIGGER_ROWS = 200
 DEFAULT_MAX_RECORDS = 50_000
 MAX_UPLOAD_BYTES = 150_000_000
-INGEST_OPERATIONS = ("update",)
+INGEST_OPERATIONS = ("update", "delete", "hardDelete")
+#: Ingest operations whose CSV is one column of ids; ``hardDelete`` skips the recycle bin.
+DELETE_OPERATIONS = ("delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
 _CSV = "text/csv; charset=UTF-8"
 _RESULTS = {"successfulresults": "successful", "failedresults": "failed", "unprocessedrecords": "unprocessed"}
@@ -287,16 +290,24 @@ class BulkService:
         rows = list(csv.reader(io.StringIO(text, newline="")))
         return (rows[0], rows[1:]) if rows else ([], [])
 
+    def _header_error(self, job: Job, header: list[str]) -> str | None:
+        """Why the uploaded header fails the whole job, as Salesforce words it (or None)."""
+        lower = [c.lower() for c in header]
+        if job.operation in DELETE_OPERATIONS and lower != ["id"]:
+            return f"InvalidBatch : The '{job.operation}' batch must contain only ids"
+        unknown = [c for c in header if c.lower() != "id" and job.obj.field(c) is None]
+        if not header or "id" not in lower or unknown:
+            return f"InvalidBatch : Field name not found : {unknown[0] if unknown else 'Id'}"
+        return None
+
     def _run_ingest(self, job: Job) -> None:
         header, rows = self._rows(job)
-        unknown = [c for c in header if c.lower() != "id" and job.obj.field(c) is None]
-        if not header or "id" not in [c.lower() for c in header] or unknown:
-            missing = unknown[0] if unknown else "Id"
+        error = self._header_error(job, header)
+        if error is not None:
             with job.lock:
-                job.state, job.error = "Failed", f"InvalidBatch : Field name not found : {missing}"
+                job.state, job.error = "Failed", error
             return
         id_col = [c.lower() for c in header].index("id")
-        api = self.api
         for start in range(0, len(rows), CHUNK_ROWS):
             if job.abort.is_set():
                 return
@@ -310,17 +321,9 @@ class BulkService:
                     if len(row) != len(header):
                         failed[start + offset] = "INVALID_FIELD:wrong number of columns in this row:--"
                         continue
-                    data = {c: (None if v == NULL else v) for c, v in zip(header, row, strict=True)
-                            if v != "" and c.lower() != "id"}
-                    norm, values, errors = api._validate(db, job.obj, row[id_col], data)
-                    if errors:
-                        e = errors[0]
-                        fields = ",".join(e["fields"]) or "--"
-                        failed[start + offset] = f"{e['statusCode']}:{e['message']}:{fields}"
-                        continue
-                    assert norm is not None
-                    api._derived(job.obj, values)
-                    self.store.update_row(db, job.obj, norm, api._stamp(values, job.user_id, stamp))
+                    problem = self._ingest_row(db, job, header, row, row[id_col], stamp)
+                    if problem is not None:
+                        failed[start + offset] = problem
             with job.lock:
                 if job.state == "Aborted":
                     return  # committed chunks stay, as in Salesforce
@@ -329,6 +332,31 @@ class BulkService:
         with job.lock:
             if job.state == "InProgress":
                 job.state = "JobComplete"
+
+    def _ingest_row(self, db: Any, job: Job, header: list[str], row: list[str], record_id: str,
+                    stamp: int) -> str | None:
+        """Apply one row; its ``sf__Error`` (``CODE:message:fields``) when it fails. The record
+        checks are those of sObject Collections: a record in the recycle bin is
+        ENTITY_IS_DELETED, an id no record has (never existed or hard-deleted)
+        INVALID_CROSS_REFERENCE_KEY."""
+        api = self.api
+        data = {} if job.operation in DELETE_OPERATIONS else {
+            c: (None if v == NULL else v) for c, v in zip(header, row, strict=True)
+            if v != "" and c.lower() != "id"}
+        norm, values, errors = api._validate(db, job.obj, record_id, data)
+        if errors:
+            e = errors[0]
+            return f"{e['statusCode']}:{e['message']}:{','.join(e['fields']) or '--'}"
+        assert norm is not None
+        if job.operation == "delete":
+            self.store.delete_row(db, job.obj.name, norm)  # to the recycle bin
+        elif job.operation == "hardDelete":
+            # Gone for good, not in the recycle bin: later writes find no record at all.
+            db.execute(f'DELETE FROM "{job.obj.name}" WHERE "Id" = ?', (norm,))
+        else:
+            api._derived(job.obj, values)
+            self.store.update_row(db, job.obj, norm, api._stamp(values, job.user_id, stamp))
+        return None
 
     def _ingest_results(self, job: Job, which: str) -> Reply:
         with job.lock:

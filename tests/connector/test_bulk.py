@@ -103,10 +103,10 @@ def test_result_rows_keep_quoted_newlines_and_commas() -> None:
 
 def test_sf_error_parsing() -> None:
     assert parse_error("UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--") == (
-        "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record")
+        "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record", ())
     assert parse_error("FIELD_CUSTOM_VALIDATION_EXCEPTION:Amount: too big:Amount") == (
-        "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Amount: too big")
-    assert parse_error("something odd") == ("UNKNOWN", "something odd")
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION", "Amount: too big", ("Amount",))
+    assert parse_error("something odd") == ("UNKNOWN", "something odd", ())
 
 
 # -- writes ------------------------------------------------------------------------------------

@@ -4,13 +4,16 @@ REST path leaves an identical org."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from e2e_support import Org, write_config
 
-from connector.sandbox import Sandbox
+from connector.sandbox import Sandbox, parse_spec
 from sync.service import sync_once
 
 SEED_TIME = datetime(2026, 11, 20, tzinfo=UTC)
@@ -68,3 +71,75 @@ def test_bulk_path_matches_rest_path(tmp_path: Path) -> None:
     finally:
         for org in orgs:
             org.sb.stop()
+
+
+# -- a record deleted between runs ---------------------------------------------------------------
+
+
+def _hard_delete(org: Org, ids: list[str]) -> None:
+    """An admin empties them out for good: a Bulk 2.0 ``hardDelete`` job (no recycle bin)."""
+    base = f"{org.sb.url}/services/data/v66.0/jobs/ingest"
+    s = org.http()
+    job = s.post(base, json={"object": "Opportunity", "operation": "hardDelete"}, timeout=30).json()["id"]
+    assert s.put(f"{base}/{job}/batches", data="Id\n" + "".join(f"{i}\n" for i in ids), timeout=30).ok
+    s.patch(f"{base}/{job}", json={"state": "UploadComplete"}, timeout=30).raise_for_status()
+    for _ in range(200):
+        info = s.get(f"{base}/{job}", timeout=30).json()
+        if info["state"] in ("JobComplete", "Failed", "Aborted"):
+            break
+        time.sleep(0.02)
+    assert (info["state"], info["numberRecordsFailed"]) == ("JobComplete", 0), info
+
+
+def _closed_outcomes(config: Path, ids: list[str]) -> dict[str, str | None]:
+    engine = sa.create_engine(f"sqlite:///{config.parent / 'presales.db'}")
+    with engine.begin() as conn:
+        rows = conn.execute(sa.text(
+            "select t.opportunity_id, e.outcome from tasks t join task_events e on e.task_id = t.id "
+            "where e.kind = 'closed'")).all()
+    engine.dispose()
+    return {opp: outcome for opp, outcome in rows if opp in ids}
+
+
+@pytest.mark.parametrize("path", ["rest", "bulk"])
+def test_a_record_deleted_between_runs_is_closed_as_deleted(tmp_path: Path, path: str) -> None:
+    """Run 1 cannot write three records (row-locked), so they owe a write; then two go to the
+    recycle bin and one is hard-deleted; run 2 writes them through sObject Collections or a
+    Bulk ingest job and closes all three tasks as deleted."""
+    sb = Sandbox(data_dir=tmp_path / "sb", seed=300, seed_time=SEED_TIME)
+    sb.start()
+    org = Org(sb)
+    try:
+        victims = sorted(r["Id"] for r in org.query(
+            "SELECT Id FROM Opportunity WHERE Presales_Requested__c = true AND IsClosed = false "
+            "ORDER BY Id")[:3])
+        sb.faults.set(parse_spec(f"lock_row:records={'|'.join(victims)},times=0"))
+        config = write_config(tmp_path, sb, sync={"page_size": 200})
+        first = sync_once(config, {"PRESALES_SF_SESSION_ID": sb.session_id}, now=NOW)
+        assert sorted(f[0] for f in first.failures) == victims
+        sb.faults.clear()
+        for victim in victims[:2]:
+            gone = org.http().delete(f"{sb.url}/services/data/v66.0/sobjects/Opportunity/{victim}",
+                                     timeout=30)
+            assert gone.status_code == 204
+        _hard_delete(org, victims[2:])
+
+        org.reset_stats()
+        sync = {"page_size": 200, **({"bulk_write_threshold": 1} if path == "bulk" else {})}
+        config = write_config(tmp_path, sb, sync=sync)
+        second = sync_once(config, {"PRESALES_SF_SESSION_ID": sb.session_id}, now=NOW).as_dict()
+
+        counts = second["counts"]
+        assert counts["deleted_in_crm"] == 3 and counts["tasks_closed"] == 3, counts
+        assert counts.get("written", 0) == 0
+        codes = {f["record_id"]: f["error_code"] for f in second["failures"]}
+        assert codes == dict.fromkeys(victims, "DELETED")
+        assert _closed_outcomes(config, victims) == dict.fromkeys(victims, "deleted")
+        calls = org.stats()
+        if path == "bulk":
+            assert calls["bulk_ingest_create"] == 1 and "composite_sobjects" not in calls
+        else:
+            assert calls["composite_sobjects"] == 1 and "bulk_ingest_create" not in calls
+        assert calls["query"] == 2  # the incremental read, and the hard-deleted id read back
+    finally:
+        sb.stop()

@@ -146,7 +146,7 @@ def test_abort_and_state_errors(sb: Sandbox, api: requests.Session) -> None:
     late = api.patch(url(sb, f"ingest/{job}"), json={"state": "UploadComplete"}, timeout=30)
     assert late.status_code == 409 and late.json()[0]["errorCode"] == "INVALIDJOBSTATE"
     assert api.get(url(sb, "ingest/750Dn0000000000AAA"), timeout=30).status_code == 404
-    bad_op = api.post(url(sb, "ingest"), json={"object": "Opportunity", "operation": "hardDelete"},
+    bad_op = api.post(url(sb, "ingest"), json={"object": "Opportunity", "operation": "upsert"},
                       timeout=30)
     assert bad_op.status_code == 400 and bad_op.json()[0]["errorCode"] == "INVALIDJOB"
     bad_obj = api.post(url(sb, "ingest"), json={"object": "Nope__c", "operation": "update"}, timeout=30)
@@ -316,3 +316,51 @@ def test_read_chunked_unit() -> None:
     assert info.value.status == 501
     assert _server.read_body({"content-length": "3"}, io.BytesIO(b"abcdef"), 100) == b"abc"
     assert _server.read_body({}, io.BytesIO(b"abc"), 100) == b""
+
+
+# -- deleted records ---------------------------------------------------------------------------
+
+
+def _ingest(box: Sandbox, s: requests.Session, operation: str, data: str) -> tuple[dict[str, Any],
+                                                                                 list[dict[str, str]]]:
+    """Run one ingest job to its end: (final job info, failedResults rows)."""
+    job = s.post(url(box, "ingest"), json={"object": "Opportunity", "operation": operation}, timeout=30)
+    assert job.status_code == 200, job.text
+    job_id = job.json()["id"]
+    assert s.put(url(box, f"ingest/{job_id}/batches"), data=data.encode(), timeout=30).status_code == 201
+    s.patch(url(box, f"ingest/{job_id}"), json={"state": "UploadComplete"}, timeout=30)
+    info = wait_final(box, s, f"ingest/{job_id}")
+    return info, csv_rows(s.get(url(box, f"ingest/{job_id}/failedResults"), timeout=30).text)
+
+
+def test_writes_to_deleted_and_hard_deleted_records_fail_as_salesforce_says(tmp_path: Any) -> None:
+    with Sandbox(data_dir=tmp_path, seed=30) as box:
+        s = requests.Session()
+        s.trust_env = False
+        s.verify = str(box.ca_file)
+        s.headers["Authorization"] = f"Bearer {box.session_id}"
+        first = rest_query(box, s, "SELECT Id FROM Opportunity ORDER BY Id LIMIT 3")
+        soft, hard, alive = [r["Id"] for r in first]
+        info, failed = _ingest(box, s, "delete", f"Id\n{soft}\n")
+        assert (info["state"], info["numberRecordsProcessed"], failed) == ("JobComplete", 1, [])
+        info, failed = _ingest(box, s, "hardDelete", f"Id\n{hard}\n")
+        assert (info["state"], info["numberRecordsFailed"]) == ("JobComplete", 0)
+        assert rest_query(box, s, f"SELECT Id FROM Opportunity WHERE Id IN ('{soft}', '{hard}')") == []
+
+        info, failed = _ingest(box, s, "update", f"Id,Name\n{soft},x\n{hard},y\n{alive},z\n")
+        assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (3, 2)
+        assert {r["Id"]: r["sf__Error"] for r in failed} == {
+            soft: "ENTITY_IS_DELETED:entity is deleted:--",
+            hard: "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--"}
+
+        body = {"allOrNone": False, "records": [{"attributes": {"type": "Opportunity"}, "id": i, "Name": "n"}
+                                                for i in (soft, hard)]}
+        rest = s.patch(f"{box.url}/services/data/v{V}/composite/sobjects", json=body, timeout=30).json()
+        assert [r["errors"][0]["statusCode"] for r in rest] == [
+            "ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY"]
+
+        _, failed = _ingest(box, s, "delete", f"Id\n{soft}\n")
+        assert failed[0]["sf__Error"].startswith("ENTITY_IS_DELETED:")
+        wrong, _ = _ingest(box, s, "delete", f"Id,Name\n{alive},z\n")
+        assert (wrong["state"], wrong["errorMessage"]) == (
+            "Failed", "InvalidBatch : The 'delete' batch must contain only ids")
