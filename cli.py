@@ -42,7 +42,8 @@ app.add_typer(activities_app, name="activities")
 
 # Under cron or a pipe there is no terminal width: keep tables on one line per row.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
+# soft_wrap: an error or progress line stays one line in a cron log, however long
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 
 class _State:

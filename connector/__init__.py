@@ -29,6 +29,7 @@ from connector.errors import (
     FatalError,
     LimitExceededError,
     RetryableError,
+    UnknownFieldError,
 )
 from connector.salesforce import connect as connect_salesforce
 from connector.zoho import connect as connect_zoho
@@ -47,6 +48,7 @@ __all__ = [
     "RecordChange",
     "RemoteRecord",
     "RetryableError",
+    "UnknownFieldError",
     "WriteResult",
     "connect_salesforce",
     "connect_zoho",

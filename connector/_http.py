@@ -5,7 +5,10 @@ helpers for URLs, JSON answers and batches."""
 from __future__ import annotations
 
 import enum
+import errno
 import os
+import socket
+import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -105,5 +108,67 @@ def _check_ca_file(name: str, path: str) -> None:
         raise ConfigError(f"{name} names a CA file that does not exist: {path}")
 
 
+def transport_failure(err: requests.RequestException) -> str:
+    """One line naming the host and the cause of an exchange that got no answer.
 
-__all__ = ["HttpSession", "Kind", "Table", "check_https_url", "chunks", "classify", "json_object"]
+    The URL is never quoted: its query string is URL-encoded SOQL (or a Zoho criteria) that
+    buries the cause, and it can carry ids. The cause comes from the innermost socket or TLS
+    error that urllib3 wrapped."""
+    where = _host_of(err)
+    return f"cannot reach {where}: {_cause(err)}" if where else f"no answer: {_cause(err)}"
+
+
+def _host_of(err: requests.RequestException) -> str:
+    url = getattr(err.request, "url", None) if err.request is not None else None
+    if not url:
+        return ""
+    parsed = urlparse(str(url))
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return f"{parsed.hostname}:{port}" if parsed.hostname else ""
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """`err` and every exception it wraps (urllib3 keeps them in ``reason``, ``args`` and the
+    ``__cause__`` / ``__context__`` links), outermost first, each once."""
+    out: list[BaseException] = []
+    todo = [err]
+    while todo:
+        e = todo.pop(0)
+        if any(e is seen for seen in out):
+            continue
+        out.append(e)
+        nested = [getattr(e, "reason", None), e.__cause__, e.__context__, *getattr(e, "args", ())]
+        todo.extend(n for n in nested if isinstance(n, BaseException))
+    return out
+
+
+def _cause(err: requests.RequestException) -> str:
+    chain = _chain(err)
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return (f"TLS certificate not trusted ({e.verify_message or e.reason}); trust the "
+                    f"server's CA with crm.ca_bundle or REQUESTS_CA_BUNDLE")
+    for e in chain:
+        if isinstance(e, socket.gaierror):
+            return "DNS lookup failed (no such host, or no DNS server reachable)"
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused (nothing listens on that port)"
+        if isinstance(e, ConnectionResetError):
+            return "connection reset by the server"
+        if isinstance(e, ssl.SSLError):
+            return f"TLS handshake failed ({e.reason or e.strerror or type(e).__name__})"
+        if isinstance(e, OSError) and e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "host unreachable (no route to it from this machine)"
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return "connection timed out (a firewall, or the host is down)"
+    if isinstance(err, requests.Timeout):
+        return "no answer within the timeout (crm.timeout_seconds)"
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    innermost = chain[-1]
+    return type(innermost).__name__ + (f" ({innermost.strerror})" if isinstance(innermost, OSError)
+                                       and innermost.strerror else "")
+
+
+__all__ = ["HttpSession", "Kind", "Table", "check_https_url", "chunks", "classify", "json_object",
+           "transport_failure"]

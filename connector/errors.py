@@ -42,6 +42,17 @@ class ConfigError(ConnectorError):
     """An admin must act: unknown field, malformed query, missing permission."""
 
 
+class UnknownFieldError(ConfigError):
+    """The CRM does not know a field we named on `object_name` (misspelt in the mapping, or
+    hidden from the integration user by field-level security). `field` is the CRM's own
+    word for it, so the caller can point at the mapping line that names it."""
+
+    def __init__(self, message: str, *, field: str, object_name: str | None = None, **kw: object):
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.field = field
+        self.object_name = object_name
+
+
 class FatalError(ConnectorError):
     """Anything else the CRM answered that we cannot act on."""
 
@@ -53,4 +64,5 @@ __all__ = [
     "FatalError",
     "LimitExceededError",
     "RetryableError",
+    "UnknownFieldError",
 ]

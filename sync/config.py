@@ -226,6 +226,8 @@ class Loaded(BaseModel):
     engineers: dict[str, Engineer]
     managers: frozenset[str]
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    #: The mapping file in use (the shipped default when the config names none).
+    mapping_path: Path | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -283,7 +285,7 @@ def load(path: Path) -> Loaded:
     engineers, managers = load_roster(_resolve(base, config.roster))
     kpi = load_model(_resolve(base, config.kpi) if config.kpi else default_kpi_path(), KpiSettings)
     return Loaded(path=path, config=config, mapping=mapping, rules=rules,
-                  engineers=engineers, managers=managers, kpi=kpi)
+                  engineers=engineers, managers=managers, kpi=kpi, mapping_path=mapping_path)
 
 
 def load_crm_only(path: Path) -> Loaded:

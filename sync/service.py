@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector import Connector, connect_salesforce, connect_zoho
+from connector import Connector, UnknownFieldError, connect_salesforce, connect_zoho
 from connector.salesforce import SalesforceSettings
 from connector.zoho import ZohoSettings
 from sync import config as config_mod
@@ -16,6 +16,7 @@ from sync.config import Loaded
 from sync.engine import ProgressFn, SyncReport, run_sync
 from sync.reminders import escalations
 from sync.store import Store
+from sync.wire_errors import unknown_field_problems
 
 #: Where the Zoho access token is kept between runs, beside the config file, unless set.
 ZOHO_TOKEN_CACHE = ".presales-zoho-token.json"
@@ -63,6 +64,11 @@ def sync_once(config_path: Path, env: Mapping[str, str], *, full: bool = False,
         crm = connector_for(loaded, env)
         return run_sync(loaded, store, crm, now=now or datetime.now(UTC), full=full,
                         dry_run=dry_run, progress=progress, retry_failed=retry_failed)
+    except UnknownFieldError as err:  # a mapping names a field the CRM does not have
+        from mappings import default_mapping_path
+
+        path = loaded.mapping_path or default_mapping_path(loaded.config.crm.kind)
+        raise unknown_field_problems(err, mapping_path=path, objmap=loaded.mapping.opportunity) from None
     finally:
         store.close()
 

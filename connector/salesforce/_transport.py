@@ -43,7 +43,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from connector._http import HttpSession, Kind
+from connector._http import HttpSession, Kind, transport_failure
 from connector._http import classify as classify_in
 from connector.base import ApiUsage, WriteResult
 from connector.errors import (
@@ -53,6 +53,7 @@ from connector.errors import (
     FatalError,
     LimitExceededError,
     RetryableError,
+    UnknownFieldError,
 )
 from connector.salesforce._auth import (
     ENV_SESSION_ID,
@@ -152,6 +153,10 @@ def record_result(record_id: str, *, ok: bool, code: str | None = None, message:
 
 class SessionExpiredError(AuthError):
     """401 INVALID_SESSION_ID: `Transport.call` re-authenticates once where it can."""
+
+
+#: INVALID_FIELD's sentence after the echoed query: "No such column 'Amout' on entity 'Opportunity'".
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)' on (?:entity|sobject of type) '?([A-Za-z0-9_]+)'?")
 
 
 def _error_parts(content: Any) -> tuple[str | None, str]:
@@ -386,6 +391,11 @@ class Transport:
         text = self.redact(
             f"Salesforce {family} failed with HTTP {status}" + (f": {message}" if message else "")
         )
+        unknown = _NO_SUCH_COLUMN.search(message) if code == "INVALID_FIELD" else None
+        if unknown:  # the query echo before it is URL-sized noise: keep Salesforce's sentence
+            return UnknownFieldError(
+                self.redact(f"Salesforce {family}: {message[unknown.start():]}"), field=unknown.group(1),
+                object_name=unknown.group(2), code=code, status=status)
         kind = classify(status, code)
         if kind is Kind.REAUTH:
             return SessionExpiredError(text, code=code, status=status)
@@ -409,15 +419,12 @@ class Transport:
         return FatalError(text, code=code, status=500)
 
     def _from_requests(self, family: str, err: requests.RequestException) -> ConnectorError:
-        detail = self.redact(f"{type(err).__name__}: {err}")[:500]
+        text = f"Salesforce {family}: " + self.redact(transport_failure(err))
         if isinstance(err, requests.exceptions.SSLError):
-            return ConfigError(
-                f"Salesforce {family}: TLS verification failed (trust the server's CA with "
-                f"ca_bundle or REQUESTS_CA_BUNDLE): {detail}"
-            )
+            return ConfigError(text)
         if isinstance(err, requests.ConnectionError | requests.Timeout):
-            return RetryableError(f"Salesforce {family}: {detail}")
-        return FatalError(f"Salesforce {family}: {detail}")
+            return RetryableError(text)
+        return FatalError(text)
 
 
 class _ZeepTransport(zeep.transports.Transport):  # type: ignore[misc]

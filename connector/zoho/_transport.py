@@ -32,7 +32,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from connector._http import HttpSession, Kind, json_object
+from connector._http import HttpSession, Kind, json_object, transport_failure
 from connector._http import classify as classify_in
 from connector.errors import (
     AuthError,
@@ -41,6 +41,7 @@ from connector.errors import (
     FatalError,
     LimitExceededError,
     RetryableError,
+    UnknownFieldError,
 )
 from connector.zoho._auth import (
     CacheEntry,
@@ -109,6 +110,15 @@ def _error_parts(body: Mapping[str, Any] | None, response: requests.Response) ->
         return str(body["code"]), message.strip()
     text = response.text if response.content else ""
     return None, text.strip()[:300]
+
+
+def _unknown_field(code: str | None, body: Mapping[str, Any] | None) -> str | None:
+    """The field Zoho refused in a ``fields`` parameter (INVALID_DATA with
+    ``details: {param_name: fields, param: <name>}``), else None."""
+    details = body.get("details") if body is not None else None
+    if code == "INVALID_DATA" and isinstance(details, Mapping) and details.get("param_name") == "fields":
+        return str(details.get("param") or "") or None
+    return None
 
 
 def _credits(response: requests.Response) -> int | None:
@@ -285,16 +295,14 @@ class Transport:
         except ConnectorError:
             raise
         except requests.exceptions.SSLError as err:
-            raise ConfigError(
-                f"Zoho {family}: TLS verification failed (trust the server's CA with ca_bundle or "
-                f"REQUESTS_CA_BUNDLE): {self.redact(type(err).__name__)}") from err
+            raise ConfigError(self._describe(family, err)) from err
         except (requests.ConnectionError, requests.Timeout) as err:
             raise RetryableError(self._describe(family, err)) from err
         except requests.RequestException as err:
             raise FatalError(self._describe(family, err)) from err
 
-    def _describe(self, family: str, err: Exception) -> str:
-        return f"Zoho {family}: " + self.redact(f"{type(err).__name__}: {err}")[:500]
+    def _describe(self, family: str, err: requests.RequestException) -> str:
+        return f"Zoho {family}: " + self.redact(transport_failure(err))
 
     def _answer(self, family: str, response: requests.Response, record_errors: bool) -> Answer:
         status = response.status_code
@@ -313,6 +321,9 @@ class Transport:
             return Answer(status, body)
         code, message = _error_parts(body, response)
         text = self.redact(f"Zoho {family} failed with HTTP {status}" + (f": {message}" if message else ""))
+        field = _unknown_field(code, body)
+        if field is not None:
+            raise UnknownFieldError(text, field=field, code=code, status=status)
         kind = classify(status, code)
         if kind is Kind.RETRY and status == 429 and credits == 0:
             kind = Kind.LIMIT  # the day's credits are spent: retrying only burns the next ones
