@@ -20,6 +20,12 @@ choice open, the choice is written down here so tests (and the connector) can re
   ``{"users": [...]}`` body (Zoho's OAS ``users.json``), not through a records module.
 - Field creation takes an explicit ``api_name`` when given (ZOHO.md §5.2: unverified on Zoho),
   else derives it from ``field_label`` (non-alphanumerics → ``_``; a clash gets ``1``, ``2``…).
+  A ``lookup`` (to a module, not Users) needs ``lookup.module`` and ``lookup.display_label``,
+  the label of the related list it adds there: without it the entry is ``MANDATORY_NOT_FOUND``
+  (Zoho's Create Custom Fields marks both mandatory).
+- ``Owner`` is listed ``field_read_only: true`` with ``read_only: false`` and
+  ``operation_type.api_update: true``, as real orgs list it; the API writes it. Only
+  ``read_only`` fields refuse a write.
 - Field updates (PATCH) follow the OAS ``pick_list_values`` keys: a value given with ``id``
   is renamed (with ``_delete: true`` removed); one without ``id`` is added unless present —
   so sending the full wanted list does not remove old values (Zoho's docs leave it open).

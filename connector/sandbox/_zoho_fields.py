@@ -172,6 +172,7 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
             picked.append(value)
         values = tuple(picked)
     target: str | None = None
+    related_list: str | None = None
     if data_type == "userlookup":
         target = USERS
     elif data_type == "lookup":
@@ -187,6 +188,13 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
                 "required field not found",
                 {"api_name": "lookup", "json_path": f"{path}.lookup"},
             )
+        related_list = lookup.get("display_label") if isinstance(lookup, dict) else None
+        if not isinstance(related_list, str) or not related_list.strip():
+            raise EntryError(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "display_label", "json_path": f"{path}.lookup.display_label"},
+            )
     return ZField(
         api_name,
         label,
@@ -197,6 +205,7 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
         decimal_place=decimal_place,
         pick_list_values=values,
         lookup_module=target,
+        related_list_label=related_list.strip() if related_list else None,
     )
 
 
@@ -290,7 +299,7 @@ def field_json(f: ZField) -> dict[str, Any]:
         "json_type": f.json_type,
         "custom_field": f.custom_field,
         "read_only": f.read_only,
-        "field_read_only": f.read_only,
+        "field_read_only": f.read_only or f.field_read_only,
         "system_mandatory": f.system_mandatory,
         "visible": True,
         "type": "used",
@@ -324,7 +333,7 @@ def field_json(f: ZField) -> dict[str, Any]:
     if f.data_type in LOOKUP_TYPES and f.lookup_module:
         target = "Users" if f.lookup_module == USERS else f.lookup_module
         out["lookup"] = {
-            "display_label": f.field_label,
+            "display_label": f.related_list_label or f.field_label,
             "api_name": f.api_name,
             "module": {"api_name": target, "id": MODULE_IDS.get(target, str(ZBASE + 6_000_000_009))},
             "id": f.id,

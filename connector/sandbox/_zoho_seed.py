@@ -67,6 +67,14 @@ def _f(api_name: str, label: str, data_type: str, n: int, **kw: Any) -> ZField:
     return ZField(api_name, label, data_type, str(_FIELD_BASE + n), **kw)
 
 
+def _owner(label: str, n: int) -> ZField:
+    """The record owner: the API writes it (read_only false, operation_type.api_update true)
+    though Zoho lists it field_read_only, as answers recorded from real orgs show."""
+    return _f(
+        "Owner", label, "ownerlookup", n, system_mandatory=True, lookup_module="users", field_read_only=True
+    )
+
+
 def _system(start: int) -> list[ZField]:
     return [
         _f("Created_By", "Created By", "ownerlookup", start, read_only=True, lookup_module="users"),
@@ -136,7 +144,7 @@ def _zoho_value(f: FieldDef, value: Any) -> Any:
 def standard_fields(module: str) -> list[ZField]:
     if module == "Deals":
         return [
-            _f("Owner", "Deal Owner", "ownerlookup", 1, system_mandatory=True, lookup_module="users"),
+            _owner("Deal Owner", 1),
             _f("Deal_Name", "Deal Name", "text", 2, system_mandatory=True, length=120),
             _f("Account_Name", "Account Name", "lookup", 3, lookup_module="Accounts"),
             _f("Stage", "Stage", "picklist", 4, system_mandatory=True, pick_list_values=STAGES),
@@ -149,7 +157,7 @@ def standard_fields(module: str) -> list[ZField]:
         ]
     if module == "Accounts":
         return [
-            _f("Owner", "Account Owner", "ownerlookup", 51, system_mandatory=True, lookup_module="users"),
+            _owner("Account Owner", 51),
             _f("Account_Name", "Account Name", "text", 52, system_mandatory=True, length=200),
             _f("Industry", "Industry", "picklist", 53, pick_list_values=INDUSTRIES),
             *_system(54),

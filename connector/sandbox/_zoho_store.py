@@ -68,6 +68,11 @@ class ZField:
     decimal_place: int | None = None
     pick_list_values: tuple[str, ...] = ()
     lookup_module: str | None = None  # lookup targets ("Accounts"); users for (owner|user)lookup
+    #: Zoho marks some fields the API does write as field_read_only (``Owner``: read_only
+    #: false, operation_type.api_update true); only `read_only` refuses a write.
+    field_read_only: bool = False
+    #: A lookup's ``lookup.display_label``: its related list's label in the target module.
+    related_list_label: str | None = None
 
     @property
     def json_type(self) -> str:
