@@ -198,6 +198,16 @@ class Continuation:
         self.since, self.progressed = self.stamp, False
 
 
+def updateable(raw: Mapping[str, Any]) -> bool:
+    """Whether the API may write the field: ``operation_type.api_update`` (when Zoho gives
+    it) and not ``read_only``. ``field_read_only`` is not asked: Zoho sets it on fields such
+    as ``Owner`` that the API does update (real answers: field_read_only true, read_only
+    false, api_update true)."""
+    operations = raw.get("operation_type")
+    api_update = operations.get("api_update") if isinstance(operations, Mapping) else None
+    return (api_update is not False) and not raw.get("read_only")
+
+
 def _field_info(raw: Mapping[str, Any]) -> FieldInfo:
     data_type = str(raw.get("data_type") or "")
     lookup = raw.get("lookup")
@@ -211,8 +221,7 @@ def _field_info(raw: Mapping[str, Any]) -> FieldInfo:
         type=DESCRIBE_TYPES.get(data_type, data_type),
         label=str(raw.get("field_label") or raw.get("display_label") or ""),
         custom=bool(raw.get("custom_field", False)),
-        updateable=not (raw.get("read_only") or raw.get("field_read_only")) and data_type not in (
-            "autonumber", "formula", "rollup_summary"),
+        updateable=updateable(raw) and data_type not in ("autonumber", "formula", "rollup_summary"),
         nillable=not raw.get("system_mandatory", False),
         length=int(raw.get("length") or 0),
         picklist_values=tuple(str(v.get("actual_value")) for v in raw.get("pick_list_values") or ()

@@ -76,7 +76,10 @@ def definition(spec: FieldSpec) -> dict[str, Any]:
         if (spec.reference_to or "").lower() in ("user", "users"):
             body.update(data_type="userlookup")
         else:
-            body.update(data_type="lookup", lookup={"module": {"api_name": spec.reference_to}})
+            # Zoho refuses a lookup without the label of the related list it adds to the
+            # target module (lookup.display_label, mandatory); its docs use the field's label.
+            body.update(data_type="lookup", lookup={"module": {"api_name": spec.reference_to},
+                                                    "display_label": body["field_label"]})
     return body
 
 
