@@ -15,6 +15,9 @@ choice open, the choice is written down here so tests (and the connector) can re
   ISO-8601 with an offset (``Z`` too). Nothing modified since → 304; an empty page → 204.
 - Unknown field names in ``fields`` or in a write are rejected (``INVALID_DATA``), read-only
   fields too; datetimes written need an offset and no fractional seconds (ZOHO.md §8).
+- A record id in a write (``data[].id``, ``users[].id``) is taken as a string or as a JSON
+  number (an integer: Zoho parses ids as longs), and answered as a string (``details.id``).
+  A number with a fraction, a boolean or an object is "the id given seems to be invalid".
 - Record writes answer 200 when every record succeeded, 400 when all failed, 207 otherwise;
   so do Users and field-creation calls. Users are written as ``PUT /crm/v8/users`` with a
   ``{"users": [...]}`` body (Zoho's OAS ``users.json``), not through a records module.
@@ -59,7 +62,15 @@ from connector.sandbox._faults import FaultPlan, FaultRule
 from connector.sandbox._zoho_fields import changed_field, field_json, module_json, new_field
 from connector.sandbox._zoho_seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
 from connector.sandbox._zoho_store import LOOKUP_TYPES, RECORD_MODULES, USERS, Row, ZField, ZohoStore
-from connector.sandbox._zoho_wire import EntryError, ZohoError, coerce, error_body, parse_time, render_time
+from connector.sandbox._zoho_wire import (
+    EntryError,
+    ZohoError,
+    coerce,
+    error_body,
+    parse_time,
+    record_id,
+    render_time,
+)
 
 ACCOUNTS_PREFIX = "/accounts"
 API_PREFIX = "/crm/v8/"
@@ -753,7 +764,7 @@ class ZohoApi:
         fields = {f.api_name: f for f in self.store.fields(module)}
         results: list[dict[str, Any]] = []
         with self.store.transaction() as db:
-            wanted = [str(i["id"]) for i in items if isinstance(i, dict) and isinstance(i.get("id"), str)]
+            wanted = [rid for rid in (record_id(i.get("id")) for i in items if isinstance(i, dict)) if rid]
             rows = self.store.rows(db, module, wanted)
             known = {
                 target: set(self.store.rows(db, target, self._lookup_ids(items, fields, target)))
@@ -773,7 +784,8 @@ class ZohoApi:
                             "required field not found",
                             {"api_name": "id", "json_path": f"{path}.id"},
                         )
-                    row = rows.get(rid) if isinstance(rid, str) else None
+                    given = record_id(rid)
+                    row = rows.get(given) if given is not None else None
                     if row is None:
                         raise EntryError(
                             "INVALID_DATA",
@@ -1137,7 +1149,7 @@ def _write_ids(req: Request, family: str) -> list[str]:
     except (UnicodeDecodeError, json.JSONDecodeError):
         return []
     items = body.get("users" if family == "zoho_users_put" else "data") if isinstance(body, dict) else None
-    return [str(i["id"]) for i in items or () if isinstance(i, dict) and isinstance(i.get("id"), str)]
+    return [rid for rid in (record_id(i.get("id")) for i in items or () if isinstance(i, dict)) if rid]
 
 
 def _new_token() -> str:

@@ -44,6 +44,16 @@ class EntryError(Exception):
         self.body = error_body(code, message, details)
 
 
+def record_id(value: Any) -> str | None:
+    """The id of a record to write, as Zoho takes it: a string, or a JSON number holding the
+    id (``{"id": 4150868000000225013}``); None for anything else (a boolean is no id)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return str(value)
+    return None
+
+
 def render_time(seconds: int) -> str:
     """UTC seconds → ISO-8601 in the org's time zone, as Zoho renders datetimes."""
     return datetime.fromtimestamp(seconds, _TZ).isoformat()
