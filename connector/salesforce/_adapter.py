@@ -23,7 +23,7 @@ from connector.base import (
     WriteResult,
 )
 from connector.errors import ConfigError, FatalError
-from connector.salesforce._bulk import BulkClient
+from connector.salesforce._bulk import BulkClient, stamp_ordered
 from connector.salesforce._install import FieldInstaller
 from connector.salesforce._transport import RecordOutcome, Transport, record_outcome, record_result
 
@@ -71,12 +71,14 @@ def soql_datetime(value: datetime) -> str:
     return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S") + f".{utc.microsecond // 1000:03d}Z"
 
 
-def build_soql(object_name: str, fields: Sequence[str], since: datetime | None) -> str:
+def build_soql(object_name: str, fields: Sequence[str], since: datetime | None, *,
+               ordered: bool = True) -> str:
+    """The read query; `ordered` False leaves out ORDER BY (for Bulk query jobs)."""
     _check_object_name(object_name)
     soql = f"SELECT {', '.join(select_fields(fields))} FROM {object_name}"
     if since is not None:
         soql += f" WHERE {_STAMP_FIELD} >= {soql_datetime(since)}"
-    return soql + f" ORDER BY {_STAMP_FIELD}, Id"
+    return soql + (f" ORDER BY {_STAMP_FIELD}, Id" if ordered else "")
 
 
 def parse_stamp(value: Any) -> datetime:
@@ -238,7 +240,7 @@ class SalesforceConnector:
                 return
             if (number == 1 and full and records
                     and int(result.get("totalSize") or 0) > self._settings.bulk_read_threshold):
-                yield from self._bulk_rest(object_name, selected, records[-1], number)
+                yield from self._bulk_rest(object_name, selected, records, number)
                 return
             next_url = result.get("nextRecordsUrl")
             if not isinstance(next_url, str) or not next_url:
@@ -249,17 +251,22 @@ class SalesforceConnector:
             number += 1
             result = self._query_more(next_url, headers)
 
-    def _bulk_rest(self, object_name: str, selected: list[str], last: RemoteRecord,
+    def _bulk_rest(self, object_name: str, selected: list[str], first: list[RemoteRecord],
                    number: int) -> Iterator[Page]:
         """The rest of a large full read (after its first REST page) as a Bulk 2.0 query
-        job from the last record's stamp on, in the same (stamp, Id) order; records the
-        REST page already gave are skipped."""
+        job from the page's last stamp on. The job is sent without ORDER BY (it would turn
+        PK chunking off: large jobs time out), so its records are put in (stamp, Id) order
+        and de-duplicated locally before the first page is yielded; records the REST page
+        already gave (same Id and stamp) are skipped."""
+        last = first[-1].stamp
+        given = {r.id for r in first if r.stamp == last}
         fields = [f for f in selected if f not in ("Id", _STAMP_FIELD)]
-        soql = build_soql(object_name, fields, last.stamp)
+        soql = build_soql(object_name, fields, last, ordered=False)
         types = self._field_types(object_name, selected)
-        bulk = BulkClient(self._transport)
-        for records in bulk.query(object_name, soql, selected, types, self._settings.page_size):
-            fresh = [r for r in records if (r.stamp, r.id) > (last.stamp, last.id)]
+        batches = BulkClient(self._transport).query(object_name, soql, selected, types,
+                                                    self._settings.page_size)
+        for records in stamp_ordered(batches, self._settings.page_size):
+            fresh = [r for r in records if not (r.stamp == last and r.id in given)]
             if fresh:
                 number += 1
                 yield Page(records=fresh, number=number)

@@ -1,5 +1,8 @@
 """Bulk API 2.0 for large writes (ingest ``update`` jobs) and large first reads (query jobs).
 
+Query jobs are sent without ORDER BY (it turns PK chunking off, and a large job may then
+time out); `stamp_ordered` puts the records back in (SystemModstamp, Id) order locally.
+
 Every HTTP exchange is one `Transport.call` through simple-salesforce's per-request Bulk 2.0
 client (``sf.bulk2.<Object>._client``: create_job, upload_job_data, close_job, get_job,
 get_ingest_results, get_query_results, abort_job), so each request gets our session (TLS,
@@ -15,10 +18,12 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from connector.base import FieldInfo, RecordChange, RemoteRecord, WriteResult
@@ -39,6 +44,7 @@ JOB_TIMEOUT = 3600.0
 FINAL_STATES = ("JobComplete", "Failed", "Aborted")
 _STATUS_CODE = re.compile(r"^[A-Z_]+$")
 _NUMBER_TYPES = {"double", "currency", "percent"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def csv_cell(value: Any) -> str:
@@ -196,7 +202,8 @@ class BulkClient:
     def query(self, object_name: str, soql: str, selected: Sequence[str],
               types: Mapping[str, FieldInfo | None], page_size: int) -> Iterator[list[RemoteRecord]]:
         """Run `soql` as a query job; records come in lists of at most `page_size`, parsed
-        from each results page as it arrives (one page of CSV in memory at a time)."""
+        from each results page as it arrives (one page of CSV in memory at a time), in the
+        order the job gives them (none without ORDER BY: see `stamp_ordered`)."""
         job = self._call("bulk_query_create", object_name, lambda c: c.create_job("query", query=soql))
         job_id = _job_id(job)
         try:
@@ -249,6 +256,39 @@ class BulkClient:
         # The original error matters more; a job left open expires by itself.
         with contextlib.suppress(ConnectorError):
             self._call("bulk_abort", object_name, lambda c: c.abort_job(job_id, is_query))
+
+
+def stamp_ordered(batches: Iterable[list[RemoteRecord]], page_size: int) -> Iterator[list[RemoteRecord]]:
+    """`batches` (a query job's records, in whatever order its PK chunks came back) as lists
+    of at most `page_size` in (stamp, Id) order, one copy per Id (the newest stamp).
+
+    Nothing is yielded before the last batch is read: only then is the smallest stamp still
+    to come known, and the sync moves its cursor to each page's largest stamp. The records
+    wait in a private temporary SQLite file (deleted when closed), not in memory."""
+    db = sqlite3.connect("", isolation_level=None)  # "": an on-disk temporary database
+    try:
+        db.execute("CREATE TABLE r (id TEXT PRIMARY KEY, us INTEGER NOT NULL, stamp TEXT NOT NULL, "
+                   "fields TEXT NOT NULL)")
+        db.execute("BEGIN")
+        for batch in batches:
+            db.executemany(
+                "INSERT INTO r VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET us = excluded.us, "
+                "stamp = excluded.stamp, fields = excluded.fields WHERE excluded.us > r.us",
+                [(rec.id, _micros(rec.stamp), rec.stamp.isoformat(), json.dumps(dict(rec.fields)))
+                 for rec in batch])
+        db.execute("COMMIT")
+        rows = db.execute("SELECT id, stamp, fields FROM r ORDER BY us, id")
+        while chunk := rows.fetchmany(page_size):
+            yield [RemoteRecord(id=i, stamp=datetime.fromisoformat(stamp), fields=json.loads(fields))
+                   for i, stamp, fields in chunk]
+    finally:
+        db.close()
+
+
+def _micros(stamp: datetime) -> int:
+    """An aware stamp as microseconds since the epoch: an exact, sortable key."""
+    delta = stamp - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _job_id(job: Any) -> str:

@@ -9,7 +9,7 @@ the same validator as sObject Collections and committed in chunks of 10,000 (Sal
 internal batch size); results are CSV (``sf__Id``, ``sf__Created`` / ``sf__Error``, then the
 uploaded columns). Query results are read from one open SQLite cursor per job, page by page
 (``maxRecords``, ``Sforce-Locator``, ``Sforce-NumberOfRecords``), so a million-row job never
-sits in memory.
+sits in memory; without ORDER BY they come in PK-chunk order (`pk_chunked`), not by stamp.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from connector.sandbox._catalog import ObjectDef
-from connector.sandbox._query import compile_select
+from connector.sandbox._query import Compiled, compile_select
 from connector.sandbox._security import objects_for
 from connector.sandbox._soql import parse
 from connector.sandbox._store import Cursor
@@ -39,6 +39,8 @@ CHUNK_ROWS = 10_000
 #: Salesforce runs triggers and saves a job's rows 200 at a time: one SystemModstamp each.
 TRIGGER_ROWS = 200
 DEFAULT_MAX_RECORDS = 50_000
+#: Records per PK chunk of a query job without ORDER BY (Salesforce: 100,000 to 250,000).
+PK_CHUNK_ROWS = 100_000
 MAX_UPLOAD_BYTES = 150_000_000
 INGEST_OPERATIONS = ("update", "delete", "hardDelete")
 #: Ingest operations whose CSV is one column of ids; ``hardDelete`` skips the recycle bin.
@@ -117,6 +119,16 @@ def _not_allowed(req: Request, allowed: str) -> Reply:
 
 def _locator(position: int) -> str:
     return base64.b64encode(str(position).encode()).decode().rstrip("=")
+
+
+def pk_chunked(compiled: Compiled) -> Compiled:
+    """`compiled` in the order a PK-chunked job returns its rows: split into Id ranges of
+    `PK_CHUNK_ROWS` records, Id order within a chunk, the chunks as they finish (here: the
+    last first). Without ORDER BY, Salesforce promises no order, and the SystemModstamp order
+    a client might expect is what it does not get."""
+    sql = (f'SELECT * FROM ({compiled.sql}) AS pk ORDER BY '
+           f'(ROW_NUMBER() OVER (ORDER BY pk."Id") - 1) / {int(PK_CHUNK_ROWS)} DESC, pk."Id"')
+    return replace(compiled, sql=sql)
 
 
 def _cell(value: Any) -> str:
@@ -386,7 +398,10 @@ class BulkService:
     # -- query -----------------------------------------------------------------------------
 
     def _run_query(self, job: Job) -> None:
-        compiled = compile_select(parse(job.soql), objects_for(self.store, job.user_id))
+        sel = parse(job.soql)
+        compiled = compile_select(sel, objects_for(self.store, job.user_id))
+        if not sel.order and sel.limit is None:
+            compiled = pk_chunked(compiled)
         cursor = self.store.open_query(compiled)
         with job.lock:
             if job.state == "Aborted":

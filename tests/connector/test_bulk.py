@@ -10,14 +10,15 @@ import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 import responses
 from responses import matchers
 
-from connector import FatalError, RecordChange
+from connector import FatalError, RecordChange, RemoteRecord
 from connector.salesforce import SalesforceConnector, SalesforceSettings, connect
-from connector.salesforce._bulk import _rows, csv_cell, ingest_chunks, parse_error
+from connector.salesforce._bulk import _rows, csv_cell, ingest_chunks, parse_error, stamp_ordered
 
 INSTANCE = "https://acme.my.salesforce.com"
 BASE = f"{INSTANCE}/services/data/v66.0"
@@ -250,27 +251,30 @@ def test_large_full_read_continues_through_a_query_job(
     rsps.get(f"{QUERY}/{JOB}", json={"id": JOB, "state": "JobComplete", "numberRecordsProcessed": 5})
     ids = _ids(10)
     header = '"Id","SystemModstamp","Amount","IsClosed","Account.Name"\n'
+    # PK-chunk order, not stamp order (the job has no ORDER BY): the connector sorts
     rsps.get(f"{QUERY}/{JOB}/results", match=[matchers.query_param_matcher({"maxRecords": "25000"})],
              headers={"Sforce-Locator": "MTAwMDA", "Sforce-NumberOfRecords": "3"},
-             body=header + f'"{ids[1]}","2026-11-02T00:00:00.000Z","10.0","false","Acct 1"\n'
-                         f'"{ids[2]}","2026-11-02T00:00:00.000Z","20.0","true",""\n'
+             body=header + f'"{ids[4]}","2026-11-04T00:00:00.000Z","40.0","false","Acct 4"\n'
+                         f'"{ids[1]}","2026-11-02T00:00:00.000Z","10.0","false","Acct 1"\n'
                          f'"{ids[3]}","2026-11-03T00:00:00.000Z","","false","Acct 3"\n')
     rsps.get(f"{QUERY}/{JOB}/results",
              match=[matchers.query_param_matcher({"maxRecords": "25000", "locator": "MTAwMDA"})],
              headers={"Sforce-Locator": "null", "Sforce-NumberOfRecords": "2"},
-             body=header + f'"{ids[4]}","2026-11-04T00:00:00.000Z","40.0","false","Acct 4"\n'
-                         f'"{ids[5]}","2026-11-05T00:00:00.000Z","50.0","false","Acct 5"\n')
+             body=header + f'"{ids[5]}","2026-11-05T00:00:00.000Z","50.0","false","Acct 5"\n'
+                         f'"{ids[2]}","2026-11-02T00:00:00.000Z","20.0","true",""\n')
     pages = list(sf.read_changed(object_name="Opportunity", fields=["Amount", "IsClosed", "Account.Name"],
                                  since=None))
     records = [r for p in pages for r in p.records]
     assert [r.id for r in records] == ids[:6]  # ids[1] (already on the REST page) is not repeated
-    assert [p.number for p in pages] == [1, 2, 3]
+    assert [p.number for p in pages] == [1, 2]
     assert dict(records[2].fields) == {"Id": ids[2], "SystemModstamp": "2026-11-02T00:00:00.000+0000",
                                        "Amount": 20.0, "IsClosed": True, "Account.Name": None}
     assert records[3].fields["Amount"] is None
     assert records[5].stamp == datetime(2026, 11, 5, tzinfo=UTC)
     soql = json.loads(next(c for c in rsps.calls if c.request.url == QUERY).request.body)["query"]
-    assert soql.endswith("WHERE SystemModstamp >= 2026-11-02T00:00:00.000Z ORDER BY SystemModstamp, Id")
+    # no ORDER BY: it turns PK chunking off and large query jobs time out
+    assert soql.endswith("WHERE SystemModstamp >= 2026-11-02T00:00:00.000Z")
+    assert "ORDER BY" not in soql
     assert sf.api_calls() == {"query": 1, "describe": 2, "bulk_query_create": 1, "bulk_query_poll": 2,
                               "bulk_query_results": 2}
 
@@ -296,3 +300,31 @@ def test_failed_query_job_is_fatal(rsps: responses.RequestsMock, sleeps: list[fl
     rsps.get(f"{QUERY}/{JOB}", json={"id": JOB, "state": "Failed", "errorMessage": "QUERY_TIMEOUT"})
     with pytest.raises(FatalError, match="QUERY_TIMEOUT"):
         list(sf.read_changed(object_name="Opportunity", fields=["Amount"], since=None))
+
+
+def _rec(rid: str, day: int, second: int = 0) -> RemoteRecord:
+    stamp = datetime(2026, 11, day, 0, 0, second, tzinfo=UTC)
+    return RemoteRecord(id=rid, stamp=stamp, fields={"Id": rid, "SystemModstamp": stamp.isoformat(),
+                                                     "Amount": 1.5, "IsClosed": False, "Name": None})
+
+
+def test_stamp_ordered_sorts_dedupes_and_waits_for_the_whole_job() -> None:
+    consumed: list[int] = []
+
+    def batches() -> Iterator[list[RemoteRecord]]:
+        for n, batch in enumerate([[_rec("b", 3), _rec("a", 5)], [_rec("c", 3), _rec("a", 1)],
+                                   [_rec("d", 2), _rec("e", 3)]]):
+            consumed.append(n)
+            yield batch
+
+    pages = stamp_ordered(batches(), page_size=2)
+    first = next(pages)
+    assert consumed == [0, 1, 2]  # the whole job was read before the first page
+    rest = list(pages)
+    order = [(r.id, r.stamp.day) for p in [first, *rest] for r in p]
+    assert order == [("d", 2), ("b", 3), ("c", 3), ("e", 3), ("a", 5)]  # "a" once, its newest copy
+    assert [len(p) for p in [first, *rest]] == [2, 2, 1]
+    assert dict(first[0].fields) == dict(_rec("d", 2).fields)  # values survive the spool
+    # a page's largest stamp is never above a later page's smallest: the cursor is safe
+    for a, b in pairwise([first, *rest]):
+        assert max(r.stamp for r in a) <= min(r.stamp for r in b)

@@ -13,7 +13,9 @@ import pytest
 import sqlalchemy as sa
 from e2e_support import Org, write_config
 
+from connector.salesforce import SalesforceSettings, connect
 from connector.sandbox import Sandbox, parse_spec
+from connector.sandbox import _bulk as sandbox_bulk
 from sync.service import sync_once
 
 SEED_TIME = datetime(2026, 11, 20, tzinfo=UTC)
@@ -143,3 +145,32 @@ def test_a_record_deleted_between_runs_is_closed_as_deleted(tmp_path: Path, path
         assert calls["query"] == 2  # the incremental read, and the hard-deleted id read back
     finally:
         sb.stop()
+
+
+# -- a Bulk read in PK-chunk order -------------------------------------------------------------
+
+
+def test_bulk_read_in_pk_chunk_order_stays_cursor_safe(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox answers the query job in PK chunks (as Salesforce does without ORDER BY):
+    the connector still hands out pages in stamp order, so a run that stops after any page
+    and resumes from that page's largest stamp (what the engine stores) misses no record."""
+    monkeypatch.setattr(sandbox_bulk, "PK_CHUNK_ROWS", 150)
+    with Sandbox(data_dir=tmp_path / "sb", seed=900, seed_time=SEED_TIME) as sb:
+        settings = SalesforceSettings(instance_url=sb.url, auth_method="session",
+                                      ca_bundle=str(sb.ca_file), page_size=200, bulk_read_threshold=300)
+        env = {"PRESALES_SF_SESSION_ID": sb.session_id}
+        reader = connect(settings, env)
+        pages = list(reader.read_changed(object_name="Opportunity", fields=["Name"], since=None))
+        assert reader.api_calls()["bulk_query_create"] == 1
+        records = [r for p in pages for r in p.records]
+        assert len(records) == len({r.id for r in records}) == 900
+        assert [(r.stamp, r.id) for r in records] == sorted((r.stamp, r.id) for r in records)
+        assert len(pages) > 3
+        sf = connect(settings, env)
+        for stop in range(1, len(pages)):
+            cursor = max(r.stamp for p in pages[:stop] for r in p.records)
+            seen = {r.id for p in pages[:stop] for r in p.records}
+            resumed = sf.read_changed(object_name="Opportunity", fields=["Name"], since=cursor)
+            seen |= {r.id for p in resumed for r in p.records}
+            assert len(seen) == 900, f"stopped after page {stop}: {900 - len(seen)} records skipped"

@@ -17,6 +17,7 @@ import requests
 from simple_salesforce import Salesforce
 
 from connector.sandbox import Sandbox, _server
+from connector.sandbox import _bulk as sandbox_bulk
 
 V = "66.0"
 
@@ -364,3 +365,35 @@ def test_writes_to_deleted_and_hard_deleted_records_fail_as_salesforce_says(tmp_
         wrong, _ = _ingest(box, s, "delete", f"Id,Name\n{alive},z\n")
         assert (wrong["state"], wrong["errorMessage"]) == (
             "Failed", "InvalidBatch : The 'delete' batch must contain only ids")
+
+
+# -- query jobs without ORDER BY ----------------------------------------------------------------
+
+
+def _query_job_rows(box: Sandbox, s: requests.Session, soql: str,
+                    page: int) -> tuple[list[dict[str, str]], int]:
+    job = s.post(url(box, "query"), json={"operation": "query", "query": soql}, timeout=30).json()["id"]
+    assert wait_final(box, s, f"query/{job}")["state"] == "JobComplete"
+    rows: list[dict[str, str]] = []
+    locator, pages = "", 0
+    while locator != "null":
+        params: dict[str, Any] = {"maxRecords": page, **({"locator": locator} if locator else {})}
+        answer = s.get(url(box, f"query/{job}/results"), params=params, timeout=30)
+        rows += csv_rows(answer.text)
+        locator, pages = answer.headers["Sforce-Locator"], pages + 1
+    return rows, pages
+
+
+def test_query_job_without_order_by_comes_in_pk_chunks_not_by_stamp(
+        sb: Sandbox, api: requests.Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox_bulk, "PK_CHUNK_ROWS", 100)
+    rows, pages = _query_job_rows(sb, api, "SELECT Id, SystemModstamp FROM Opportunity", page=120)
+    assert pages == 3 and len(rows) == 300
+    ids = sorted(r["Id"] for r in rows)
+    chunks = [ids[i:i + 100] for i in range(0, 300, 100)]
+    assert [r["Id"] for r in rows] == [i for chunk in reversed(chunks) for i in chunk]
+    stamps = [r["SystemModstamp"] for r in rows]
+    assert stamps != sorted(stamps)  # a client must not take this for stamp order
+    ordered, _ = _query_job_rows(sb, api, "SELECT Id, SystemModstamp FROM Opportunity "
+                                          "ORDER BY SystemModstamp, Id", page=120)
+    assert [r["SystemModstamp"] for r in ordered] == sorted(stamps)  # ORDER BY is still honoured
