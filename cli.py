@@ -92,7 +92,7 @@ def _exit_codes() -> Iterator[None]:
     """Turn the errors of every layer into one clear line and the contract's exit code."""
     from connector.errors import AuthError, ConfigError, ConnectorError, LimitExceededError, RetryableError
     from mappings import FileProblems
-    from sync.store import LockHeld, StoreError
+    from sync.store import LockHeld, StoreError, StoreUnavailable
 
     try:
         yield
@@ -100,6 +100,9 @@ def _exit_codes() -> Iterator[None]:
         for p in e.problems:
             err.print(f"[red]error[/red] {p}", markup=True)
         raise typer.Exit(EXIT_CONFIG) from None
+    except StoreUnavailable as e:  # disk full, server gone: rolled back, the next run resumes
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(EXIT_CRM) from None
     except (StoreError, ConfigError) as e:
         err.print(f"error: {e}", markup=False)
         raise typer.Exit(EXIT_CONFIG) from None

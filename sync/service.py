@@ -15,7 +15,7 @@ from sync import config as config_mod
 from sync.config import Loaded
 from sync.engine import ProgressFn, SyncReport, run_sync
 from sync.reminders import escalations
-from sync.store import Store
+from sync.store import Store, StoreOwner
 from sync.wire_errors import unknown_field_problems
 
 #: Where the Zoho access token is kept between runs, beside the config file, unless set.
@@ -51,7 +51,26 @@ def _ca(loaded: Loaded, ca_bundle: str | None) -> str | None:
 
 
 def open_store(loaded: Loaded) -> Store:
-    return Store.open(config_mod.store_url(loaded))
+    """The config's store, checked, migrated and claimed for its CRM org (a store holds one
+    org: `StoreOwnedElsewhere` names the org that has it)."""
+    store = Store.open(config_mod.store_url(loaded))
+    try:
+        store.claim(store_owner(loaded))
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def store_owner(loaded: Loaded) -> StoreOwner:
+    """The CRM org of this config as the store records it: Salesforce by its instance URL,
+    Zoho by its API domain (or accounts server, or data centre)."""
+    crm = loaded.config.crm
+    if crm.kind == "zoho":
+        org = crm.api_domain or crm.accounts_url or f"data centre {crm.data_center or 'com'}"
+    else:
+        org = crm.instance_url or ""
+    return StoreOwner.of(crm.kind, org, loaded.config.profile)
 
 
 def sync_once(config_path: Path, env: Mapping[str, str], *, full: bool = False,
@@ -117,7 +136,7 @@ def tasks(config_path: Path) -> list[dict[str, Any]]:
     } for opp_id, st in stored.items()]
 
 
-__all__ = ["connector_for", "open_store", "status", "sync_once", "tasks"]
+__all__ = ["connector_for", "open_store", "status", "store_owner", "sync_once", "tasks"]
 
 
 def _schema(crm: Connector, objmap: Any) -> dict[str, dict[str, Any]]:

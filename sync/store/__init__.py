@@ -1,5 +1,21 @@
-"""Persistence: SQLAlchemy Core over SQLite (default) or PostgreSQL, migrated by Alembic."""
+"""Persistence: SQLAlchemy Core over SQLite (default) or PostgreSQL, migrated by Alembic.
 
-from sync.store.repo import ActivityRow, LockHeld, OpportunityRow, Store, StoredTask, StoreError
+A store is checked before it is used (`Store.open`): its errors are `StoreError` kinds that
+name the file or URL and say what to do (see `sync.store.errors`); it belongs to one CRM org
+(`Store.claim`)."""
 
-__all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoreError", "StoredTask"]
+from sync.store.errors import (
+    StoreCorrupt,
+    StoreError,
+    StoreInaccessible,
+    StoreOwnedElsewhere,
+    StoreTooNew,
+    StoreUnavailable,
+    store_fault,
+)
+from sync.store.owner import StoreOwner
+from sync.store.repo import ActivityRow, LockHeld, OpportunityRow, Store, StoredTask
+
+__all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoreCorrupt", "StoreError",
+           "StoreInaccessible", "StoreOwnedElsewhere", "StoreOwner", "StoreTooNew", "StoreUnavailable",
+           "StoredTask", "store_fault"]

@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -31,13 +33,24 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from rules import EventKind, Status, Step, Task, TaskEvent
+from sync.store import _sqlite
 from sync.store import schema as t
+from sync.store.errors import (
+    StoreCorrupt,
+    StoreError,
+    StoreOwnedElsewhere,
+    StoreTooNew,
+    StoreUnavailable,
+    store_fault,
+)
+from sync.store.owner import OWNER_KEY, StoreOwner, refusal
 
 log = logging.getLogger("presales.store")
 
@@ -45,10 +58,10 @@ log = logging.getLogger("presales.store")
 #: probed from here; a run lasts minutes, a Kubernetes Job at most its activeDeadlineSeconds).
 LOCK_STALE_AFTER = timedelta(hours=12)
 _LOCK_ATTEMPTS = 8
-
-
-class StoreError(Exception):
-    """The store could not be opened or migrated (bad URL, server down)."""
+#: The `state` row naming the presales-sync version that last migrated the schema (read when
+#: a newer one's store is refused).
+WRITTEN_BY_KEY = "store.written_by"
+_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 class LockHeld(Exception):
@@ -124,56 +137,145 @@ _REVIEW_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id")).values
 class Store:
     """One database (SQLite file or PostgreSQL), migrated forward on open."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, path: Path | None = None):
         self.engine = engine
+        self.path = path  # the SQLite file, None for PostgreSQL or memory
+
+    @property
+    def where(self) -> str:
+        """The store as messages name it: its file, or its URL without a password."""
+        return str(self.path) if self.path else self.engine.url.render_as_string(hide_password=True)
 
     @classmethod
     def open(cls, url: str) -> Store:
+        """Open the store at `url`, check it and migrate it forward; `StoreError` (a kind of
+        it) names the file or URL and what to do, and leaves a refused store untouched."""
         try:
             engine = create_engine(url, future=True)
         except (SQLAlchemyError, ImportError, ValueError) as err:
             raise StoreError(f"cannot use store URL: {err.__class__.__name__}: {err}") from None
+        path = _sqlite_path(engine)
+        if path is not None:
+            _sqlite.check(path)
         if engine.dialect.name == "sqlite":
-            db = engine.url.database
-            if db and db != ":memory:":
-                Path(db).parent.mkdir(parents=True, exist_ok=True)
-
-            @event.listens_for(engine, "connect")
-            def _pragmas(dbapi_conn: Any, _: Any) -> None:
-                # pysqlite's own transaction handling breaks SAVEPOINT (one bad record must
-                # roll back alone): let SQLAlchemy emit BEGIN itself (see "begin" below).
-                dbapi_conn.isolation_level = None
-                cur = dbapi_conn.cursor()
-                cur.execute("PRAGMA journal_mode=WAL")
-                cur.execute("PRAGMA foreign_keys=ON")
-                cur.execute("PRAGMA busy_timeout=10000")
-                cur.close()
-
-            @event.listens_for(engine, "begin")
-            def _begin(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN")
-
-        store = cls(engine)
-        store.migrate()
+            _sqlite_pragmas(engine)
+        store = cls(engine, path)
+        try:
+            store.migrate()
+        except BaseException:
+            engine.dispose()
+            raise
         return store
 
     def migrate(self) -> None:
+        """Bring the schema to this version's head. A revision unknown here (a newer version
+        wrote the store) is refused before anything is written; an existing SQLite file is
+        copied aside first."""
         cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        script = ScriptDirectory.from_config(cfg)
+        head = script.get_current_head()
+        found = self._look()
+        self._refuse_unknown(found, script, head)
+        if found.revisions == (head,):
+            return
+        if found.revisions and self.path is not None:
+            copy = _sqlite.backup(self.path, found.revisions[0])
+            log.warning("store %s: copied to %s before migrating its schema from revision %s to %s",
+                        self.path, copy, found.revisions[0], head)
+        elif found.revisions:
+            log.warning("store %s: migrating its schema from revision %s to %s (back the database "
+                        "up yourself: only SQLite files are copied aside)", self.where,
+                        found.revisions[0], head)
         try:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
-        except OperationalError as err:
-            raise StoreError(f"cannot open store: {err.orig}") from None
+                self.set_state(conn, WRITTEN_BY_KEY, {"version": _version(), "revision": head,
+                                                      "at": datetime.now(UTC).isoformat()})
+        except SQLAlchemyError as err:
+            fault = store_fault(err, self.where)
+            raise (fault or StoreError(f"cannot open store {self.where}: {err}")) from None
+
+    def _look(self) -> _sqlite.Found:
+        """What the store holds now, read without writing."""
+        if self.path is not None:
+            return _sqlite.look(self.path, (WRITTEN_BY_KEY,))
+        try:
+            with self.engine.connect() as conn:
+                tables = frozenset(inspect(conn).get_table_names())
+                revisions = tuple(conn.exec_driver_sql("SELECT version_num FROM alembic_version")
+                                  .scalars()) if "alembic_version" in tables else ()
+                written = self.get_state(conn, WRITTEN_BY_KEY) if "state" in tables else None
+        except SQLAlchemyError as err:
+            fault = store_fault(err, self.where)
+            raise (fault or StoreError(f"cannot open store {self.where}: {err}")) from None
+        return _sqlite.Found(tables, revisions, {WRITTEN_BY_KEY: written} if written else {})
+
+    def _refuse_unknown(self, found: _sqlite.Found, script: ScriptDirectory, head: str | None) -> None:
+        known = {rev.revision for rev in script.walk_revisions()}
+        unknown = [r for r in found.revisions if r not in known]
+        if unknown:
+            by = found.state.get(WRITTEN_BY_KEY) or {}
+            writer = (f"presales-sync {by['version']}" if isinstance(by, dict) and by.get("version")
+                      else "a newer presales-sync")
+            raise StoreTooNew(
+                f"store {self.where} has schema revision {', '.join(unknown)}, written by {writer}; "
+                f"this presales-sync {_version()} knows revisions up to {head}. Nothing was changed: "
+                f"upgrade presales-sync where this runs, or point `store:` at another database")
+        if not found.revisions and self.path is not None and found.tables:
+            raise StoreCorrupt(
+                f"store {self.path} is a SQLite database of something else (tables "
+                f"{', '.join(sorted(found.tables)[:5])}; no presales-sync schema); it was left "
+                f"untouched: point `store:` at another file")
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A transaction; a failing store (disk full, damaged file, server gone) is raised as
+        the `StoreError` kind that says what to do, after the transaction rolled back."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as err:
+            fault = store_fault(err, self.where)
+            if fault is None:
+                raise
+            raise fault from err
+
+    # -- owner ----------------------------------------------------------------------
+    def claim(self, owner: StoreOwner, now: datetime | None = None) -> None:
+        """Record `owner` as the CRM org of a store that has none yet; `StoreOwnedElsewhere`
+        when another org holds it. Runs starting at once race for the first record: the
+        loser reads the winner's."""
+        now = now or datetime.now(UTC)
+        held: Any = None
+        for attempt in range(_LOCK_ATTEMPTS):
+            try:
+                with self.begin() as conn:
+                    held = self.get_state(conn, OWNER_KEY)
+                    if held is None:
+                        self.set_state(conn, OWNER_KEY, owner.as_state(now))
+                        log.info("store %s now belongs to %s", self.where, owner)
+                        return
+                break
+            except IntegrityError:
+                continue
+            except StoreUnavailable as err:
+                if not _busy(err) or attempt == _LOCK_ATTEMPTS - 1:
+                    raise
+                time.sleep(min(1.0, 0.05 * 2 ** attempt) * (1 + random.random()))
+        recorded = StoreOwner.from_state(held)
+        if not recorded.same_org(owner):
+            since = str(held.get("since", "?")) if isinstance(held, dict) else "?"
+            raise StoreOwnedElsewhere(refusal(self.where, recorded, since, owner))
+
+    def owner(self) -> StoreOwner | None:
+        with self.begin() as conn:
+            held = self.get_state(conn, OWNER_KEY)
+        return None if held is None else StoreOwner.from_state(held)
 
     # -- lock -----------------------------------------------------------------------
     def acquire_lock(self, profile: str, now: datetime | None = None, *,
@@ -206,12 +308,15 @@ class Store:
                 # Another process inserted between our read and our write: look again (the
                 # next read names it as the holder).
                 continue
-            except OperationalError as err:
+            except StoreUnavailable as err:
                 # SQLite: "database is locked" when other processes keep the file busy longer
                 # than busy_timeout (many runs starting at once on a loaded machine). Back off.
+                # Anything else (a full disk) will not pass by waiting.
+                if not _busy(err):
+                    raise
                 if attempt == _LOCK_ATTEMPTS - 1:
-                    raise StoreError(f"cannot take the run lock: the store stayed busy ({err.orig})"
-                                     ) from None
+                    raise StoreUnavailable(f"cannot take the run lock: store {self.where} stayed busy "
+                                           f"({err.__cause__})") from None
                 time.sleep(min(1.0, 0.05 * 2 ** attempt) * (1 + random.random()))
         raise StoreError("cannot take the run lock: it changed hands too often")  # pragma: no cover
 
@@ -516,6 +621,48 @@ class Store:
         return int(conn.execute(select(func.count()).select_from(t.tasks)).scalar_one())
 
 
+def _busy(err: StoreUnavailable) -> bool:
+    """Whether the store failed only because another process kept it locked."""
+    cause = err.__cause__
+    orig = getattr(cause, "orig", None)
+    return isinstance(cause, OperationalError) and (
+        str(getattr(orig, "sqlite_errorname", "")).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+        or "database is locked" in str(orig))
+
+
+def _sqlite_path(engine: Engine) -> Path | None:
+    """The file of a SQLite store (None for PostgreSQL and in-memory databases)."""
+    db = engine.url.database
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db).absolute()
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _: Any) -> None:
+        # pysqlite's own transaction handling breaks SAVEPOINT (one bad record must
+        # roll back alone): let SQLAlchemy emit BEGIN itself (see "begin" below).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+def _version() -> str:
+    """This presales-sync's version (as installed)."""
+    try:
+        return metadata.version("presales-sync")
+    except metadata.PackageNotFoundError:  # pragma: no cover - run from a bare checkout
+        return "(not installed)"
+
+
 def _new_id(result: CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     if key is None:  # pragma: no cover - every table here has an autoincrement key
@@ -566,4 +713,4 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-__all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoreError", "StoredTask"]
+__all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoredTask"]
