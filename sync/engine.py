@@ -42,7 +42,7 @@ from rules import (
 from sync.config import Loaded
 from sync.ledger import changed_by_crm, diff
 from sync.plan import desired_values
-from sync.store import OpportunityRow, Store, StoredTask
+from sync.store import OpportunityRow, Store, StoredTask, StoreError, StoreUnavailable, store_fault
 
 log = logging.getLogger("presales.sync")
 
@@ -251,6 +251,7 @@ class _Run:
             self.report.counts["tasks_closed"] += 1
 
     def _apply_page(self, conn: Connection, records: Any, *, force: bool = False) -> None:
+        records = self._dedupe(records)
         ids = [r.id for r in records]
         stamps = self.store.stamps(conn, ids)
         tasks = self.store.load_tasks(conn, ids)
@@ -270,12 +271,27 @@ class _Run:
                     applied = self._apply_record(conn, rec, prev is not None, tasks.get(rec.id),
                                                  ledger.get(rec.id, {}))
             except SQLAlchemyError as err:
+                if store_fault(err, self.store.where) is not None:
+                    raise  # the store failed, not this record: the page rolls back (Store.begin)
                 applied = False
                 cause = getattr(err, "orig", None) or err
                 self.quarantine(conn, rec.id, "STORE_ERROR", f"could not be stored: {type(cause).__name__}")
             if applied and rec.id in self.waiting:
                 self.store.clear_failures(conn, self.obj, [rec.id])
                 self.waiting.discard(rec.id)
+
+    def _dedupe(self, records: Any) -> list[RemoteRecord]:
+        """One copy of each record of a page: the newest stamp, the later copy on a tie. A
+        CRM's page can repeat a record (offset paging while people edit); two copies would
+        both be inserted as new."""
+        kept: dict[str, RemoteRecord] = {}
+        for rec in records:
+            if rec.id not in kept or rec.stamp >= kept[rec.id].stamp:
+                kept[rec.id] = rec
+        if len(kept) < len(records):
+            self.report.counts["repeated_in_page"] += len(records) - len(kept)
+            log.info("%d records repeated within one page; each applied once", len(records) - len(kept))
+        return list(kept.values())
 
     def _same_version(self, rec: RemoteRecord, stored: dict[str, Any] | None) -> bool:
         try:
@@ -546,16 +562,46 @@ def run_sync(loaded: Loaded, store: Store, crm: Connector, *, now: datetime, ful
         report = _Run(loaded, store, crm, now=now, full=full, dry_run=dry_run,
                       progress=progress, retry_failed=retry_failed).execute()
         return report
+    except SQLAlchemyError as err:  # outside Store.begin (the dry run's transaction)
+        fault = store_fault(err, store.where) or StoreUnavailable(f"store {store.where} failed: {err}")
+        error, failure = f"{type(fault).__name__}: {fault}", fault
+        raise fault from err
     except Exception as err:
         error = f"{type(err).__name__}: {err}"
         failure = err
         raise
     finally:
         counts = dict(report.counts) if report else {}
-        code = report.exit_code if report else EXIT_CONFIG if isinstance(failure, ConfigError) else EXIT_CRM
-        store.finish_run(run_id, now=datetime.now(now.tzinfo), exit_code=code,
-                         counts=counts, api_calls=crm.api_calls(), error=error)
-        store.release_lock(profile)
+        _record_end(store, profile, run_id, failure, now=datetime.now(now.tzinfo),
+                    exit_code=report.exit_code if report else _exit_code(failure),
+                    counts=counts, api_calls=crm.api_calls(), error=error)
+
+
+def _exit_code(failure: Exception | None) -> int:
+    """The exit code a failed run is recorded with (the CLI's for the same error)."""
+    admin = isinstance(failure, ConfigError | StoreError) and not isinstance(failure, StoreUnavailable)
+    return EXIT_CONFIG if admin else EXIT_CRM
+
+
+def _record_end(store: Store, profile: str, run_id: int, failure: Exception | None,
+                **end: Any) -> None:
+    """Record the run's end and release the lock. After a failure (a full disk) the store may
+    refuse these writes too: that is logged, not raised over the first error; the next run
+    takes the dead process's lock over and closes its record as abandoned."""
+    try:
+        store.finish_run(run_id, **end)
+    except StoreError as err:
+        if failure is None:
+            raise
+        log.warning("could not record the end of run %s: %s", run_id, err)
+    finally:
+        try:
+            store.release_lock(profile)
+        except StoreError as err:
+            if failure is None:
+                raise
+            log.warning("could not release the run lock of %s (the next run takes it over): %s",
+                        profile, err)
 
 
 __all__ = ["FieldChange", "SyncReport", "run_sync"]
