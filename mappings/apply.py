@@ -7,6 +7,8 @@ recognise its own echo.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -33,8 +35,46 @@ def _parse_datetime(value: str, timezone: str | None = None) -> datetime:
     return parsed
 
 
+#: The longest CRM text value we keep (Salesforce's Long Text Area holds 131,072 characters,
+#: Zoho's multi-line fields fewer). A longer one is refused with the field's name; a mapping
+#: entry raises it with `max_length:`.
+MAX_TEXT_LENGTH = 131_072
+#: Integers are stored in 64-bit columns (SQLite, PostgreSQL BIGINT).
+MAX_INTEGER = 2**63 - 1
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str, *, max_length: int | None = None) -> str:
+    """`text` as the store can keep it: NUL (which PostgreSQL text cannot hold) and lone
+    surrogates (which UTF-8 cannot encode) become U+FFFD; longer than the limit is refused."""
+    limit = max_length or MAX_TEXT_LENGTH
+    if len(text) > limit:
+        raise ValueError(f"text of {len(text):,} characters is longer than the limit of {limit:,} "
+                         "(raise it with max_length: on this mapping entry)")
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if not text.isascii():
+        text = _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _finite(value: Any) -> float:
+    """A finite float from a CRM number (JSON, CSV text or a number), else ValueError:
+    Infinity, NaN and 1e999 are not values a CRM number field holds."""
+    if isinstance(value, bool | dict | list):
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError("number out of range") from None
+    if not math.isfinite(number):
+        raise ValueError("not a finite number (Infinity or NaN)")
+    return number
+
+
 def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
-              timezone: str | None = None, precision: str = "second") -> Any:
+              timezone: str | None = None, precision: str = "second",
+              max_length: int | None = None) -> Any:
     """The one comparable form of `value` for a field of type `kind`.
 
     Empty text is None: Salesforce stores an empty string as null, so "" and None are the
@@ -42,7 +82,9 @@ def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
     if value is None:
         return None
     if kind in ("string", "id", "user"):
-        text = str(value)
+        if isinstance(value, dict | list):
+            raise ValueError(f"expected text, got {'an object' if isinstance(value, dict) else 'a list'}")
+        text = clean_text(str(value), max_length=max_length)
         return text if text != "" else None
     if kind == "boolean":
         if isinstance(value, bool):
@@ -51,12 +93,18 @@ def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
             return value.lower() == "true"
         raise ValueError(f"expected a boolean, got {type(value).__name__}")
     if kind == "integer":
-        number = float(value)
+        if isinstance(value, int) and not isinstance(value, bool):  # exact: no float round trip
+            if abs(value) > MAX_INTEGER:
+                raise ValueError(f"whole number out of range (at most ±{MAX_INTEGER:,})")
+            return value
+        number = _finite(value)
         if number != int(number):
             raise ValueError("expected a whole number")
+        if abs(number) > MAX_INTEGER:
+            raise ValueError(f"whole number out of range (at most ±{MAX_INTEGER:,})")
         return int(number)
     if kind == "number":
-        number = float(value)
+        number = _finite(value)
         return round(number, scale) if scale is not None else number
     if kind == "date":
         if isinstance(value, datetime):
@@ -70,10 +118,13 @@ def canonical(kind: FieldType, value: Any, *, scale: int | None = None,
             if timezone is None:
                 raise ValueError("datetime without a time zone (set timezone: on the mapping)")
             parsed = parsed.replace(tzinfo=ZoneInfo(timezone))
-        utc = parsed.astimezone(UTC)
+        try:
+            utc = parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-23:59 is past the last UTC moment
+            raise ValueError("datetime out of range") from None
         if precision == "second":
             utc = utc.replace(microsecond=0)
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
     raise ValueError(f"unknown field type {kind}")
 
 
@@ -94,7 +145,8 @@ def _from_crm(fm: FieldMap, value: Any) -> Any:
 
 
 def _canon(fm: FieldMap, value: Any) -> Any:
-    return canonical(fm.type, value, scale=fm.scale, timezone=fm.timezone, precision=fm.precision)
+    return canonical(fm.type, value, scale=fm.scale, timezone=fm.timezone, precision=fm.precision,
+                     max_length=fm.max_length)
 
 
 _PYTHON_TYPES: dict[str, type] = {

@@ -42,6 +42,8 @@ class FieldMap(_Frozen):
     #: Salesforce DateTime drops milliseconds on write), so values are canonicalised to the
     #: second before the ledger diff: a write the CRM truncated is recognised as its echo.
     precision: Literal["millisecond", "second"] = "second"
+    #: The longest text value kept for this field (default `mappings.apply.MAX_TEXT_LENGTH`).
+    max_length: int | None = Field(default=None, ge=1, le=10_000_000)
 
     @field_validator("timezone")
     @classmethod
@@ -68,6 +70,8 @@ class FieldMap(_Frozen):
             raise ValueError("timezone: only for type datetime")
         if "precision" in self.model_fields_set and self.type != "datetime":
             raise ValueError("precision: only for type datetime")
+        if self.max_length is not None and self.type not in ("string", "id", "user"):
+            raise ValueError("max_length: only for text (type string, id or user)")
         if self.true_values and (self.type != "boolean" or self.values):
             raise ValueError("true_values: only for type boolean, without values:")
         return self

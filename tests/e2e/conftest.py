@@ -1,3 +1,3 @@
 """End-to-end fixtures (the helpers live in e2e_support.py)."""
 
-from e2e_support import crm_org, org  # noqa: F401  (fixtures)
+from e2e_support import crm_org, fresh_org, org  # noqa: F401  (fixtures)

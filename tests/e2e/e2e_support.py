@@ -191,6 +191,20 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
     sb.stop()
 
 
+@pytest.fixture
+def fresh_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
+    """A sandbox of this test's own (for tests that change the org in ways others must not see)."""
+    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300)
+    sb.start()
+    yield Org(sb)
+    sb.stop()
+
+
+#: Open opportunities asking for presales, with the step the plugin wrote.
+OPEN_REQUESTED = ("SELECT Id, OwnerId, Name, Presales_Step__c FROM Opportunity "
+                  "WHERE Presales_Requested__c = true AND IsClosed = false ORDER BY Id")
+
+
 @pytest.fixture(scope="module", params=CRMS)
 def crm_org(request: pytest.FixtureRequest, org: Org, tmp_path_factory: pytest.TempPathFactory) -> Org:
     """The module's sandbox driven through Salesforce or through Zoho (its Zoho side is the

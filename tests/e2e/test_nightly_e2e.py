@@ -5,25 +5,11 @@ is quarantined, listed by `presales status` and read again by `sync --retry-fail
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from e2e_support import Org, presales, run_json, write_config
+from e2e_support import OPEN_REQUESTED, Org, presales, run_json, write_config
 
 import mappings
-from connector.sandbox import Sandbox
-
-OPEN_REQUESTED = ("SELECT Id, OwnerId, Presales_Step__c FROM Opportunity "
-                  "WHERE Presales_Requested__c = true AND IsClosed = false ORDER BY Id")
-
-
-@pytest.fixture
-def fresh_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
-    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300)
-    sb.start()
-    yield Org(sb)
-    sb.stop()
 
 
 def _usage(org: Org, used: int | None = None) -> dict[str, int]:

@@ -1,5 +1,6 @@
 """Fuzzing (hypothesis) of what reads untrusted text: the mapping loader, the rules loader
-(settings and their expressions) and the sandbox's SOQL parser and compiler. Whatever the
+(settings and their expressions), the sandbox's SOQL parser and compiler, and the value
+mapping of every CRM field type (Infinity, NaN, huge exponents, NUL, lone surrogates). Whatever the
 input, the outcome is a value or *our own* clear error (`FileProblems` naming the file,
 `SoqlError` with Salesforce's MALFORMED_QUERY / INVALID_FIELD framing) — never a crash.
 
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -27,7 +28,17 @@ from connector.salesforce._soql import soql_like, soql_string
 from connector.sandbox._catalog import default_objects
 from connector.sandbox._query import compile_select
 from connector.sandbox._soql import SoqlError, parse
-from mappings import FileProblems, default_mapping_path, load_mapping, load_model
+from mappings import (
+    FileProblems,
+    ValueError_,
+    default_mapping_path,
+    inbound,
+    load_mapping,
+    load_model,
+    observed,
+)
+from mappings.apply import MAX_INTEGER, canonical
+from mappings.model import FieldType
 from rules import RulesSettings
 from sync.config import check_expressions
 
@@ -216,3 +227,53 @@ def test_quoted_values_parse_back_to_themselves(value: str) -> None:
                     timezones=st.timezones()) | st.none())
 def test_the_connector_s_queries_compile_in_the_sandbox(fields: list[str], since: Any) -> None:
     compile_select(parse(build_soql("Opportunity", fields, since)), OBJECTS)
+
+
+# -- CRM values through the mapping (what any CRM field may hold over the wire) ---------------
+
+wire_values = st.one_of(
+    scalars, st.integers(), st.floats(), st.text(max_size=60),
+    st.text(alphabet=st.characters(codec=None, categories=None), max_size=20),  # surrogates, NUL, non-BMP
+    st.sampled_from([float("inf"), float("-inf"), float("nan"), "Infinity", "-Infinity", "NaN", "1e999",
+                     "-1e400", 10**30, -(2**63), 2**63, "\x00", "a\x00b", "\ud800", "\udfff x", "😀客户",
+                     "2026-11-20T08:15:02.123456789+08:00", "2026-11-20T08:15:02Z", "2026-02-30",
+                     "24:00", "9999-12-31T23:59:59-23:59", "0100-01-01T00:00:00Z",
+                     "0001-01-01T00:00:00+14:00", "x" * 140_000]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+@FUZZ
+@given(kind=st.sampled_from(get_args(FieldType)), value=wire_values,
+       scale=st.one_of(st.none(), st.integers(0, 18)), timezone=st.sampled_from([None, "Asia/Shanghai"]))
+def test_canonical_on_any_wire_value(kind: Any, value: Any, scale: int | None, timezone: str | None) -> None:
+    """Every CRM field type, whatever the wire carries: a canonical value that the store can
+    keep and that is its own canonical form (so the echo of our write compares equal), or a
+    ValueError that the sync turns into a quarantined record. Never another exception."""
+    options: dict[str, Any] = {"scale": scale if kind == "number" else None, "timezone": timezone}
+    try:
+        out = canonical(kind, value, **options)
+    except ValueError:
+        return
+    assert canonical(kind, out, **options) == out
+    if isinstance(out, str):
+        out.encode("utf-8")  # no lone surrogate
+        assert "\x00" not in out
+    if isinstance(out, float):
+        assert out == out and abs(out) != float("inf")
+    if isinstance(out, int) and not isinstance(out, bool):
+        assert abs(out) <= MAX_INTEGER
+
+
+DEFAULT_MAP = load_mapping(default_mapping_path("salesforce")).opportunity
+SF_FIELDS = sorted({fm.field for fm in (*DEFAULT_MAP.inbound.values(), *DEFAULT_MAP.outbound.values())})
+
+
+@FUZZ
+@given(record=st.dictionaries(st.sampled_from(SF_FIELDS), wire_values, max_size=8))
+def test_a_record_maps_or_is_refused_naming_the_field(record: dict[str, Any]) -> None:
+    for apply in (inbound, observed):
+        try:
+            apply(DEFAULT_MAP, record)
+        except ValueError_ as err:
+            assert str(err).split(":", 1)[0] in record  # the message names the CRM field

@@ -511,7 +511,7 @@ def test_jwt_bearer_happy_path(sb: Sandbox) -> None:
         f"{sb.url}/services/oauth2/token",
         data={
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "assertion": _assertion(sb, sb.url),
+            "assertion": _assertion(sb, "https://login.salesforce.com"),  # posted to the "My Domain"
         },
         timeout=10,
     )
@@ -532,9 +532,10 @@ def test_jwt_bearer_failures(sb: Sandbox) -> None:
         return http(sb).post(f"{sb.url}/services/oauth2/token", data=data, timeout=10)
 
     grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-    resp = token({"grant_type": grant, "assertion": _assertion(sb, "https://evil.example.com")})
-    assert resp.status_code == 400
-    assert resp.json() == {"error": "invalid_grant", "error_description": "audience is invalid"}
+    for audience in ("https://evil.example.com", sb.url):  # a real org refuses its own My Domain too
+        resp = token({"grant_type": grant, "assertion": _assertion(sb, audience)})
+        assert resp.status_code == 400
+        assert resp.json() == {"error": "invalid_grant", "error_description": "audience is invalid"}
     assert (
         token({"grant_type": grant, "assertion": _assertion(sb, "https://login.salesforce.com", -10)}).json()[
             "error_description"

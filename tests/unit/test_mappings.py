@@ -155,3 +155,40 @@ def test_the_full_example_in_docs_loads(tmp_path: Path) -> None:
     m = mappings.load_mapping(_write(tmp_path, block)).opportunity
     assert outbound(m, {"step": "Done"}) == {"SE_Step__c": "完成"}
     assert inbound(m, {"SE_Signoff__c": "签字确认"})["command"] == "Sign Off"
+
+
+@pytest.mark.parametrize(("kind", "raw", "says"), [
+    ("integer", float("inf"), "not a finite number"), ("integer", "Infinity", "not a finite number"),
+    ("number", float("nan"), "not a finite number"), ("number", "-Infinity", "not a finite number"),
+    ("number", "1e999", "not a finite number"), ("integer", 10**30, "out of range"),
+    ("integer", 1e300, "out of range"), ("number", 10**400, "out of range"),
+    ("number", True, "expected a number"), ("integer", [1], "expected a number"),
+    ("string", {"id": "1"}, "expected text"), ("string", "x" * 131_073, "longer than the limit of 131,072"),
+])
+def test_hostile_values_are_refused_with_a_reason(kind: str, raw: object, says: str) -> None:
+    with pytest.raises(ValueError, match=says):
+        canonical(kind, raw)  # type: ignore[arg-type]
+
+
+def test_text_the_store_cannot_hold_is_made_safe() -> None:
+    assert canonical("string", "a\x00b") == "a\ufffdb"  # PostgreSQL text holds no NUL
+    assert canonical("string", "x\ud800y") == "x\ufffdy"  # a lone surrogate has no UTF-8
+    assert canonical("string", "客户 😀") == "客户 😀"  # non-BMP text is kept as it is
+    assert canonical("string", "x" * 131_072) == "x" * 131_072
+    assert canonical("string", "abc", max_length=3) == "abc"
+
+
+def test_an_infinite_number_quarantines_the_record_naming_the_field() -> None:
+    m = mappings.load_mapping(DEFAULT).opportunity
+    with pytest.raises(mappings.ValueError_, match="Presales_Rework_Count__c: not a finite number"):
+        mappings.observed(m, {"Presales_Rework_Count__c": float("inf")})
+
+
+def test_max_length_is_only_for_text(tmp_path: Path) -> None:
+    text = _default_text().replace("{field: Presales_Message__c}",
+                                   "{field: Presales_Message__c, max_length: 10}")
+    assert mappings.load_mapping(_write(tmp_path, text)).opportunity.outbound["message"].max_length == 10
+    bad = _default_text().replace("{field: Amount, type: number",
+                                  "{field: Amount, max_length: 5, type: number")
+    with pytest.raises(FileProblems, match="max_length: only for text"):
+        mappings.load_mapping(_write(tmp_path, bad))

@@ -155,9 +155,11 @@ def test_datetimes_compare_at_the_precision_the_crm_keeps() -> None:
     written = mappings.outbound(objmap, {"response_due": due})
     read_back = mappings.observed(objmap, {fm.field: "2026-11-23T18:15:30+08:00"})
     assert written[fm.field] == read_back[fm.field] == "2026-11-23T10:15:30.000Z"
+    # Salesforce keeps whole seconds too (a DateTime drops the milliseconds we send)
     sf = load_mapping(mappings.default_mapping_path("salesforce")).opportunity
     kept = mappings.outbound(sf, {"response_due": due})
-    assert kept["Presales_Response_Due__c"] == "2026-11-23T10:15:30.987Z"
+    assert kept["Presales_Response_Due__c"] == "2026-11-23T10:15:30.000Z"
+    assert mappings.observed(sf, {"Presales_Response_Due__c": "2026-11-23T10:15:30.000+0000"}) == kept
 
 
 def test_precision_is_only_for_datetimes(tmp_path: Path) -> None:
