@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import requests
 from pydantic import SecretStr
 
 from connector._http import json_object
+from connector._secrets_file import read_secret_file, write_secret_file
 from connector.errors import AuthError, ConfigError, FatalError, RetryableError
 
 ENV_CLIENT_ID = "PRESALES_ZOHO_CLIENT_ID"
@@ -152,17 +152,25 @@ class CacheEntry:
 
 
 class TokenCache:
-    """`CacheEntry`s in a private file (mode 0600), keyed by a hash of the credentials so
-    another refresh token never picks up this one's token."""
+    """`CacheEntry`s in a private file, keyed by a hash of the credentials so another
+    refresh token never picks up this one's token.
+
+    The file is written and read through `connector._secrets_file`: mode 0600, a fresh
+    temporary file (O_EXCL | O_NOFOLLOW) renamed over it, never through a symlink, and only
+    in a folder nobody else may write to (`ConfigError` otherwise): a planted cache could
+    point the connector at another ``api_domain``, a redirected one leak the token."""
+
+    WHAT = "the Zoho token cache"
 
     def __init__(self, path: Path, key: str) -> None:
         self.path = path
         self.key = key
 
     def load(self) -> CacheEntry:
+        text = read_secret_file(self.path, what=self.WHAT)
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            data = json.loads(text) if text is not None else None
+        except ValueError:
             return CacheEntry()
         entry = data.get(self.key) if isinstance(data, dict) else None
         if not isinstance(entry, dict):
@@ -181,12 +189,4 @@ class TokenCache:
         if entry.token is not None:
             data.update(access_token=entry.token.access_token.get_secret_value(),
                         api_domain=entry.token.api_domain, expires_at=entry.token.expires_at)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({self.key: data}, fh)
-            os.replace(tmp, self.path)
-        except OSError as err:
-            raise ConfigError(f"cannot write the Zoho token cache {self.path}: {err.strerror}") from None
+        write_secret_file(self.path, json.dumps({self.key: data}), what=self.WHAT)

@@ -61,8 +61,9 @@ class ZohoSettings:
     refresh_margin: float = 300.0
     """Refresh the access token this many seconds before Zoho's hour is up."""
     token_cache: Path | None = None
-    """A file (mode 0600) keeping the access token and its mint times between runs, so cron runs
-    reuse one token per hour and the 10-tokens-per-10-minutes limit holds across processes."""
+    """A file (mode 0600, in a folder only its owner may write) keeping the access token and
+    its mint times between runs, so cron runs reuse one token per hour and the
+    10-tokens-per-10-minutes limit holds across processes."""
     credit_reserve: int = 0
     """Stop (LimitExceededError) once ``X-API-CREDITS-REMAINING`` falls to this many credits."""
     daily_credits: int | None = None
