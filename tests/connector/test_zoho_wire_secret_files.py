@@ -97,7 +97,8 @@ def test_a_symlink_at_the_cache_path_is_refused(rsps: responses.RequestsMock, fo
     assert target.read_text() == "" and cache.is_symlink()
 
 
-@pytest.mark.parametrize("mode, who", [(0o777, "its group and other users"), (0o1777, "its group and other users"),
+@pytest.mark.parametrize("mode, who", [(0o777, "its group and other users"),
+                                       (0o1777, "its group and other users"),  # sticky, as /tmp
                                        (0o770, "its group"), (0o702, "other users")])
 def test_a_folder_others_can_write_is_refused(rsps: responses.RequestsMock, folder: Path, mode: int,
                                               who: str) -> None:
