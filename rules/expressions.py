@@ -6,9 +6,12 @@
 
 Everything an admin can get wrong is refused at load time (`compile`) as an `ExpressionError`:
 syntax errors (with a 1-based column), unknown names (with rule-engine's "did you mean"),
-type mismatches, a non-boolean result, the regex operators (`=~ =~~ !~ !~~`, a ReDoS risk) and
-the clock-reading built-ins (`$today`, `$now`, ...). Pure: `today` and the working-day calendar
-are arguments; nothing reads the clock.
+type mismatches, a non-boolean result, the regex operators (`=~ =~~ !~ !~~`, a ReDoS risk),
+the clock-reading built-ins (`$today`, `$now`, ...) and an expression past its cost limits
+(`ExpressionLimits`: length, AST size, comprehensions nested in one another). Evaluation is
+bounded too (comprehension steps per record) and never raises anything but `ExpressionError`
+(`"abc".to_flt` is a rejected record, not a traceback). Pure: `today`, the working-day calendar
+and the limits are arguments; nothing reads the clock or the environment.
 
 Null semantics: a name missing from the values evaluates as null (None); an ordered comparison
 (`<`, `<=`, `>`, `>=`) with a null side is false; `days_until(null)` is null. `0`, `False` and
@@ -18,6 +21,7 @@ Null semantics: a name missing from the values evaluates as null (None); an orde
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import functools
 import operator
 import re
@@ -32,7 +36,8 @@ from rule_engine import DataType
 
 from rules.calendar import WeekendCalendar
 
-__all__ = ["FIELD_TYPES", "Expression", "ExpressionError", "WorkingDayCalendar"]
+__all__ = ["FIELD_TYPES", "LIMIT_VARIABLES", "Expression", "ExpressionError", "ExpressionLimits",
+           "WorkingDayCalendar"]
 
 FIELD_TYPES: Mapping[str, type] = {
     "name": str,
@@ -52,6 +57,32 @@ FUNCTION_NAMES = ("days_until", "working_days_until")
 
 # Regex operators run Python `re` on admin text: catastrophic backtracking (ReDoS).
 _REGEX_OPERATORS = ("=~~", "=~", "!~~", "!~")
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionLimits:
+    """What one admin expression may cost (docs/limits.md). Checked at load: its length, its
+    AST size, how many comprehensions run inside one another (each multiplies the work: six
+    nested over ten items is a million steps per record); while evaluating: comprehension
+    steps per record."""
+
+    max_chars: int = 10_000
+    max_nodes: int = 1_000
+    max_comprehension_depth: int = 1
+    max_steps: int = 100_000
+
+
+#: How an admin raises each limit (the config loader reads these environment variables).
+LIMIT_VARIABLES: Mapping[str, str] = {
+    "max_chars": "PRESALES_MAX_RULE_CHARS",
+    "max_nodes": "PRESALES_MAX_RULE_NODES",
+    "max_comprehension_depth": "PRESALES_MAX_RULE_NESTING",
+    "max_steps": "PRESALES_MAX_RULE_STEPS",
+}
+
+
+def _raise_hint(field: str) -> str:
+    return f"raise the limit with {LIMIT_VARIABLES[field]}=<n> if it is meant (docs/limits.md)"
 
 
 class WorkingDayCalendar(Protocol):
@@ -94,6 +125,24 @@ def _data_type(name: str, py_type: type) -> Any:
     raise TypeError(f"field {name!r}: unsupported type {py_type!r}")
 
 
+class _OverBudget(Exception):
+    """One evaluation went past its comprehension steps (caught in `Expression.evaluate`)."""
+
+
+class _Budget:
+    """Comprehension steps one evaluation may still take."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+
+    def charge(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise _OverBudget
+
+
 @dataclass(frozen=True)
 class _Env:
     """What the resolver sees: the record plus today and the calendar (never the clock)."""
@@ -101,6 +150,7 @@ class _Env:
     values: Mapping[str, Any]
     today: date
     calendar: WorkingDayCalendar
+    budget: _Budget
 
 
 def _as_date(value: Any) -> date:
@@ -201,23 +251,78 @@ def _refuse_forbidden(text: str) -> None:
         )
 
 
+def _children(node: Any) -> list[Any]:
+    """The AST nodes directly below `node` (generic: attributes that are nodes)."""
+    names = set(getattr(node, "__dict__", {}))
+    for klass in type(node).__mro__:
+        slots = getattr(klass, "__slots__", ())
+        names.update((slots,) if isinstance(slots, str) else slots)
+    found: list[Any] = []
+    for attr in sorted(names):
+        value = getattr(node, attr, None)
+        children = value if isinstance(value, (list, tuple)) else (value,)
+        found += [child for child in children if isinstance(child, rule_engine.ast.ASTNodeBase)]
+    return found
+
+
 def _walk(node: Any, seen: set[int] | None = None) -> Any:
-    """Every rule-engine AST node below `node` (generic: follows attributes that are nodes)."""
+    """Every rule-engine AST node below `node`."""
     seen = set() if seen is None else seen
     if id(node) in seen:
         return
     seen.add(id(node))
     yield node
-    names = set(getattr(node, "__dict__", {}))
-    for klass in type(node).__mro__:
-        slots = getattr(klass, "__slots__", ())
-        names.update((slots,) if isinstance(slots, str) else slots)
-    for attr in sorted(names):
-        value = getattr(node, attr, None)
-        children = value if isinstance(value, (list, tuple)) else (value,)
-        for child in children:
-            if isinstance(child, rule_engine.ast.ASTNodeBase):
-                yield from _walk(child, seen)
+    for child in _children(node):
+        yield from _walk(child, seen)
+
+
+def _nesting(node: Any) -> int:
+    """How many comprehensions run inside one another below `node`: the result and the
+    condition run once per item, the iterable once."""
+    if isinstance(node, rule_engine.ast.ComprehensionExpression):
+        body = [n for n in (node.result, node.condition) if n is not None]
+        return max(1 + max(map(_nesting, body)), _nesting(node.iterable))
+    return max(map(_nesting, _children(node)), default=0)
+
+
+def _charge_steps(node: Any) -> None:
+    """Charge a comprehension's items to the evaluation's budget before it iterates them."""
+    iterable = node.iterable
+    original = iterable.evaluate
+
+    def evaluate(thing: Any) -> Any:
+        value = original(thing)
+        if isinstance(thing, _Env) and hasattr(value, "__len__"):
+            thing.budget.charge(len(value))
+        return value
+
+    iterable.evaluate = evaluate
+
+
+def _check_cost(text: str, rule: rule_engine.Rule, limits: ExpressionLimits) -> list[Any]:
+    """Refuse an expression past its AST size or comprehension nesting; its nodes otherwise."""
+    nodes = list(_walk(rule.statement))
+    if len(nodes) > limits.max_nodes:
+        raise ExpressionError(text, f"too complex: {len(nodes):,} parts, the limit is {limits.max_nodes:,}; "
+                                    f"split it into several rules, or {_raise_hint('max_nodes')}")
+    depth = _nesting(rule.statement)
+    if depth > limits.max_comprehension_depth:
+        raise ExpressionError(text, f"too costly: {depth} comprehensions ([... for ... in ...]) run inside "
+                                    f"one another, the limit is {limits.max_comprehension_depth} (each one "
+                                    "multiplies the work per record); "
+                                    + _raise_hint("max_comprehension_depth"))
+    return nodes
+
+
+def _why(error: BaseException) -> str:
+    """What went wrong while computing a value, in the admin's words (no traceback)."""
+    if isinstance(error, decimal.InvalidOperation):
+        return "a text value is not a number (to_flt / to_int need digits)"
+    if isinstance(error, ZeroDivisionError):
+        return "division by zero"
+    if isinstance(error, (OverflowError, decimal.Overflow)):
+        return "a number is too large"
+    return f"{type(error).__name__} while computing a value"
 
 
 _ORDERED = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
@@ -260,9 +365,13 @@ def _symbol_column(text: str, symbol: str | None) -> int | None:
 
 
 @functools.lru_cache(maxsize=512)
-def _compile_rule(text: str, fields: tuple[tuple[str, type], ...]) -> rule_engine.Rule:
-    """Parse and type-check once per (text, fields); today and the calendar are bound per
-    evaluation through `_Env`, so they are not part of the key."""
+def _compile_rule(text: str, fields: tuple[tuple[str, type], ...],
+                  limits: ExpressionLimits) -> rule_engine.Rule:
+    """Parse and type-check once per (text, fields, limits); today and the calendar are bound
+    per evaluation through `_Env`, so they are not part of the key."""
+    if len(text) > limits.max_chars:
+        raise ExpressionError(text, f"too long: {len(text):,} characters, the limit is {limits.max_chars:,}; "
+                                    f"{_raise_hint('max_chars')}")
     _refuse_forbidden(text)
     types: dict[str, Any] = {name: _data_type(name, py_type) for name, py_type in fields}
     for fn in FUNCTION_NAMES:
@@ -296,8 +405,18 @@ def _compile_rule(text: str, fields: tuple[tuple[str, type], ...]) -> rule_engin
         ) from None
     except rule_engine.EngineError as error:
         raise ExpressionError(text, f"invalid expression: {error.message}") from None
+    except RecursionError:
+        raise ExpressionError(text, "too deeply nested: split it into several rules") from None
+    except (ArithmeticError, ValueError, TypeError, LookupError) as error:  # constants folded at parse
+        raise ExpressionError(text, f"invalid expression: {_why(error)}") from None
+    try:
+        nodes = _check_cost(text, rule, limits)
+    except RecursionError:
+        raise ExpressionError(text, "too deeply nested: split it into several rules") from None
 
-    for node in _walk(rule.statement):
+    for node in nodes:
+        if isinstance(node, rule_engine.ast.ComprehensionExpression):
+            _charge_steps(node)
         if isinstance(node, rule_engine.ast.ArithmeticComparisonExpression):
             _null_is_false(node)
         elif isinstance(node, rule_engine.ast.FunctionCallExpression):
@@ -320,12 +439,14 @@ def _compile_rule(text: str, fields: tuple[tuple[str, type], ...]) -> rule_engin
 class Expression:
     """A compiled admin expression; build with `Expression.compile`."""
 
-    __slots__ = ("_rule", "calendar", "text", "today")
+    __slots__ = ("_rule", "calendar", "limits", "text", "today")
 
-    def __init__(self, text: str, rule: rule_engine.Rule, today: date, calendar: WorkingDayCalendar) -> None:
+    def __init__(self, text: str, rule: rule_engine.Rule, today: date, calendar: WorkingDayCalendar,
+                 limits: ExpressionLimits | None = None) -> None:
         self.text = text
         self.today = today
         self.calendar = calendar
+        self.limits = limits or ExpressionLimits()
         self._rule = rule
 
     @classmethod
@@ -336,21 +457,36 @@ class Expression:
         fields: Mapping[str, type] = FIELD_TYPES,
         today: date,
         calendar: WorkingDayCalendar | None = None,
+        limits: ExpressionLimits | None = None,
     ) -> Expression:
-        """Parse and check `text` against `fields`; raises ExpressionError. `today` and
-        `calendar` (weekends only when None) feed days_until / working_days_until."""
+        """Parse and check `text` against `fields` and `limits` (the defaults when None);
+        raises ExpressionError. `today` and `calendar` (weekends only when None) feed
+        days_until / working_days_until."""
         if isinstance(today, _dt.datetime):
             today = today.date()
+        limits = limits or ExpressionLimits()
         key = tuple(sorted(fields.items()))
-        rule = _compile_rule(text, key)
-        return cls(text, rule, today, calendar if calendar is not None else WeekendCalendar())
+        rule = _compile_rule(text, key, limits)
+        return cls(text, rule, today, calendar if calendar is not None else WeekendCalendar(), limits)
 
     def evaluate(self, values: Mapping[str, Any]) -> bool:
-        env = _Env(values, self.today, self.calendar)
+        """True or false for one record's values; anything that goes wrong (a value that is
+        not a number, the step budget spent) is an ExpressionError for that record."""
+        env = _Env(values, self.today, self.calendar, _Budget(self.limits.max_steps))
         try:
             result = self._rule.evaluate(env)
+        except ExpressionError:
+            raise
+        except _OverBudget:
+            raise ExpressionError(self.text, "too costly for this record: more than "
+                                             f"{self.limits.max_steps:,} comprehension steps; "
+                                             + _raise_hint("max_steps")) from None
         except rule_engine.EngineError as error:
             raise ExpressionError(self.text, f"cannot evaluate: {error.message}") from None
+        except RecursionError:
+            raise ExpressionError(self.text, "cannot evaluate: too deeply nested") from None
+        except (ArithmeticError, ValueError, TypeError, LookupError, AttributeError) as error:
+            raise ExpressionError(self.text, f"cannot evaluate: {_why(error)}") from None
         if not isinstance(result, bool):
             raise ExpressionError(
                 self.text, f"the expression must be true or false, got {type(result).__name__}"

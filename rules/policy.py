@@ -15,7 +15,7 @@ from typing import Any
 
 from rules.assignment import LEVEL_RANK, Requirement
 from rules.calendar import WorkCalendar
-from rules.expressions import Expression, ExpressionError
+from rules.expressions import Expression, ExpressionError, ExpressionLimits
 from rules.model import Level
 from rules.settings import PRIORITIES, RulesSettings
 
@@ -40,14 +40,16 @@ class CompiledRules:
 
 
 def compile_rules(settings: RulesSettings, *, fields: Mapping[str, type], today: date,
-                  calendar: WorkCalendar | None = None) -> CompiledRules:
-    """Compile every expression of `settings` against `fields` (domain name → Python type);
-    raise RulesProblems listing all that fail."""
+                  calendar: WorkCalendar | None = None,
+                  limits: ExpressionLimits | None = None) -> CompiledRules:
+    """Compile every expression of `settings` against `fields` (domain name → Python type)
+    within the cost `limits` (the defaults when None); raise RulesProblems listing all that fail."""
     compiled: dict[KeyPath, Expression] = {}
     problems: list[tuple[KeyPath, ExpressionError]] = []
     for path, text in settings.expressions():
         try:
-            compiled[path] = Expression.compile(text, fields=fields, today=today, calendar=calendar)
+            compiled[path] = Expression.compile(text, fields=fields, today=today, calendar=calendar,
+                                                limits=limits)
         except ExpressionError as err:
             problems.append((path, err))
     if problems:
