@@ -7,10 +7,18 @@ from __future__ import annotations
 import re
 from datetime import date, time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mappings import (
     FileProblems,
@@ -22,6 +30,7 @@ from mappings import (
     load_mapping,
     load_model,
 )
+from mappings.load import env_limit, int_text
 from rules import (
     BusinessCalendar,
     CompiledRules,
@@ -33,6 +42,7 @@ from rules import (
     WeekendCalendar,
     compile_rules,
 )
+from rules.expressions import LIMIT_VARIABLES, ExpressionLimits
 from sync.config_secrets import refuse_secrets
 
 DEFAULT_CONFIG = Path("presales.yaml")
@@ -197,8 +207,28 @@ class Config(_Strict):
         return v
 
 
+def _id_text(value: object) -> object:
+    """A CRM id written unquoted is read as its digits (YAML makes `4150868000000225013` an
+    int; Zoho ids are all digits). A float or a boolean has lost the id: refused."""
+    if isinstance(value, bool):
+        raise ValueError("a CRM id, not true/false: write the id in quotes")
+    if isinstance(value, int):
+        text = int_text(value)
+        if not text.isdigit():
+            raise ValueError("a CRM id is letters and digits only: write the id in quotes")
+        return text
+    if isinstance(value, float):
+        raise ValueError("a number with a decimal point or an exponent cannot hold a CRM id exactly: "
+                         "write the id in quotes, e.g. \"4150868000000225013\"")
+    return value
+
+
+#: A CRM record id (user, manager): text, or digits written as a YAML number.
+CrmId = Annotated[str, BeforeValidator(_id_text)]
+
+
 class _RosterEntry(_Strict):
-    crm_user_id: str
+    crm_user_id: CrmId
     name: str
     level: Level = Level.JUNIOR
     reviewer: bool = False
@@ -206,12 +236,12 @@ class _RosterEntry(_Strict):
     industries: list[str] = Field(default_factory=list)
     capacity: int = Field(default=5, ge=0)
     active: bool = True
-    manager: str | None = None
+    manager: CrmId | None = None
 
 
 class Roster(_Strict):
     engineers: list[_RosterEntry]
-    managers: list[str] = Field(default_factory=list)
+    managers: list[CrmId] = Field(default_factory=list)
 
 
 class Loaded(BaseModel):
@@ -240,7 +270,7 @@ class Loaded(BaseModel):
     def compiled_rules(self, today: date) -> CompiledRules:
         """The rules' expressions bound to `today` and the calendar (checked at load)."""
         return compile_rules(self.rules, fields=inbound_types(self.mapping.opportunity), today=today,
-                             calendar=self.calendar())
+                             calendar=self.calendar(), limits=expression_limits())
 
 
 def resolve(loaded: Loaded, value: str) -> Path:
@@ -299,6 +329,13 @@ def load_crm_only(path: Path) -> Loaded:
                   managers=frozenset())
 
 
+def expression_limits() -> ExpressionLimits:
+    """The rule expression cost limits (docs/limits.md), each raised by its environment variable."""
+    defaults = ExpressionLimits()
+    return ExpressionLimits(**{field: env_limit(var, getattr(defaults, field))
+                               for field, var in LIMIT_VARIABLES.items()})
+
+
 # Expressions are type-checked only; the date they are compiled for does not matter.
 _ANY_DAY = date(2000, 1, 3)
 
@@ -306,7 +343,8 @@ _ANY_DAY = date(2000, 1, 3)
 def check_expressions(rules: RulesSettings, mapping: Mapping, rules_path: Path) -> None:
     """Every rule expression must compile against the mapping's inbound fields."""
     try:
-        compile_rules(rules, fields=inbound_types(mapping.opportunity), today=_ANY_DAY)
+        compile_rules(rules, fields=inbound_types(mapping.opportunity), today=_ANY_DAY,
+                      limits=expression_limits())
     except RulesProblems as err:
         raise FileProblems([
             Problem(str(rules_path), line_of(rules_path, key), ".".join(map(str, key)), str(problem))
@@ -334,7 +372,7 @@ def store_url(loaded: Loaded) -> str:
     return url
 
 
-__all__ = ["DEFAULT_CONFIG", "CalendarConfig", "Config", "Loaded", "ReportConfig", "check_expressions",
-           "default_kpi_path", "load",
+__all__ = ["DEFAULT_CONFIG", "CalendarConfig", "Config", "CrmId", "Loaded", "ReportConfig",
+           "check_expressions", "default_kpi_path", "expression_limits", "load",
            "load_crm_only",
            "load_roster", "store_url"]

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from mappings import FileProblems, Problem, read_yaml
+from mappings.load import shown_key
 
 #: key (normalised: snake_case, lower) → (Salesforce variable, Zoho variable)
 _SECRET_KEYS: dict[str, tuple[str, str]] = {
@@ -69,7 +70,7 @@ def refuse_secrets(path: Path) -> None:
         name = _snake(keys[-1])
         if isinstance(value_node, yaml.ScalarNode) and value_node.value in ("", "~", "null"):
             continue  # an empty placeholder holds no secret
-        where = ".".join(keys)
+        where = ".".join(shown_key(k) for k in keys)
         line = key_node.start_mark.line + 1
         if name in _SECRET_KEYS:
             var = _SECRET_KEYS[name][1 if zoho else 0]
