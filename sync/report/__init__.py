@@ -16,7 +16,6 @@ and win rates, and the funnel by workflow step.
 
 from __future__ import annotations
 
-import csv
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from rules import STEP_ORDER, Step, Task
 from rules.kpi import Period
 from rules.sla import first_response_at, requested_at, response_due
 from sync.config import Loaded
+from sync.report._csv import write_rows
 from sync.report._html import render_html
 from sync.scoring import card_dict, compute
 from sync.store import Store
@@ -139,7 +139,8 @@ def write_html(report: Report, path: Path) -> Path:
 
 
 def write_csv(report: Report, directory: Path) -> list[Path]:
-    """One CSV per table of the report (UTF-8 with BOM so spreadsheet programs read Chinese)."""
+    """One CSV per table of the report (UTF-8 with BOM so spreadsheet programs read Chinese);
+    text that a spreadsheet would run as a formula is neutralised (sync.report._csv)."""
     directory.mkdir(parents=True, exist_ok=True)
     board = [{"rank": i, "engineer_id": c["engineer_id"], "engineer": c["engineer"], "score": c["score"],
               "band": c["band"], "calibrated_band": c["calibrated_band"] or "", "final_band": c["final_band"],
@@ -152,16 +153,7 @@ def write_csv(report: Report, directory: Path) -> list[Path]:
                for c in report.scorecards for m in c["metrics"]]
     tables = {"leaderboard": board, "metrics": metrics, "sla": report.sla,
               "response_trend": report.response_trend, "funnel": report.funnel}
-    written = []
-    for name, rows in tables.items():
-        path = directory / f"{name}.csv"
-        with path.open("w", encoding="utf-8-sig", newline="") as fh:
-            if rows:
-                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-                writer.writeheader()
-                writer.writerows(rows)
-        written.append(path)
-    return written
+    return [write_rows(directory / f"{name}.csv", rows) for name, rows in tables.items()]
 
 
 def report_period(config_path: Path, period_text: str, *, now: datetime) -> Report:
