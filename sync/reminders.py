@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mappings import ObjectMap, typed
-from rules import Engineer, Health, RulesSettings, WeekendCalendar, assess, priority_of
+from rules import Engineer, ExpressionError, Health, RulesSettings, WeekendCalendar, assess, priority_of
 from rules.policy import CompiledRules
 from sync.store import StoredTask
 
@@ -38,7 +38,10 @@ def escalations(tasks: Mapping[str, StoredTask], opportunities: Mapping[str, Map
         if not st.task.is_open:
             continue
         values = typed(objmap, opportunities.get(opp_id, {}))
-        priority = priority_of(rules, values)[0]
+        try:
+            priority = priority_of(rules, values)[0]
+        except ExpressionError:  # the sync reported it as RULE_ERROR; judge by the CRM's priority
+            priority = settings.priority_or_default(values.get("priority"))
         look = assess(st.task, priority=priority, now=now, settings=settings, calendar=calendar)
         if look.health not in (Health.RED, Health.YELLOW):
             continue
