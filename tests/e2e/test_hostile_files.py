@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 PRESALES = str(Path(sys.executable).parent / "presales")
 CONFIG = 'crm: {kind: salesforce, instance_url: "https://127.0.0.1:9"}\nstore: sqlite:///presales.db\n'
 
@@ -61,7 +59,6 @@ def test_a_fifo_as_the_mapping_is_not_opened_for_reading(tmp_path: Path) -> None
              f"{tmp_path / 'mapping.yaml'}: (top level): is a FIFO (named pipe), not a file")
 
 
-@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
 def test_dev_zero_as_the_roster_is_refused_before_a_byte_is_read(tmp_path: Path) -> None:
     _refused(_org(tmp_path, "roster: /dev/zero\n"),
              "/dev/zero: (top level): is a character device, not a file")
