@@ -22,8 +22,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sync.logfmt import JsonLines, LogFormat
-from sync.logfmt import configure as configure_logging
+from presales_sync.sync.logfmt import JsonLines, LogFormat
+from presales_sync.sync.logfmt import configure as configure_logging
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM, EXIT_LOCKED = 0, 1, 2, 3, 4
 
@@ -90,9 +90,15 @@ def _print_json(data: Any) -> None:
 @contextmanager
 def _exit_codes() -> Iterator[None]:
     """Turn the errors of every layer into one clear line and the contract's exit code."""
-    from connector.errors import AuthError, ConfigError, ConnectorError, LimitExceededError, RetryableError
-    from mappings import FileProblems
-    from sync.store import LockHeld, StoreError, StoreUnavailable
+    from presales_sync.connector.errors import (
+        AuthError,
+        ConfigError,
+        ConnectorError,
+        LimitExceededError,
+        RetryableError,
+    )
+    from presales_sync.mappings import FileProblems
+    from presales_sync.sync.store import LockHeld, StoreError, StoreUnavailable
 
     try:
         yield
@@ -152,7 +158,7 @@ def sync(
     Exit 0: done; 1: done, but some records were quarantined or failed to write (they are
     retried: writes on the next run, quarantined reads with --retry-failed), or the API budget
     stopped the run early (the next run resumes)."""
-    from sync.service import sync_once
+    from presales_sync.sync.service import sync_once
 
     tick, done = _progress()
     with _exit_codes():
@@ -211,7 +217,7 @@ def status(
 ) -> None:
     """Last runs, cursors, records waiting for retry, and overdue / due-soon tasks by engineer
     and manager (for a nightly reminder job: `presales --json status`)."""
-    from sync.service import status as get_status
+    from presales_sync.sync.service import status as get_status
 
     now = _parse_as_of(as_of)
     with _exit_codes():
@@ -258,7 +264,7 @@ def task_list(
     step: Annotated[str | None, typer.Option(help="Only tasks at this step.")] = None,
 ) -> None:
     """Tasks with their engineer, step and status."""
-    from sync.service import tasks
+    from presales_sync.sync.service import tasks
 
     with _exit_codes():
         rows = tasks(state.config)
@@ -279,7 +285,7 @@ def task_list(
 @task_app.command("show")
 def task_show(opportunity_id: Annotated[str, typer.Argument(help="The opportunity's CRM id.")]) -> None:
     """One task and its full history of events."""
-    from sync.service import tasks
+    from presales_sync.sync.service import tasks
 
     with _exit_codes():
         rows = [r for r in tasks(state.config) if r["opportunity_id"] == opportunity_id]
@@ -310,7 +316,7 @@ def install(
     """Create or update the plugin's custom fields in the CRM and grant read/edit on them
     (permission set Presales_Sync) to the integration user, the roster's engineers and
     managers, and --grant-to users. Running it again changes nothing."""
-    from sync.service import install as do_install
+    from presales_sync.sync.service import install as do_install
 
     with _exit_codes():
         plans = do_install(state.config, os.environ, dry_run=dry_run, grant_to=grant_to or [])
@@ -335,7 +341,7 @@ def uninstall(
     yes: Annotated[bool, typer.Option("--yes", help="Don't ask (for scripts).")] = False,
 ) -> None:
     """Delete the plugin's custom fields from the CRM, with the data they hold."""
-    from sync.service import uninstall as do_uninstall
+    from presales_sync.sync.service import uninstall as do_uninstall
 
     if not yes:
         if not sys.stdin.isatty():
@@ -355,7 +361,7 @@ def uninstall(
 def mappings_validate() -> None:
     """Check every mapped field against the CRM's describe: exists and visible, type,
     updateable, restricted picklist values. Exit 2 when something is wrong."""
-    from sync.service import validate_mapping
+    from presales_sync.sync.service import validate_mapping
 
     with _exit_codes():
         findings = validate_mapping(state.config, os.environ)
@@ -380,7 +386,7 @@ def mappings_init(
 ) -> None:
     """Write a starter mapping from the live schema: standard fields filled in, the
     plugin's fields where the org has them."""
-    from sync.service import init_mapping
+    from presales_sync.sync.service import init_mapping
 
     if out_file.exists() and not force:
         err.print(f"error: {out_file} exists; pass --force to overwrite it", markup=False)
@@ -408,7 +414,7 @@ def sandbox_serve(
              "(kinds: rate_limit server_error session_expired lock_row latency lost_response).")] = None,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C."""
-    from connector.sandbox import FaultSpecError, Sandbox, describe_banner
+    from presales_sync.connector.sandbox import FaultSpecError, Sandbox, describe_banner
 
     try:
         sb = Sandbox(data_dir=data, port=port, seed=seed, faults=faults)
@@ -439,7 +445,7 @@ def demo(
         = "salesforce",
 ) -> None:
     """Start the sandbox, sync through the real connector over HTTPS, print the team table."""
-    from sync.demo import CRMS, FLOOR_BATCHES, floor_calls, run_demo
+    from presales_sync.sync.demo import CRMS, FLOOR_BATCHES, floor_calls, run_demo
 
     if crm not in CRMS:
         err.print(f"error: --crm must be one of: {', '.join(CRMS)}", markup=False)
@@ -519,7 +525,7 @@ def score(
 ) -> None:
     """KPI scorecards and ratings for the period, written to each engineer's User record
     (Presales_KPI_Score__c, Presales_Rating__c, Presales_KPI_Period__c); only changes are sent."""
-    from sync.scoring import score_period
+    from presales_sync.sync.scoring import score_period
 
     marks: dict[str, float] = {}
     for who, v in _pairs(behaviour, "--behaviour").items():
@@ -577,7 +583,7 @@ def report(
     first-pass and win rates, funnel by step. Reads the store only; writes nothing to the CRM."""
     from datetime import UTC
 
-    from sync.report import report_period, write_csv, write_html
+    from presales_sync.sync.report import report_period, write_csv, write_html
 
     with _exit_codes():
         try:
@@ -608,7 +614,7 @@ def activities_import(
     rows already imported are skipped."""
     from datetime import UTC
 
-    from sync.activities import import_activities
+    from presales_sync.sync.activities import import_activities
 
     with _exit_codes():
         result = import_activities(state.config, file, now=datetime.now(UTC))

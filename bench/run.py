@@ -46,8 +46,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector.sandbox._values import make_id  # noqa: E402
-from connector.sandbox._zoho_seed import zoho_id  # noqa: E402
+from presales_sync.connector.sandbox._values import make_id  # noqa: E402
+from presales_sync.connector.sandbox._zoho_seed import zoho_id  # noqa: E402
 
 PRESALES = str(Path(sys.executable).parent / "presales")
 FLOORS = {"salesforce": (2000, 200), "zoho": (200, 100)}
@@ -244,7 +244,7 @@ def naive(n: int, changes: list[dict[str, Any]], root: Path) -> Run:
 def profile_runs(n: int, crm: str, root: Path,
                  rules_tasks: int = 0) -> list[tuple[str, float, list[tuple[str, float]]]]:
     """First sync and a no-change run in-process under cProfile: total and per-step seconds."""
-    from sync.service import sync_once
+    from presales_sync.sync.service import sync_once
 
     wanted = {
         "read_changes": "read + apply pages (read_changes)",
@@ -297,11 +297,11 @@ def rules_share(config: Path, tasks: int) -> tuple[float, float]:
     opportunities a profiled first sync stored (cycled with new ids)."""
     from datetime import UTC, datetime
 
-    from mappings import outbound, typed
-    from rules import assess, assign, create_task, priority_of
-    from sync import config as config_mod
-    from sync.plan import desired_values
-    from sync.service import open_store
+    from presales_sync.mappings import outbound, typed
+    from presales_sync.rules import assess, assign, create_task, priority_of
+    from presales_sync.sync import config as config_mod
+    from presales_sync.sync.plan import desired_values
+    from presales_sync.sync.service import open_store
 
     loaded = config_mod.load(config)
     store = open_store(loaded)

@@ -12,7 +12,7 @@ library exception crosses this boundary.
 the Zoho CRM one.
 """
 
-from connector.base import (
+from presales_sync.connector.base import (
     ApiUsage,
     Connector,
     FieldInfo,
@@ -22,7 +22,7 @@ from connector.base import (
     RemoteRecord,
     WriteResult,
 )
-from connector.errors import (
+from presales_sync.connector.errors import (
     AuthError,
     ConfigError,
     ConnectorError,
@@ -31,8 +31,8 @@ from connector.errors import (
     RetryableError,
     UnknownFieldError,
 )
-from connector.salesforce import connect as connect_salesforce
-from connector.zoho import connect as connect_zoho
+from presales_sync.connector.salesforce import connect as connect_salesforce
+from presales_sync.connector.zoho import connect as connect_zoho
 
 __all__ = [
     "ApiUsage",

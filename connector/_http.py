@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from connector.errors import ConfigError
+from presales_sync.connector.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -23,7 +23,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from connector.errors import ConfigError
+from presales_sync.connector.errors import ConfigError
 
 #: Mode of every file written here, and of a folder created for one.
 FILE_MODE = 0o600

@@ -155,7 +155,7 @@ class FieldSpec:
 
 def check_specs(specs: Sequence[FieldSpec], check: Callable[[FieldSpec], None]) -> None:
     """Each spec passes the CRM's own `check` and names its field only once (ConfigError)."""
-    from connector.errors import ConfigError
+    from presales_sync.connector.errors import ConfigError
 
     seen: set[str] = set()
     for spec in specs:

@@ -7,7 +7,7 @@ The default mappings ship beside this file (`salesforce.yaml`).
 
 from pathlib import Path
 
-from mappings.apply import (
+from presales_sync.mappings.apply import (
     ValueError_,
     canonical,
     inbound,
@@ -17,8 +17,8 @@ from mappings.apply import (
     read_fields,
     typed,
 )
-from mappings.load import FileProblems, Problem, line_of, load_model, read_yaml
-from mappings.model import FieldMap, Mapping, ObjectMap
+from presales_sync.mappings.load import FileProblems, Problem, line_of, load_model, read_yaml
+from presales_sync.mappings.model import FieldMap, Mapping, ObjectMap
 
 DEFAULTS_DIR = Path(__file__).parent
 

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from mappings.model import FieldMap, FieldType, ObjectMap
+from presales_sync.mappings.model import FieldMap, FieldType, ObjectMap
 
 
 class ValueError_(ValueError):

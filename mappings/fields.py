@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mappings.load import load_model
-from mappings.model import Mapping
+from presales_sync.mappings.load import load_model
+from presales_sync.mappings.model import Mapping
 
 PLUGIN_FIELDS = Path(__file__).parent / "plugin_fields.yaml"
 

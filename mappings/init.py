@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from mappings.model import REQUIRED_INBOUND, REQUIRED_OUTBOUND
-from mappings.validate import Schema, _resolve
+from presales_sync.mappings.model import REQUIRED_INBOUND, REQUIRED_OUTBOUND
+from presales_sync.mappings.validate import Schema, _resolve
 
 _ENTRY = re.compile(r"^(?P<indent>\s+)(?P<name>[a-z_]+):\s+\{field:\s*(?P<field>[A-Za-z0-9_.]+)")
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from mappings.model import FieldMap, FieldType, ObjectMap
+from presales_sync.mappings.model import FieldMap, FieldType, ObjectMap
 
 # Which CRM (REST describe) types can carry each mapping type.
 COMPATIBLE: dict[FieldType, frozenset[str]] = {

@@ -4,12 +4,29 @@ a warning light. Everything here is a function of plain values — the current t
 roster and the settings are arguments — so the sync layer decides when and what to store.
 """
 
-from rules.assignment import LEVEL_RANK, Assignment, Requirement, choose, reconcile_queue, round_robin
-from rules.calendar import BusinessCalendar, WeekendCalendar, WorkCalendar, step_due_date
-from rules.expressions import Expression, ExpressionError
-from rules.health import Health, evaluate_health
-from rules.kpi import Band, Dimension, Fact, KpiSettings, Metric, Period, Scorecard, score_quarter, score_year
-from rules.model import (
+from presales_sync.rules.assignment import (
+    LEVEL_RANK,
+    Assignment,
+    Requirement,
+    choose,
+    reconcile_queue,
+    round_robin,
+)
+from presales_sync.rules.calendar import BusinessCalendar, WeekendCalendar, WorkCalendar, step_due_date
+from presales_sync.rules.expressions import Expression, ExpressionError
+from presales_sync.rules.health import Health, evaluate_health
+from presales_sync.rules.kpi import (
+    Band,
+    Dimension,
+    Fact,
+    KpiSettings,
+    Metric,
+    Period,
+    Scorecard,
+    score_quarter,
+    score_year,
+)
+from presales_sync.rules.model import (
     STEP_ORDER,
     Command,
     DomainError,
@@ -21,7 +38,7 @@ from rules.model import (
     Task,
     TaskEvent,
 )
-from rules.policy import (
+from presales_sync.rules.policy import (
     CompiledRules,
     RulesProblems,
     compile_rules,
@@ -29,9 +46,9 @@ from rules.policy import (
     priority_of,
     requirement_of,
 )
-from rules.settings import PRIORITIES, AssignmentSettings, RulesSettings
-from rules.sla import Outlook, assess, first_response_at, last_progress_at, requested_at
-from rules.workflow import apply_command, assign, close, create_task
+from presales_sync.rules.settings import PRIORITIES, AssignmentSettings, RulesSettings
+from presales_sync.rules.sla import Outlook, assess, first_response_at, last_progress_at, requested_at
+from presales_sync.rules.workflow import apply_command, assign, close, create_task
 
 __all__ = [
     "LEVEL_RANK",

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rules.model import Engineer, Level
+from presales_sync.rules.model import Engineer, Level
 
 LEVEL_RANK: dict[Level, int] = {level: rank for rank, level in enumerate(Level)}
 

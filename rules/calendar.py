@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import holidays
 from holidays import HolidayBase
 
-from rules.model import Status, Step, Task
+from presales_sync.rules.model import Status, Step, Task
 
 # No real calendar has this many non-working days in a row; a longer run means a
 # misconfigured calendar, and we would rather fail than loop forever.

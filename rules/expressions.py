@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import rule_engine
 from rule_engine import DataType
 
-from rules.calendar import WeekendCalendar
+from presales_sync.rules.calendar import WeekendCalendar
 
 __all__ = ["FIELD_TYPES", "LIMIT_VARIABLES", "Expression", "ExpressionError", "ExpressionLimits",
            "WorkingDayCalendar"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from rules.calendar import WorkCalendar
+from presales_sync.rules.calendar import WorkCalendar
 
 
 class Health(StrEnum):

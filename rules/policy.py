@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from rules.assignment import LEVEL_RANK, Requirement
-from rules.calendar import WorkCalendar
-from rules.expressions import Expression, ExpressionError, ExpressionLimits
-from rules.model import Level
-from rules.settings import PRIORITIES, RulesSettings
+from presales_sync.rules.assignment import LEVEL_RANK, Requirement
+from presales_sync.rules.calendar import WorkCalendar
+from presales_sync.rules.expressions import Expression, ExpressionError, ExpressionLimits
+from presales_sync.rules.model import Level
+from presales_sync.rules.settings import PRIORITIES, RulesSettings
 
 KeyPath = tuple[str | int, ...]
 

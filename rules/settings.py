@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from rules.model import Level, Step
+from presales_sync.rules.model import Level, Step
 
 PRIORITIES: tuple[str, ...] = ("P1", "P2", "P3")
 Priority = Literal["P1", "P2", "P3"]

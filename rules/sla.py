@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from rules.calendar import WeekendCalendar, step_due_date
-from rules.health import Health, evaluate_health
-from rules.model import EventKind, Status, Task
-from rules.settings import RulesSettings
+from presales_sync.rules.calendar import WeekendCalendar, step_due_date
+from presales_sync.rules.health import Health, evaluate_health
+from presales_sync.rules.model import EventKind, Status, Task
+from presales_sync.rules.settings import RulesSettings
 
 _RESPONSES = (EventKind.SIGNED_OFF, EventKind.HELD)
 _PROGRESS = (EventKind.CREATED, EventKind.ASSIGNED, EventKind.SIGNED_OFF, EventKind.REVIEWED,

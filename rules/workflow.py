@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from rules.model import Command, DomainError, EventKind, Status, Step, Task, TaskEvent
+from presales_sync.rules.model import Command, DomainError, EventKind, Status, Step, Task, TaskEvent
 
 # Sign Off at these steps moves the task on; Internal Review is absent on purpose: it ends
 # with a review by someone other than the author, never with the author's own sign-off.

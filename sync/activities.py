@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from mappings import FileProblems, Problem
-from rules.kpi import ACTIVITY_METRIC
-from rules.model import Engineer
-from sync import config as config_mod
-from sync.service import open_store
-from sync.store import ActivityRow
+from presales_sync.mappings import FileProblems, Problem
+from presales_sync.rules.kpi import ACTIVITY_METRIC
+from presales_sync.rules.model import Engineer
+from presales_sync.sync import config as config_mod
+from presales_sync.sync.service import open_store
+from presales_sync.sync.store import ActivityRow
 
 COLUMNS = ("engineer", "date", "kind", "title", "evidence")
 _REQUIRED = COLUMNS[:4]

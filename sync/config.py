@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from mappings import (
+from presales_sync.mappings import (
     FileProblems,
     Mapping,
     Problem,
@@ -30,8 +30,8 @@ from mappings import (
     load_mapping,
     load_model,
 )
-from mappings.load import env_limit, int_text
-from rules import (
+from presales_sync.mappings.load import env_limit, int_text
+from presales_sync.rules import (
     BusinessCalendar,
     CompiledRules,
     Engineer,
@@ -42,8 +42,8 @@ from rules import (
     WeekendCalendar,
     compile_rules,
 )
-from rules.expressions import LIMIT_VARIABLES, ExpressionLimits
-from sync.config_secrets import refuse_secrets
+from presales_sync.rules.expressions import LIMIT_VARIABLES, ExpressionLimits
+from presales_sync.sync.config_secrets import refuse_secrets
 
 DEFAULT_CONFIG = Path("presales.yaml")
 
@@ -110,7 +110,7 @@ class CrmConfig(_Strict):
         if info.data.get("kind") != "zoho":
             raise ValueError("only for kind: zoho")
         if info.field_name == "data_center":
-            from connector.zoho.settings import DATA_CENTERS, DC_ALIASES
+            from presales_sync.connector.zoho.settings import DATA_CENTERS, DC_ALIASES
 
             if v.lower() not in DATA_CENTERS and v.lower() not in DC_ALIASES:
                 raise ValueError(f"unknown data centre; expected one of: {', '.join(DATA_CENTERS)}")
@@ -352,14 +352,12 @@ def check_expressions(rules: RulesSettings, mapping: Mapping, rules_path: Path) 
 
 
 def default_rules_path() -> Path:
-    import rules
-
+    from presales_sync import rules
     return Path(rules.__file__).parent / "default.yaml"
 
 
 def default_kpi_path() -> Path:
-    import rules
-
+    from presales_sync import rules
     return Path(rules.__file__).parent / "kpi.yaml"
 
 

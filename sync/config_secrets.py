@@ -16,8 +16,8 @@ import yaml
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from mappings import FileProblems, Problem, read_yaml
-from mappings.load import shown_key
+from presales_sync.mappings import FileProblems, Problem, read_yaml
+from presales_sync.mappings.load import shown_key
 
 #: key (normalised: snake_case, lower) → (Salesforce variable, Zoho variable)
 _SECRET_KEYS: dict[str, tuple[str, str]] = {

@@ -22,20 +22,20 @@ from typing import Any
 
 import yaml
 
-from connector import Connector, RecordChange, WriteResult
-from connector._http import HttpSession
-from connector.salesforce import SalesforceSettings
-from connector.salesforce import connect as connect_salesforce
-from connector.sandbox import Sandbox
-from rules import Step
-from rules.kpi import Period
-from sync import config as config_mod
-from sync.activities import import_activities
-from sync.demo_history import HISTORY_DAYS, activities_csv, replay
-from sync.engine import SyncReport, run_sync
-from sync.report import build_report, write_html
-from sync.scoring import run_score, user_fields
-from sync.service import connector_for, install, open_store
+from presales_sync.connector import Connector, RecordChange, WriteResult
+from presales_sync.connector._http import HttpSession
+from presales_sync.connector.salesforce import SalesforceSettings
+from presales_sync.connector.salesforce import connect as connect_salesforce
+from presales_sync.connector.sandbox import Sandbox
+from presales_sync.rules import Step
+from presales_sync.rules.kpi import Period
+from presales_sync.sync import config as config_mod
+from presales_sync.sync.activities import import_activities
+from presales_sync.sync.demo_history import HISTORY_DAYS, activities_csv, replay
+from presales_sync.sync.engine import SyncReport, run_sync
+from presales_sync.sync.report import build_report, write_html
+from presales_sync.sync.scoring import run_score, user_fields
+from presales_sync.sync.service import connector_for, install, open_store
 
 Say = Callable[[str], None]
 

@@ -18,12 +18,12 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
-from connector import RecordChange, WriteResult
-from rules import Status, Step
-from rules.kpi import ACTIVITY_METRIC
-from sync import config as config_mod
-from sync.engine import SyncReport, run_sync
-from sync.service import connector_for, open_store
+from presales_sync.connector import RecordChange, WriteResult
+from presales_sync.rules import Status, Step
+from presales_sync.rules.kpi import ACTIVITY_METRIC
+from presales_sync.sync import config as config_mod
+from presales_sync.sync.engine import SyncReport, run_sync
+from presales_sync.sync.service import connector_for, open_store
 
 EditAs = Callable[[str, str, list[RecordChange]], list[WriteResult]]
 Say = Callable[[str], None]

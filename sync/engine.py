@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector import ConfigError, Connector, RecordChange, RemoteRecord
-from mappings import ObjectMap, ValueError_, inbound, observed, outbound, read_fields, typed
-from rules import (
+from presales_sync.connector import ConfigError, Connector, RecordChange, RemoteRecord
+from presales_sync.mappings import ObjectMap, ValueError_, inbound, observed, outbound, read_fields, typed
+from presales_sync.rules import (
     Command,
     DomainError,
     Engineer,
@@ -39,10 +39,17 @@ from rules import (
     priority_of,
     requirement_of,
 )
-from sync.config import Loaded
-from sync.ledger import changed_by_crm, diff
-from sync.plan import desired_values
-from sync.store import OpportunityRow, Store, StoredTask, StoreError, StoreUnavailable, store_fault
+from presales_sync.sync.config import Loaded
+from presales_sync.sync.ledger import changed_by_crm, diff
+from presales_sync.sync.plan import desired_values
+from presales_sync.sync.store import (
+    OpportunityRow,
+    Store,
+    StoredTask,
+    StoreError,
+    StoreUnavailable,
+    store_fault,
+)
 
 log = logging.getLogger("presales.sync")
 

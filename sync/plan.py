@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rules import Outlook, Task
+from presales_sync.rules import Outlook, Task
 
 # Presales_Message__c is a Text(255).
 MESSAGE_LIMIT = 255

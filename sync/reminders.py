@@ -10,10 +10,18 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from mappings import ObjectMap, typed
-from rules import Engineer, ExpressionError, Health, RulesSettings, WeekendCalendar, assess, priority_of
-from rules.policy import CompiledRules
-from sync.store import StoredTask
+from presales_sync.mappings import ObjectMap, typed
+from presales_sync.rules import (
+    Engineer,
+    ExpressionError,
+    Health,
+    RulesSettings,
+    WeekendCalendar,
+    assess,
+    priority_of,
+)
+from presales_sync.rules.policy import CompiledRules
+from presales_sync.sync.store import StoredTask
 
 UNASSIGNED = "(unassigned)"
 NO_MANAGER = "(no manager)"

@@ -25,17 +25,26 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connector import Connector, RecordChange
-from mappings.fields import PLUGIN_FIELDS, PluginFields
-from mappings.load import load_model
-from rules import EventKind, Task
-from rules.kpi import ACTIVITY_METRIC, Band, Fact, Metric, Period, Scorecard, score_quarter, score_year
-from sync import config as config_mod
-from sync.config import Loaded
-from sync.engine import EXIT_OK, EXIT_PARTIAL
-from sync.ledger import diff
-from sync.service import connector_for, open_store
-from sync.store import ActivityRow, Store
+from presales_sync.connector import Connector, RecordChange
+from presales_sync.mappings.fields import PLUGIN_FIELDS, PluginFields
+from presales_sync.mappings.load import load_model
+from presales_sync.rules import EventKind, Task
+from presales_sync.rules.kpi import (
+    ACTIVITY_METRIC,
+    Band,
+    Fact,
+    Metric,
+    Period,
+    Scorecard,
+    score_quarter,
+    score_year,
+)
+from presales_sync.sync import config as config_mod
+from presales_sync.sync.config import Loaded
+from presales_sync.sync.engine import EXIT_OK, EXIT_PARTIAL
+from presales_sync.sync.ledger import diff
+from presales_sync.sync.service import connector_for, open_store
+from presales_sync.sync.store import ActivityRow, Store
 
 USER_OBJECT = "User"
 

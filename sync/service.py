@@ -8,15 +8,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connector import Connector, UnknownFieldError, connect_salesforce, connect_zoho
-from connector.salesforce import SalesforceSettings
-from connector.zoho import ZohoSettings
-from sync import config as config_mod
-from sync.config import Loaded
-from sync.engine import ProgressFn, SyncReport, run_sync
-from sync.reminders import escalations
-from sync.store import Store, StoreOwner
-from sync.wire_errors import unknown_field_problems
+from presales_sync.connector import Connector, UnknownFieldError, connect_salesforce, connect_zoho
+from presales_sync.connector.salesforce import SalesforceSettings
+from presales_sync.connector.zoho import ZohoSettings
+from presales_sync.sync import config as config_mod
+from presales_sync.sync.config import Loaded
+from presales_sync.sync.engine import ProgressFn, SyncReport, run_sync
+from presales_sync.sync.reminders import escalations
+from presales_sync.sync.store import Store, StoreOwner
+from presales_sync.sync.wire_errors import unknown_field_problems
 
 #: Where the Zoho access token is kept between runs, beside the config file, unless set.
 ZOHO_TOKEN_CACHE = ".presales-zoho-token.json"
@@ -84,7 +84,7 @@ def sync_once(config_path: Path, env: Mapping[str, str], *, full: bool = False,
         return run_sync(loaded, store, crm, now=now or datetime.now(UTC), full=full,
                         dry_run=dry_run, progress=progress, retry_failed=retry_failed)
     except UnknownFieldError as err:  # a mapping names a field the CRM does not have
-        from mappings import default_mapping_path
+        from presales_sync.mappings import default_mapping_path
 
         path = loaded.mapping_path or default_mapping_path(loaded.config.crm.kind)
         raise unknown_field_problems(err, mapping_path=path, objmap=loaded.mapping.opportunity) from None
@@ -141,7 +141,7 @@ __all__ = ["connector_for", "open_store", "status", "store_owner", "sync_once", 
 
 def _schema(crm: Connector, objmap: Any) -> dict[str, dict[str, Any]]:
     """Describe the mapped object and the objects its parent fields point to."""
-    from mappings.validate import CrmField, related_objects
+    from presales_sync.mappings.validate import CrmField, related_objects
 
     def fields(name: str) -> dict[str, CrmField]:
         described = crm.describe(name)
@@ -157,8 +157,8 @@ def _schema(crm: Connector, objmap: Any) -> dict[str, dict[str, Any]]:
 
 def validate_mapping(config_path: Path, env: Mapping[str, str]) -> list[Any]:
     """`presales mappings validate`: the mapping against the live schema."""
-    from mappings.validate import validate
-    from rules import Health, Status, Step
+    from presales_sync.mappings.validate import validate
+    from presales_sync.rules import Health, Status, Step
 
     loaded = config_mod.load(config_path)
     crm = connector_for(loaded, env)
@@ -171,8 +171,8 @@ def validate_mapping(config_path: Path, env: Mapping[str, str]) -> list[Any]:
 
 def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[str]]:
     """`presales mappings init`: a starter mapping from the live schema."""
-    from mappings import default_mapping_path, load_mapping
-    from mappings.init import starter_mapping
+    from presales_sync.mappings import default_mapping_path, load_mapping
+    from presales_sync.mappings.init import starter_mapping
 
     loaded = config_mod.load_crm_only(config_path)
     crm = connector_for(loaded, env)
@@ -183,8 +183,8 @@ def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[s
 
 def plugin_field_specs(loaded: Loaded) -> list[Any]:
     """The plugin's fields for this org, as connector field specs."""
-    from connector.base import FieldSpec
-    from mappings.fields import plugin_fields
+    from presales_sync.connector.base import FieldSpec
+    from presales_sync.mappings.fields import plugin_fields
 
     return [FieldSpec(object_name=obj, name=f.name, label=f.label, type=f.type, length=f.length,
                       precision=f.precision, scale=f.scale, picklist_values=tuple(f.values),
@@ -219,7 +219,7 @@ def uninstall(config_path: Path, env: Mapping[str, str]) -> list[str]:
 
 def _with_admin_mapping(loaded: Loaded) -> Loaded:
     """Use the admin's mapping when the config names one (install follows their names)."""
-    from mappings import load_mapping
+    from presales_sync.mappings import load_mapping
 
     if not loaded.config.mapping:
         return loaded

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from connector import UnknownFieldError
-from mappings import FileProblems, ObjectMap, Problem
+from presales_sync.connector import UnknownFieldError
+from presales_sync.mappings import FileProblems, ObjectMap, Problem
 
 
 def unknown_field_problems(err: UnknownFieldError, *, mapping_path: Path, objmap: ObjectMap) -> FileProblems:

@@ -14,11 +14,11 @@ from collections.abc import Callable, Mapping
 
 import requests
 
-from connector.base import ApiUsage
-from connector.salesforce._adapter import SalesforceConnector
-from connector.salesforce._auth import load_credentials
-from connector.salesforce._transport import Transport
-from connector.salesforce.settings import SalesforceSettings
+from presales_sync.connector.base import ApiUsage
+from presales_sync.connector.salesforce._adapter import SalesforceConnector
+from presales_sync.connector.salesforce._auth import load_credentials
+from presales_sync.connector.salesforce._transport import Transport
+from presales_sync.connector.salesforce.settings import SalesforceSettings
 
 
 def connect(

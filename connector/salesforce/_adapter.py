@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from connector.base import (
+from presales_sync.connector.base import (
     ApiUsage,
     FieldChangePlan,
     FieldInfo,
@@ -22,10 +22,15 @@ from connector.base import (
     RemoteRecord,
     WriteResult,
 )
-from connector.errors import ConfigError, FatalError
-from connector.salesforce._bulk import BulkClient, stamp_ordered
-from connector.salesforce._install import FieldInstaller
-from connector.salesforce._transport import RecordOutcome, Transport, record_outcome, record_result
+from presales_sync.connector.errors import ConfigError, FatalError
+from presales_sync.connector.salesforce._bulk import BulkClient, stamp_ordered
+from presales_sync.connector.salesforce._install import FieldInstaller
+from presales_sync.connector.salesforce._transport import (
+    RecordOutcome,
+    Transport,
+    record_outcome,
+    record_result,
+)
 
 #: sObject Collections accept at most 200 records per request.
 COLLECTION_BATCH = 200

@@ -15,8 +15,8 @@ import jwt
 import requests
 from pydantic import SecretStr
 
-from connector._http import json_object
-from connector.errors import AuthError, ConfigError, FatalError, RetryableError
+from presales_sync.connector._http import json_object
+from presales_sync.connector.errors import AuthError, ConfigError, FatalError, RetryableError
 
 ENV_SESSION_ID = "PRESALES_SF_SESSION_ID"
 ENV_USERNAME = "PRESALES_SF_USERNAME"

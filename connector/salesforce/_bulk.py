@@ -26,9 +26,9 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connector.base import FieldInfo, RecordChange, RemoteRecord, WriteResult
-from connector.errors import ConnectorError, FatalError
-from connector.salesforce._transport import Transport, record_result
+from presales_sync.connector.base import FieldInfo, RecordChange, RemoteRecord, WriteResult
+from presales_sync.connector.errors import ConnectorError, FatalError
+from presales_sync.connector.salesforce._transport import Transport, record_result
 
 #: Bulk 2.0 sets a field to null only for this cell value; an empty cell leaves it as is.
 NULL = "#N/A"
@@ -319,7 +319,7 @@ def _typed(info: FieldInfo | None, text: str) -> Any:
 def record_from_csv(row: Mapping[str, str], selected: Sequence[str],
                     types: Mapping[str, FieldInfo | None]) -> RemoteRecord:
     """One query-job CSV row as the record the REST path would have produced."""
-    from connector.salesforce._adapter import parse_stamp
+    from presales_sync.connector.salesforce._adapter import parse_stamp
 
     lower = {k.lower(): v for k, v in row.items()}
     flat: dict[str, Any] = {}

@@ -14,11 +14,11 @@ from typing import Any
 from simple_salesforce import Salesforce
 from simple_salesforce.metadata import SfdcMetadataApi
 
-from connector._http import chunks
-from connector.base import FieldChangePlan, FieldSpec, check_specs
-from connector.errors import ConfigError, FatalError
-from connector.salesforce._soql import soql_string
-from connector.salesforce._transport import Transport
+from presales_sync.connector._http import chunks
+from presales_sync.connector.base import FieldChangePlan, FieldSpec, check_specs
+from presales_sync.connector.errors import ConfigError, FatalError
+from presales_sync.connector.salesforce._soql import soql_string
+from presales_sync.connector.salesforce._transport import Transport
 
 #: Metadata API CRUD calls accept at most 10 components.
 METADATA_BATCH = 10

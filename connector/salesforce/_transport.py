@@ -43,10 +43,10 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from connector._http import HttpSession, Kind, transport_failure
-from connector._http import classify as classify_in
-from connector.base import ApiUsage, WriteResult
-from connector.errors import (
+from presales_sync.connector._http import HttpSession, Kind, transport_failure
+from presales_sync.connector._http import classify as classify_in
+from presales_sync.connector.base import ApiUsage, WriteResult
+from presales_sync.connector.errors import (
     AuthError,
     ConfigError,
     ConnectorError,
@@ -55,7 +55,7 @@ from connector.errors import (
     RetryableError,
     UnknownFieldError,
 )
-from connector.salesforce._auth import (
+from presales_sync.connector.salesforce._auth import (
     ENV_SESSION_ID,
     Credentials,
     JwtCredentials,
@@ -66,7 +66,7 @@ from connector.salesforce._auth import (
     retry_after_seconds,
     token_url,
 )
-from connector.salesforce.settings import SalesforceSettings
+from presales_sync.connector.salesforce.settings import SalesforceSettings
 
 T = TypeVar("T")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlparse
 
-from connector._http import check_https_url
-from connector.errors import ConfigError
+from presales_sync.connector._http import check_https_url
+from presales_sync.connector.errors import ConfigError
 
 _API_VERSION = re.compile(r"^\d{2,3}\.\d$")
 

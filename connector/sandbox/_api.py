@@ -21,9 +21,9 @@ from urllib.parse import parse_qs
 
 import jwt
 
-from connector.sandbox import _bulk, _metadata
-from connector.sandbox._catalog import FieldDef, ObjectDef
-from connector.sandbox._faults import (
+from presales_sync.connector.sandbox import _bulk, _metadata
+from presales_sync.connector.sandbox._catalog import FieldDef, ObjectDef
+from presales_sync.connector.sandbox._faults import (
     FaultPlan,
     FaultRule,
     FaultSpecError,
@@ -31,11 +31,22 @@ from connector.sandbox._faults import (
     parse_spec,
     rules_from_json,
 )
-from connector.sandbox._query import compile_select
-from connector.sandbox._security import SECURITY_TYPES, ensure_installed, objects_for, security_errors
-from connector.sandbox._soql import SoqlError, parse
-from connector.sandbox._store import Cursor, Store
-from connector.sandbox._values import WriteValueError, make_id, normalize_id, to_json, to_storage
+from presales_sync.connector.sandbox._query import compile_select
+from presales_sync.connector.sandbox._security import (
+    SECURITY_TYPES,
+    ensure_installed,
+    objects_for,
+    security_errors,
+)
+from presales_sync.connector.sandbox._soql import SoqlError, parse
+from presales_sync.connector.sandbox._store import Cursor, Store
+from presales_sync.connector.sandbox._values import (
+    WriteValueError,
+    make_id,
+    normalize_id,
+    to_json,
+    to_storage,
+)
 
 MIN_VERSION, MAX_VERSION = 31, 68
 DAILY_LIMIT = 15000

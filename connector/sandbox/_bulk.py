@@ -24,15 +24,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from connector.sandbox._catalog import ObjectDef
-from connector.sandbox._query import Compiled, compile_select
-from connector.sandbox._security import objects_for
-from connector.sandbox._soql import parse
-from connector.sandbox._store import Cursor
-from connector.sandbox._values import make_id, ms_to_sf, to_json
+from presales_sync.connector.sandbox._catalog import ObjectDef
+from presales_sync.connector.sandbox._query import Compiled, compile_select
+from presales_sync.connector.sandbox._security import objects_for
+from presales_sync.connector.sandbox._soql import parse
+from presales_sync.connector.sandbox._store import Cursor
+from presales_sync.connector.sandbox._values import make_id, ms_to_sf, to_json
 
 if TYPE_CHECKING:
-    from connector.sandbox._api import Api, Reply, Request
+    from presales_sync.connector.sandbox._api import Api, Reply, Request
 
 NULL = "#N/A"
 CHUNK_ROWS = 10_000
@@ -108,7 +108,7 @@ class Job:
 
 
 def _err(status: int, code: str, message: str) -> Reply:
-    from connector.sandbox._api import Reply
+    from presales_sync.connector.sandbox._api import Reply
 
     return Reply(status, [{"errorCode": code, "message": message}])
 
@@ -185,7 +185,7 @@ class BulkService:
 
     @staticmethod
     def _reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
-        from connector.sandbox._api import Reply
+        from presales_sync.connector.sandbox._api import Reply
 
         return Reply(status, body, headers or {})
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from connector.sandbox._catalog import INDUSTRIES, PRIORITIES, STAGES, default_objects
-from connector.sandbox._store import Store
-from connector.sandbox._values import dt_to_ms, make_id, whole_second
+from presales_sync.connector.sandbox._catalog import INDUSTRIES, PRIORITIES, STAGES, default_objects
+from presales_sync.connector.sandbox._store import Store
+from presales_sync.connector.sandbox._values import dt_to_ms, make_id, whole_second
 
 ORG_ID = make_id("00D", 4_200_000)
 DAY_MS = 86_400_000

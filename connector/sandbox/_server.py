@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from connector.sandbox._api import Api, Identity, Reply, Request
-from connector.sandbox._faults import FaultPlan, FaultRule, parse_spec
-from connector.sandbox._seed import anchor_for, seed_org
-from connector.sandbox._store import Store
-from connector.sandbox._tls import KeyFiles, ensure_keys, server_context
-from connector.sandbox._zoho import ZohoApi, ZohoLimits
-from connector.sandbox._zoho_sandbox import ZohoSandboxMixin
+from presales_sync.connector.sandbox._api import Api, Identity, Reply, Request
+from presales_sync.connector.sandbox._faults import FaultPlan, FaultRule, parse_spec
+from presales_sync.connector.sandbox._seed import anchor_for, seed_org
+from presales_sync.connector.sandbox._store import Store
+from presales_sync.connector.sandbox._tls import KeyFiles, ensure_keys, server_context
+from presales_sync.connector.sandbox._zoho import ZohoApi, ZohoLimits
+from presales_sync.connector.sandbox._zoho_sandbox import ZohoSandboxMixin
 
 _JSON = "application/json;charset=UTF-8"
 #: The largest request body read (Bulk 2.0 takes up to 150 MB of CSV a job, plus headroom

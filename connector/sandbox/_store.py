@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox._catalog import SQL_TYPES, FieldDef, ObjectDef
-from connector.sandbox._query import Compiled
-from connector.sandbox._values import whole_second
+from presales_sync.connector.sandbox._catalog import SQL_TYPES, FieldDef, ObjectDef
+from presales_sync.connector.sandbox._query import Compiled
+from presales_sync.connector.sandbox._values import whole_second
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CURSOR_IDLE_SECONDS = 2 * 24 * 3600  # Salesforce keeps query cursors for two days (API v56+)

@@ -57,12 +57,19 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
-from connector.sandbox._api import Reply, Request
-from connector.sandbox._faults import FaultPlan, FaultRule
-from connector.sandbox._zoho_fields import changed_field, field_json, module_json, new_field
-from connector.sandbox._zoho_seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
-from connector.sandbox._zoho_store import LOOKUP_TYPES, RECORD_MODULES, USERS, Row, ZField, ZohoStore
-from connector.sandbox._zoho_wire import (
+from presales_sync.connector.sandbox._api import Reply, Request
+from presales_sync.connector.sandbox._faults import FaultPlan, FaultRule
+from presales_sync.connector.sandbox._zoho_fields import changed_field, field_json, module_json, new_field
+from presales_sync.connector.sandbox._zoho_seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
+from presales_sync.connector.sandbox._zoho_store import (
+    LOOKUP_TYPES,
+    RECORD_MODULES,
+    USERS,
+    Row,
+    ZField,
+    ZohoStore,
+)
+from presales_sync.connector.sandbox._zoho_wire import (
     EntryError,
     ZohoError,
     coerce,

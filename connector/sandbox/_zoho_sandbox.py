@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox._faults import FaultPlan
-from connector.sandbox._store import Store
-from connector.sandbox._zoho import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
-from connector.sandbox._zoho_seed import seed_zoho
-from connector.sandbox._zoho_store import ZohoStore
+from presales_sync.connector.sandbox._faults import FaultPlan
+from presales_sync.connector.sandbox._store import Store
+from presales_sync.connector.sandbox._zoho import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
+from presales_sync.connector.sandbox._zoho_seed import seed_zoho
+from presales_sync.connector.sandbox._zoho_store import ZohoStore
 
 
 class ZohoSandboxMixin:

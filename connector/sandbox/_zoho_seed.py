@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from connector.sandbox._catalog import INDUSTRIES, FieldDef, default_objects, is_plugin_field
-from connector.sandbox._store import Store
-from connector.sandbox._zoho_store import Row, ZField, ZohoStore, derived_api_name
+from presales_sync.connector.sandbox._catalog import INDUSTRIES, FieldDef, default_objects, is_plugin_field
+from presales_sync.connector.sandbox._store import Store
+from presales_sync.connector.sandbox._zoho_store import Row, ZField, ZohoStore, derived_api_name
 
 ZBASE = 5_725_767_000_000_000_000
 _FIELD_BASE = ZBASE + 8_000_000_000

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from connector.sandbox._store import Database
+from presales_sync.connector.sandbox._store import Database
 
 #: Zoho ``data_type`` → ``json_type`` (as settings/fields reports it).
 JSON_TYPES: dict[str, str] = {

@@ -14,10 +14,15 @@ from collections.abc import Callable, Mapping
 
 import requests
 
-from connector.zoho._adapter import ZohoConnector
-from connector.zoho._auth import ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, load_credentials
-from connector.zoho._transport import Transport
-from connector.zoho.settings import DATA_CENTERS, ZohoSettings
+from presales_sync.connector.zoho._adapter import ZohoConnector
+from presales_sync.connector.zoho._auth import (
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_REFRESH_TOKEN,
+    load_credentials,
+)
+from presales_sync.connector.zoho._transport import Transport
+from presales_sync.connector.zoho.settings import DATA_CENTERS, ZohoSettings
 
 
 def connect(

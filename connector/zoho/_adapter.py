@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connector.base import (
+from presales_sync.connector.base import (
     ApiUsage,
     FieldChangePlan,
     FieldInfo,
@@ -31,10 +31,10 @@ from connector.base import (
     RemoteRecord,
     WriteResult,
 )
-from connector.errors import ConfigError, FatalError
-from connector.zoho._install import FieldInstaller
-from connector.zoho._metadata import checked_fields
-from connector.zoho._transport import Answer, Transport
+from presales_sync.connector.errors import ConfigError, FatalError
+from presales_sync.connector.zoho._install import FieldInstaller
+from presales_sync.connector.zoho._metadata import checked_fields
+from presales_sync.connector.zoho._transport import Answer, Transport
 
 API = "/crm/v8"
 #: Get Records: at most 50 fields a call, 200 records a page, and `page` reaches only the

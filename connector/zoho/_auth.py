@@ -22,9 +22,9 @@ from typing import Any
 import requests
 from pydantic import SecretStr
 
-from connector._http import json_object
-from connector._secrets_file import read_secret_file, write_secret_file
-from connector.errors import AuthError, ConfigError, FatalError, RetryableError
+from presales_sync.connector._http import json_object
+from presales_sync.connector._secrets_file import read_secret_file, write_secret_file
+from presales_sync.connector.errors import AuthError, ConfigError, FatalError, RetryableError
 
 ENV_CLIENT_ID = "PRESALES_ZOHO_CLIENT_ID"
 ENV_CLIENT_SECRET = "PRESALES_ZOHO_CLIENT_SECRET"

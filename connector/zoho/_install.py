@@ -10,12 +10,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from connector._http import chunks
-from connector.base import FieldChangePlan, FieldSpec, check_specs
-from connector.errors import ConfigError, FatalError
+from presales_sync.connector._http import chunks
+from presales_sync.connector.base import FieldChangePlan, FieldSpec, check_specs
+from presales_sync.connector.errors import ConfigError, FatalError
 
 if TYPE_CHECKING:
-    from connector.zoho._adapter import ZohoConnector
+    from presales_sync.connector.zoho._adapter import ZohoConnector
 
 #: Zoho creates or updates at most 5 fields per call.
 FIELDS_BATCH = 5

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connector.errors import FatalError
+from presales_sync.connector.errors import FatalError
 
 #: Keys every field entry must have, and the JSON kinds they may hold. Zoho's v8 OAS
 #: (``fields.json`` ``fields``) lists all of them as required.

@@ -32,9 +32,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from connector._http import HttpSession, Kind, json_object, transport_failure
-from connector._http import classify as classify_in
-from connector.errors import (
+from presales_sync.connector._http import HttpSession, Kind, json_object, transport_failure
+from presales_sync.connector._http import classify as classify_in
+from presales_sync.connector.errors import (
     AuthError,
     ConfigError,
     ConnectorError,
@@ -43,7 +43,7 @@ from connector.errors import (
     RetryableError,
     UnknownFieldError,
 )
-from connector.zoho._auth import (
+from presales_sync.connector.zoho._auth import (
     CacheEntry,
     Credentials,
     MintLimiter,
@@ -52,7 +52,7 @@ from connector.zoho._auth import (
     parse_token_response,
     refresh_form,
 )
-from connector.zoho.settings import ZohoSettings
+from presales_sync.connector.zoho.settings import ZohoSettings
 
 #: A wait for the minting limit longer than this is not slept through: the run stops with a
 #: `RetryableError` carrying `retry_after`, and cron comes back later.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from connector.errors import ConfigError
+from presales_sync.connector.errors import ConfigError
 
 #: Data centre → (accounts server, API domain), from Zoho's v8 SDK. The API domain is only a
 #: fallback: the token response's ``api_domain`` is what every call goes to.

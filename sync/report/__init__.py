@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from rules import STEP_ORDER, Step, Task
-from rules.kpi import Period
-from rules.sla import first_response_at, requested_at, response_due
-from sync.config import Loaded
-from sync.report._csv import write_rows
-from sync.report._html import render_html
-from sync.scoring import card_dict, compute
-from sync.store import Store
+from presales_sync.rules import STEP_ORDER, Step, Task
+from presales_sync.rules.kpi import Period
+from presales_sync.rules.sla import first_response_at, requested_at, response_due
+from presales_sync.sync.config import Loaded
+from presales_sync.sync.report._csv import write_rows
+from presales_sync.sync.report._html import render_html
+from presales_sync.sync.scoring import card_dict, compute
+from presales_sync.sync.store import Store
 
 
 @dataclass
@@ -157,8 +157,8 @@ def write_csv(report: Report, directory: Path) -> list[Path]:
 
 
 def report_period(config_path: Path, period_text: str, *, now: datetime) -> Report:
-    from sync import config as config_mod
-    from sync.service import open_store
+    from presales_sync.sync import config as config_mod
+    from presales_sync.sync.service import open_store
 
     period = Period.parse(period_text)
     loaded = config_mod.load(config_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from sync.report._svg import bars, line
+from presales_sync.sync.report._svg import bars, line
 
 DIM_COLOURS = {"contribution": "#1f6feb", "quality": "#2da44e", "knowledge": "#bf8700",
                "learning": "#8250df"}

@@ -4,7 +4,7 @@ A store is checked before it is used (`Store.open`): its errors are `StoreError`
 name the file or URL and say what to do (see `sync.store.errors`); it belongs to one CRM org
 (`Store.claim`)."""
 
-from sync.store.errors import (
+from presales_sync.sync.store.errors import (
     StoreCorrupt,
     StoreError,
     StoreInaccessible,
@@ -13,8 +13,8 @@ from sync.store.errors import (
     StoreUnavailable,
     store_fault,
 )
-from sync.store.owner import StoreOwner
-from sync.store.repo import ActivityRow, LockHeld, OpportunityRow, Store, StoredTask
+from presales_sync.sync.store.owner import StoreOwner
+from presales_sync.sync.store.repo import ActivityRow, LockHeld, OpportunityRow, Store, StoredTask
 
 __all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoreCorrupt", "StoreError",
            "StoreInaccessible", "StoreOwnedElsewhere", "StoreOwner", "StoreTooNew", "StoreUnavailable",

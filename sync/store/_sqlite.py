@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sync.store.errors import (
+from presales_sync.sync.store.errors import (
     RESTORE_ADVICE,
     StoreCorrupt,
     StoreInaccessible,

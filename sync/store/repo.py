@@ -39,10 +39,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from rules import EventKind, Status, Step, Task, TaskEvent
-from sync.store import _sqlite
-from sync.store import schema as t
-from sync.store.errors import (
+from presales_sync.rules import EventKind, Status, Step, Task, TaskEvent
+from presales_sync.sync.store import _sqlite
+from presales_sync.sync.store import schema as t
+from presales_sync.sync.store.errors import (
     StoreCorrupt,
     StoreError,
     StoreOwnedElsewhere,
@@ -50,7 +50,7 @@ from sync.store.errors import (
     StoreUnavailable,
     store_fault,
 )
-from sync.store.owner import OWNER_KEY, StoreOwner, refusal
+from presales_sync.sync.store.owner import OWNER_KEY, StoreOwner, refusal
 
 log = logging.getLogger("presales.store")
 

@@ -16,9 +16,15 @@ import pytest
 import responses
 from responses import matchers
 
-from connector import FatalError, RecordChange, RemoteRecord
-from connector.salesforce import SalesforceConnector, SalesforceSettings, connect
-from connector.salesforce._bulk import _rows, csv_cell, ingest_chunks, parse_error, stamp_ordered
+from presales_sync.connector import FatalError, RecordChange, RemoteRecord
+from presales_sync.connector.salesforce import SalesforceConnector, SalesforceSettings, connect
+from presales_sync.connector.salesforce._bulk import (
+    _rows,
+    csv_cell,
+    ingest_chunks,
+    parse_error,
+    stamp_ordered,
+)
 
 INSTANCE = "https://acme.my.salesforce.com"
 BASE = f"{INSTANCE}/services/data/v66.0"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from connector import ConfigError
-from connector.base import FieldSpec, check_specs
-from connector.salesforce._install import check_spec as salesforce_check
-from connector.zoho._install import check_spec as zoho_check
+from presales_sync.connector import ConfigError
+from presales_sync.connector.base import FieldSpec, check_specs
+from presales_sync.connector.salesforce._install import check_spec as salesforce_check
+from presales_sync.connector.zoho._install import check_spec as zoho_check
 
 
 def test_a_field_named_twice_is_refused_whatever_its_case() -> None:

@@ -17,9 +17,9 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import connector
-import connector.salesforce as salesforce_pkg
-from connector import (
+import presales_sync.connector.salesforce as salesforce_pkg
+from presales_sync import connector
+from presales_sync.connector import (
     AuthError,
     ConfigError,
     ConnectorError,
@@ -28,8 +28,8 @@ from connector import (
     RecordChange,
     RetryableError,
 )
-from connector.base import Connector
-from connector.salesforce import SalesforceConnector, SalesforceSettings, connect
+from presales_sync.connector.base import Connector
+from presales_sync.connector.salesforce import SalesforceConnector, SalesforceSettings, connect
 
 INSTANCE = "https://acme.my.salesforce.com"
 LOGIN = "https://login.salesforce.com"
@@ -451,7 +451,7 @@ def test_no_transport_exception_leaks_from_describe(
     )
     with pytest.raises(ConnectorError) as info:
         session_sf.describe("Nope__c")
-    assert type(info.value).__module__ == "connector.errors"
+    assert type(info.value).__module__ == "presales_sync.connector.errors"
 
 
 # -- describe --------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
-from connector.base import FieldSpec
-from connector.errors import AuthError, ConfigError, FatalError, RetryableError
-from connector.salesforce import SalesforceConnector, SalesforceSettings, connect
+from presales_sync.connector.base import FieldSpec
+from presales_sync.connector.errors import AuthError, ConfigError, FatalError, RetryableError
+from presales_sync.connector.salesforce import SalesforceConnector, SalesforceSettings, connect
 
 INSTANCE = "https://acme.my.salesforce.com"
 LOGIN = "https://login.salesforce.com"

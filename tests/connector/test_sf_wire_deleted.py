@@ -12,10 +12,10 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
-from connector import RecordChange
-from connector.salesforce import SalesforceConnector, SalesforceSettings, connect
-from connector.salesforce._bulk import parse_error
-from connector.salesforce._transport import RecordOutcome, record_outcome, record_result
+from presales_sync.connector import RecordChange
+from presales_sync.connector.salesforce import SalesforceConnector, SalesforceSettings, connect
+from presales_sync.connector.salesforce._bulk import parse_error
+from presales_sync.connector.salesforce._transport import RecordOutcome, record_outcome, record_result
 
 INSTANCE = "https://acme.my.salesforce.com"
 BASE = f"{INSTANCE}/services/data/v66.0"

@@ -16,10 +16,10 @@ import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connector import AuthError, ConfigError
-from connector.salesforce import SalesforceSettings, connect
-from connector.salesforce.settings import default_audience
-from connector.sandbox import Sandbox
+from presales_sync.connector import AuthError, ConfigError
+from presales_sync.connector.salesforce import SalesforceSettings, connect
+from presales_sync.connector.salesforce.settings import default_audience
+from presales_sync.connector.sandbox import Sandbox
 
 MY_DOMAIN = "https://acme.my.salesforce.com"
 USERNAME = "integration@acme.example"

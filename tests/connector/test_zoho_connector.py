@@ -16,8 +16,8 @@ import pytest
 import responses
 from zoho_schema import errors, validate
 
-import connector
-from connector import (
+from presales_sync import connector
+from presales_sync.connector import (
     AuthError,
     ConfigError,
     FatalError,
@@ -25,9 +25,9 @@ from connector import (
     RecordChange,
     RetryableError,
 )
-from connector.base import Connector
-from connector.zoho import DATA_CENTERS, ZohoConnector, ZohoSettings, connect
-from connector.zoho._auth import MintLimiter
+from presales_sync.connector.base import Connector
+from presales_sync.connector.zoho import DATA_CENTERS, ZohoConnector, ZohoSettings, connect
+from presales_sync.connector.zoho._auth import MintLimiter
 
 ACCOUNTS = "https://accounts.zoho.com"
 TOKEN_URL = f"{ACCOUNTS}/oauth/v2/token"

@@ -13,10 +13,10 @@ import pytest
 import responses
 from zoho_schema import errors, validate
 
-from connector import ConfigError
-from connector.base import FieldSpec
-from connector.zoho import ZohoConnector, ZohoSettings, connect
-from connector.zoho._install import definition, zoho_label
+from presales_sync.connector import ConfigError
+from presales_sync.connector.base import FieldSpec
+from presales_sync.connector.zoho import ZohoConnector, ZohoSettings, connect
+from presales_sync.connector.zoho._install import definition, zoho_label
 
 TOKEN_URL = "https://accounts.zoho.com/oauth/v2/token"
 API = "https://www.zohoapis.com/crm/v8"
@@ -216,8 +216,8 @@ def test_remove_deletes_present_custom_fields_only(rsps: responses.RequestsMock)
 
 
 def test_field_creation_requests_fit_zohos_schema(rsps: responses.RequestsMock) -> None:
-    import mappings
-    from mappings.fields import plugin_fields
+    from presales_sync import mappings
+    from presales_sync.mappings.fields import plugin_fields
 
     zoho = FakeZohoFields(rsps, STANDARD)
     resolved = plugin_fields(mappings.load_mapping(mappings.default_mapping_path("zoho")))

@@ -9,8 +9,8 @@ import pytest
 import responses
 from test_zoho_connector import API, Clock, add_tokens, bad, calls_to, deal, make, query
 
-from connector import ConfigError, RecordChange
-from connector.base import ApiUsage
+from presales_sync.connector import ConfigError, RecordChange
+from presales_sync.connector.base import ApiUsage
 
 
 @pytest.fixture

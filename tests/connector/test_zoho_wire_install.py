@@ -17,10 +17,10 @@ from test_zoho_install import make as installer
 from test_zoho_wire_full_read import crm
 from zoho_schema import errors, validate
 
-from connector.base import FieldSpec
-from connector.sandbox import Sandbox
-from connector.zoho._adapter import updateable
-from connector.zoho._install import definition
+from presales_sync.connector.base import FieldSpec
+from presales_sync.connector.sandbox import Sandbox
+from presales_sync.connector.zoho._adapter import updateable
+from presales_sync.connector.zoho._install import definition
 
 PARTNER = FieldSpec(object_name="Deals", name="Presales_Partner", label="Presales Partner", type="Lookup",
                     reference_to="Accounts")

@@ -13,9 +13,9 @@ import pytest
 import responses
 from test_zoho_connector import API, Clock, add_tokens, listed, make
 
-from connector import FatalError, RecordChange
-from connector.base import FieldSpec
-from connector.zoho import ZohoConnector
+from presales_sync.connector import FatalError, RecordChange
+from presales_sync.connector.base import FieldSpec
+from presales_sync.connector.zoho import ZohoConnector
 
 FIELDS_URL = f"{API}/settings/fields"
 CALL = "GET /crm/v8/settings/fields?module=Deals"

@@ -15,9 +15,9 @@ import pytest
 import responses
 from test_zoho_connector import API, TOKEN_URL, TOKENS, Clock, add_tokens, calls_to, make
 
-from connector import ConfigError
-from connector import _secrets_file as secret_files
-from connector.zoho._auth import CacheEntry, TokenCache
+from presales_sync.connector import ConfigError
+from presales_sync.connector import _secrets_file as secret_files
+from presales_sync.connector.zoho._auth import CacheEntry, TokenCache
 
 WHAT = "the Zoho token cache"
 

@@ -21,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from connector.sandbox import Sandbox
+from presales_sync.connector.sandbox import Sandbox
 
 PRESALES = str(Path(sys.executable).parent / "presales")
 
@@ -62,7 +62,7 @@ class Org:
     @property
     def env(self) -> dict[str, str]:
         """The integration user's secrets."""
-        from sync.demo import crm_env
+        from presales_sync.sync.demo import crm_env
 
         return crm_env(self.sb, self.crm)
 
@@ -73,7 +73,7 @@ class Org:
     def config(self, directory: Path, **overrides: Any) -> Path:
         """A config file for this CRM (Zoho runs of one module share one token cache, as one
         cron job's runs do: Zoho mints at most 10 tokens per 10 minutes)."""
-        from sync.demo import crm_settings
+        from presales_sync.sync.demo import crm_settings
 
         crm = crm_settings(self.sb, self.crm)
         if self.crm == "zoho" and self.token_cache is not None:
@@ -237,8 +237,7 @@ def jwt_settings(sb: Sandbox) -> tuple[dict[str, Any], dict[str, str]]:
 
 def write_rules(directory: Path, **overrides: Any) -> Path:
     """A copy of the shipped rules file with top-level keys replaced."""
-    import rules
-
+    from presales_sync import rules
     data = yaml.safe_load((Path(rules.__file__).parent / "default.yaml").read_text(encoding="utf-8"))
     data.update(overrides)
     path = directory / "rules.yaml"

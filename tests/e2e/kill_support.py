@@ -16,8 +16,8 @@ import requests
 import sqlalchemy as sa
 import yaml
 
-from connector.sandbox import Sandbox
-from sync.store import schema
+from presales_sync.connector.sandbox import Sandbox
+from presales_sync.sync.store import schema
 
 #: Field names per CRM (the default mappings): domain name → API name.
 FIELDS = {

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from e2e_support import Org, write_config
 
-from connector.salesforce import SalesforceSettings, connect
-from connector.sandbox import Sandbox, parse_spec
-from connector.sandbox import _bulk as sandbox_bulk
-from sync.service import sync_once
+from presales_sync.connector.salesforce import SalesforceSettings, connect
+from presales_sync.connector.sandbox import Sandbox, parse_spec
+from presales_sync.connector.sandbox import _bulk as sandbox_bulk
+from presales_sync.sync.service import sync_once
 
 SEED_TIME = datetime(2026, 11, 20, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)

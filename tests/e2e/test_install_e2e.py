@@ -9,7 +9,7 @@ from pathlib import Path
 
 from e2e_support import Org, presales, write_config
 
-import mappings
+from presales_sync import mappings
 
 #: Per CRM, the sandbox's endpoint families that install writes through.
 INSTALL_WRITES = {"salesforce": ("composite_create", "sobject_create", "composite_sobjects"),

@@ -23,8 +23,8 @@ import pytest
 from e2e_support import PRESALES, presales
 from kill_support import Command, Ledger, People, StoreView, final_store, quiesce, store_view, write_calls
 
-from connector.sandbox import Sandbox, parse_spec
-from sync.demo import CRMS, crm_env, write_config
+from presales_sync.connector.sandbox import Sandbox, parse_spec
+from presales_sync.sync.demo import CRMS, crm_env, write_config
 
 #: Runs killed (the issue's "at least 20"); runs that finish before their kill come on top.
 KILLS = 20

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from e2e_support import Org, presales
 
-import mappings
+from presales_sync import mappings
 
 
 def _mapping_copy(tmp_path: Path, old: str, new: str, crm: str = "salesforce") -> Path:

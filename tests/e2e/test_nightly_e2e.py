@@ -9,7 +9,7 @@ from pathlib import Path
 
 from e2e_support import OPEN_REQUESTED, Org, presales, run_json, write_config
 
-import mappings
+from presales_sync import mappings
 
 
 def _usage(org: Org, used: int | None = None) -> dict[str, int]:

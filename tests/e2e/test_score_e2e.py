@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from e2e_support import Org, presales, run_json, write_config, write_rules
 
-from rules.kpi import Period
+from presales_sync.rules.kpi import Period
 
 # the quarter of today in the config's time zone (where the synced events fall)
 PERIOD = Period.containing(datetime.now(ZoneInfo("Asia/Shanghai")).date()).label

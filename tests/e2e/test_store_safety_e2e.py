@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from e2e_support import Org, presales, run_json
 
-from sync.store import Store
+from presales_sync.sync.store import Store
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "sync" / "store" / "migrations"
 

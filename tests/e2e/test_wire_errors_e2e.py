@@ -8,7 +8,7 @@ from pathlib import Path
 
 from e2e_support import Org, presales, write_config
 
-from mappings import default_mapping_path
+from presales_sync.mappings import default_mapping_path
 
 
 def _closed_port() -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from e2e_support import Org, presales, run_json
 
-from rules.kpi import Period
+from presales_sync.rules.kpi import Period
 
 PERIOD = Period.containing(datetime.now(UTC).date()).label
 

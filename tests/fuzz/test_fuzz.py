@@ -22,13 +22,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import rules as rules_pkg
-from connector.salesforce._adapter import build_soql
-from connector.salesforce._soql import soql_like, soql_string
-from connector.sandbox._catalog import default_objects
-from connector.sandbox._query import compile_select
-from connector.sandbox._soql import SoqlError, parse
-from mappings import (
+from presales_sync import rules as rules_pkg
+from presales_sync.connector.salesforce._adapter import build_soql
+from presales_sync.connector.salesforce._soql import soql_like, soql_string
+from presales_sync.connector.sandbox._catalog import default_objects
+from presales_sync.connector.sandbox._query import compile_select
+from presales_sync.connector.sandbox._soql import SoqlError, parse
+from presales_sync.mappings import (
     FileProblems,
     ValueError_,
     default_mapping_path,
@@ -37,10 +37,10 @@ from mappings import (
     load_model,
     observed,
 )
-from mappings.apply import MAX_INTEGER, canonical
-from mappings.model import FieldType
-from rules import RulesSettings
-from sync.config import check_expressions
+from presales_sync.mappings.apply import MAX_INTEGER, canonical
+from presales_sync.mappings.model import FieldType
+from presales_sync.rules import RulesSettings
+from presales_sync.sync.config import check_expressions
 
 EXAMPLES = int(os.environ.get("PRESALES_FUZZ_EXAMPLES", "300"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])

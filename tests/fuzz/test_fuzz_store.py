@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync.store import Store, StoreError
+from presales_sync.sync.store import Store, StoreError
 
 EXAMPLES = int(os.environ.get("PRESALES_FUZZ_EXAMPLES", "300"))
 # each example opens a SQLite file and may run the migrations: a tenth of the text budget

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from rules import Command, apply_command, assign, close, create_task
-from sync.store import ActivityRow, OpportunityRow, Store
+from presales_sync.rules import Command, apply_command, assign, close, create_task
+from presales_sync.sync.store import ActivityRow, OpportunityRow, Store
 
 ENGINEERS = [("005E1", "Li Wei", "senior", True), ("005E2", "Zhang Min", "junior", False),
              ("005E3", "Wang Fang", "intermediate", False)]

@@ -12,8 +12,8 @@ from pathlib import Path
 import yaml
 from report_fixture import ENGINEERS, write_org
 
-from sync.report import Report, write_csv
-from sync.report._csv import safe_cell
+from presales_sync.sync.report import Report, write_csv
+from presales_sync.sync.report._csv import safe_cell
 
 PRESALES = str(Path(sys.executable).parent / "presales")
 HOSTILE = ["+cmd|' /C calc'!A0", "@SUM(1+1)", "=1+1"]

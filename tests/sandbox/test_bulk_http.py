@@ -16,8 +16,8 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from connector.sandbox import Sandbox, _server
-from connector.sandbox import _bulk as sandbox_bulk
+from presales_sync.connector.sandbox import Sandbox, _server
+from presales_sync.connector.sandbox import _bulk as sandbox_bulk
 
 V = "66.0"
 

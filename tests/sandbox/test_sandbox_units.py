@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from connector.sandbox import _store
-from connector.sandbox._soql import SoqlError, parse
-from connector.sandbox._values import make_id, normalize_id, parse_datetime
+from presales_sync.connector.sandbox import _store
+from presales_sync.connector.sandbox._soql import SoqlError, parse
+from presales_sync.connector.sandbox._values import make_id, normalize_id, parse_datetime
 
 
 def test_write_clock_never_goes_backwards_and_keeps_whole_seconds(

@@ -18,7 +18,7 @@ import requests
 import yaml
 from zoho_schema import validate
 
-from connector.sandbox import Sandbox, ZohoLimits, describe_banner, parse_spec
+from presales_sync.connector.sandbox import Sandbox, ZohoLimits, describe_banner, parse_spec
 
 DEAL_FIELDS = (
     "Deal_Name,Account_Name,Owner,Stage,Amount,Closing_Date,Created_Time,Modified_Time,Modified_By,"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from sync.store import LockHeld, Store
+from presales_sync.sync.store import LockHeld, Store
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from rules import Command, Status, Step, apply_command, assign, create_task
-from sync.store import LockHeld, OpportunityRow, Store
+from presales_sync.rules import Command, Status, Step, apply_command, assign, create_task
+from presales_sync.sync.store import LockHeld, OpportunityRow, Store
 
 T0 = datetime(2026, 11, 20, 8, 15, 2, 123000, tzinfo=UTC)
 

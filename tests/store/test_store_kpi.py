@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from sync.store import ActivityRow, Store
+from presales_sync.sync.store import ActivityRow, Store
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 

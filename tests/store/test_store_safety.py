@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
 
-from rules import create_task
-from sync.store import (
+from presales_sync.rules import create_task
+from presales_sync.sync.store import (
     OpportunityRow,
     Store,
     StoreCorrupt,

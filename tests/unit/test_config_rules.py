@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mappings import FileProblems
-from rules import BusinessCalendar, WeekendCalendar
-from sync import config as config_mod
+from presales_sync.mappings import FileProblems
+from presales_sync.rules import BusinessCalendar, WeekendCalendar
+from presales_sync.sync import config as config_mod
 
 
 def _write(tmp_path: Path, *, rules: str | None = None, calendar: object = None) -> Path:

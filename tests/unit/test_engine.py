@@ -11,12 +11,20 @@ from typing import Any
 
 import pytest
 
-import mappings
-from connector import ApiUsage, ObjectSchema, Page, RecordChange, RemoteRecord, RetryableError, WriteResult
-from rules import Engineer, EventKind, Level, RulesSettings, Task
-from sync.config import Config, CrmConfig, Loaded
-from sync.engine import run_sync
-from sync.store import Store
+from presales_sync import mappings
+from presales_sync.connector import (
+    ApiUsage,
+    ObjectSchema,
+    Page,
+    RecordChange,
+    RemoteRecord,
+    RetryableError,
+    WriteResult,
+)
+from presales_sync.rules import Engineer, EventKind, Level, RulesSettings, Task
+from presales_sync.sync.config import Config, CrmConfig, Loaded
+from presales_sync.sync.engine import run_sync
+from presales_sync.sync.store import Store
 
 ME = "005INTEGRATION"
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
@@ -340,7 +348,7 @@ def test_a_write_that_failed_is_evaluated_and_sent_again_even_when_nothing_is_du
 
 def test_a_killed_runs_record_is_closed_as_abandoned_and_errors_keep_their_exit_code(
         loaded: Loaded, store: Store) -> None:
-    from connector import ConfigError
+    from presales_sync.connector import ConfigError
 
     store.start_run(loaded.config.profile, "sync", NOW - timedelta(hours=1), False)  # killed: never finished
     crm = MemoryCRM(_org(2))
@@ -360,16 +368,16 @@ def test_a_killed_runs_record_is_closed_as_abandoned_and_errors_keep_their_exit_
 
 def test_the_report_keeps_a_sample_of_field_changes_and_counts_them_all(
         loaded: Loaded, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sync.engine
+    from presales_sync.sync import engine as sync_engine
 
-    monkeypatch.setattr(sync.engine, "CHANGES_KEPT", 3)
+    monkeypatch.setattr(sync_engine, "CHANGES_KEPT", 3)
     report = run_sync(loaded, store, MemoryCRM(_org(8)), now=NOW, dry_run=True)
     assert len(report.changes) == 3 and report.counts["field_changes"] > 3
 
 
 def test_a_run_that_dies_after_reading_leaves_the_changed_tasks_to_the_next_run(
         loaded: Loaded, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sync.engine
+    from presales_sync.sync import engine as sync_engine
 
     crm = MemoryCRM(_org(4))
     run_sync(loaded, store, crm, now=NOW)
@@ -381,7 +389,7 @@ def test_a_run_that_dies_after_reading_leaves_the_changed_tasks_to_the_next_run(
         raise RetryableError("killed", code="KILLED")
 
     with monkeypatch.context() as patch:
-        patch.setattr(sync.engine._Run, "evaluate", dies)
+        patch.setattr(sync_engine._Run, "evaluate", dies)
         with pytest.raises(RetryableError):
             run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
     after = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=2))  # reads nothing new

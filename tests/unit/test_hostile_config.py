@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from mappings import FileProblems
-from mappings.load import load_model, read_yaml
-from rules import needs_presales
-from sync import config as config_mod
+from presales_sync.mappings import FileProblems
+from presales_sync.mappings.load import load_model, read_yaml
+from presales_sync.rules import needs_presales
+from presales_sync.sync import config as config_mod
 
 CONFIG = 'crm: {kind: salesforce, instance_url: "https://x.my.salesforce.com"}\n'
 ROSTER = "engineers:\n  - {crm_user_id: 005A, name: A}\n"

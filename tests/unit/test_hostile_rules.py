@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from mappings import FileProblems
-from rules import Expression, ExpressionError
-from rules.expressions import ExpressionLimits
-from sync import config as config_mod
+from presales_sync.mappings import FileProblems
+from presales_sync.rules import Expression, ExpressionError
+from presales_sync.rules.expressions import ExpressionLimits
+from presales_sync.sync import config as config_mod
 
 TODAY = date(2026, 11, 23)
 TEN = "[" + ", ".join(str(i) for i in range(10)) + "]"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mappings import FileProblems
-from rules.kpi import KpiSettings
-from sync import config as config_mod
+from presales_sync.mappings import FileProblems
+from presales_sync.rules.kpi import KpiSettings
+from presales_sync.sync import config as config_mod
 
 
 def _write(tmp_path: Path, **extra: object) -> Path:

@@ -3,9 +3,9 @@ lacks some of our fields."""
 
 from __future__ import annotations
 
-import mappings
-from mappings.init import starter_mapping
-from mappings.validate import CrmField, validate
+from presales_sync import mappings
+from presales_sync.mappings.init import starter_mapping
+from presales_sync.mappings.validate import CrmField, validate
 
 DEFAULT = mappings.default_mapping_path("salesforce")
 

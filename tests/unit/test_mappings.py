@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-import mappings
-from mappings import FileProblems, canonical, inbound, observed, outbound
-from sync.ledger import changed_by_crm, diff
+from presales_sync import mappings
+from presales_sync.mappings import FileProblems, canonical, inbound, observed, outbound
+from presales_sync.sync.ledger import changed_by_crm, diff
 
 DEFAULT = mappings.default_mapping_path("salesforce")
 

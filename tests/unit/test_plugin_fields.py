@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mappings
-from mappings.fields import plugin_fields
+from presales_sync import mappings
+from presales_sync.mappings.fields import plugin_fields
 
 DEFAULT = mappings.default_mapping_path("salesforce")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from rules import Command, apply_command, assign, close, create_task
-from rules.kpi import Metric, Period
-from sync.scoring import gather_facts
-from sync.store import ActivityRow
+from presales_sync.rules import Command, apply_command, assign, close, create_task
+from presales_sync.rules.kpi import Metric, Period
+from presales_sync.sync.scoring import gather_facts
+from presales_sync.sync.store import ActivityRow
 
 SH = ZoneInfo("Asia/Shanghai")
 Q3, Q4 = Period(2026, 3), Period(2026, 4)

@@ -14,12 +14,12 @@ import pytest
 import sqlalchemy as sa
 from test_engine import ENGINEERS, NOW, MemoryCRM
 
-import mappings
-from connector import Page, RemoteRecord
-from rules import RulesSettings
-from sync.config import Config, CrmConfig, Loaded, SyncConfig
-from sync.engine import run_sync
-from sync.store import Store, StoreUnavailable
+from presales_sync import mappings
+from presales_sync.connector import Page, RemoteRecord
+from presales_sync.rules import RulesSettings
+from presales_sync.sync.config import Config, CrmConfig, Loaded, SyncConfig
+from presales_sync.sync.engine import run_sync
+from presales_sync.sync.store import Store, StoreUnavailable
 
 
 @pytest.fixture

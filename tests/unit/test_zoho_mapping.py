@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import mappings
-from mappings import FileProblems, inbound, load_mapping
-from mappings.fields import plugin_fields
-from mappings.validate import CrmField, validate
-from sync import config as config_mod
+from presales_sync import mappings
+from presales_sync.mappings import FileProblems, inbound, load_mapping
+from presales_sync.mappings.fields import plugin_fields
+from presales_sync.mappings.validate import CrmField, validate
+from presales_sync.sync import config as config_mod
 
 ZOHO = mappings.default_mapping_path("zoho")
 STAGES = ("Qualification", "Closed Won", "Closed Lost", "Closed Lost to Competition")

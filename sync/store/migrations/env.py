@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from sync.store.schema import metadata
+from presales_sync.sync.store.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata,

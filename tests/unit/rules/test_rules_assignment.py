@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules import Assignment, Engineer, reconcile_queue, round_robin
+from presales_sync.rules import Assignment, Engineer, reconcile_queue, round_robin
 
 
 def roster(*specs: tuple[str, bool, int]) -> dict[str, Engineer]:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules import Step, WeekendCalendar, WorkCalendar, create_task, step_due_date
-from rules.calendar import BusinessCalendar
+from presales_sync.rules import Step, WeekendCalendar, WorkCalendar, create_task, step_due_date
+from presales_sync.rules.calendar import BusinessCalendar
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from rules import (
+from presales_sync.rules import (
     Command,
     RulesSettings,
     Step,

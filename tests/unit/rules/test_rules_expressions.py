@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from rules.calendar import WeekendCalendar
-from rules.expressions import FIELD_TYPES, Expression, ExpressionError
+from presales_sync.rules.calendar import WeekendCalendar
+from presales_sync.rules.expressions import FIELD_TYPES, Expression, ExpressionError
 
 TODAY = date(2026, 11, 20)  # a Friday
 EXAMPLE = 'amount >= 1000000 and industry in ["Finance", "Government"]'

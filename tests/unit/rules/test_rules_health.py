@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from rules import Health, WeekendCalendar, evaluate_health
+from presales_sync.rules import Health, WeekendCalendar, evaluate_health
 
 CAL = WeekendCalendar()
 THU = date(2026, 3, 5)

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import rules
-from rules.kpi import (
+from presales_sync import rules
+from presales_sync.rules.kpi import (
     Band,
     Dimension,
     Fact,
@@ -205,7 +205,7 @@ def test_year_needs_its_own_distinct_quarters():
 def test_annual_band_never_beats_the_score_band(scores: list[float]):
     card = score_year("E1", YEAR, [quarter(i + 1, s) for i, s in enumerate(scores)], SETTINGS)
     order = list(Band)
-    from rules.kpi import annual_band_by_score
+    from presales_sync.rules.kpi import annual_band_by_score
     assert order.index(card.band) >= order.index(annual_band_by_score(card.score, SETTINGS))
     assert min(scores) - 0.05 <= card.score <= max(scores) + 0.05
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules import (
+from presales_sync.rules import (
     Engineer,
     Level,
     Requirement,

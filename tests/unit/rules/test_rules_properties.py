@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rules import (
+from presales_sync.rules import (
     STEP_ORDER,
     Command,
     DomainError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import rules
+from presales_sync import rules
 
 RULES_DIR = Path(rules.__file__).resolve().parent
 FORBIDDEN_MODULES = {"connector", "sync", "mappings", "cli", "requests", "sqlalchemy"}
@@ -36,11 +36,13 @@ def impurities(source: str) -> list[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "presales_sync":
+            names = [f"presales_sync.{alias.name}" for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             names = [node.module or ""]
         else:
             names = []
-        found += [n for n in names if n.split(".")[0] in FORBIDDEN_MODULES]
+        found += [n for n in names if n.removeprefix("presales_sync.").split(".")[0] in FORBIDDEN_MODULES]
         if isinstance(node, ast.Call):
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
@@ -56,7 +58,8 @@ def test_rules_modules_are_pure(path: Path):
 
 def test_purity_check_can_fail():
     bad = (
-        "import requests\nfrom sync.engine import run\nfrom datetime import datetime\n"
-        "x = datetime.now()\ny = open('f')\n"
+        "import requests\nfrom presales_sync.sync.engine import run\nfrom presales_sync import mappings\n"
+        "from datetime import datetime\nx = datetime.now()\ny = open('f')\n"
     )
-    assert impurities(bad) == ["requests", "sync.engine", "now()", "open()"]
+    assert impurities(bad) == ["requests", "presales_sync.sync.engine", "presales_sync.mappings", "now()",
+                               "open()"]

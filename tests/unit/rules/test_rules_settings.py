@@ -8,7 +8,7 @@ import pydantic
 import pytest
 import yaml
 
-from rules import RulesSettings, Step
+from presales_sync.rules import RulesSettings, Step
 
 DEFAULT_YAML = Path(__file__).resolve().parents[3] / "rules" / "default.yaml"
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rules import (
+from presales_sync.rules import (
     BusinessCalendar,
     Command,
     Health,

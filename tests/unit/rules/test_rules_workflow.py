@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rules import (
+from presales_sync.rules import (
     Command,
     DomainError,
     EventKind,
