@@ -33,10 +33,14 @@ from presales_sync.connector.sandbox._zoho_sandbox import ZohoSandboxMixin
 
 _JSON = "application/json;charset=UTF-8"
 #: The largest request body read (Bulk 2.0 takes up to 150 MB of CSV a job, plus headroom
-#: so its own InvalidBatch answer is reachable); a bigger one is answered 413, unread.
+#: so its own InvalidBatch answer is reachable); a bigger one is answered 413.
 MAX_BODY_BYTES = 160_000_000
 #: A chunk-size line or trailer line longer than this is malformed, not read on.
 _MAX_LINE = 8192
+#: How much of a body past the limit is still read (and dropped) before the 413 goes out:
+#: closing on unread input makes TCP reset the connection, and a client still sending then
+#: sees the reset instead of the answer (servers linger the same way).
+_DRAIN_BYTES = 16 * 1024 * 1024
 
 
 class BodyError(Exception):
@@ -80,17 +84,28 @@ def read_chunked(stream: BufferedIOBase, limit: int) -> bytes:
         if size == 0:
             break
         total += size
-        if total > limit:
+        if total > limit + _DRAIN_BYTES:
             raise _too_large()
         data = stream.read(size)
         if len(data) != size:
             raise _bad_chunk("the body ended early")
-        parts.append(data)
+        if total <= limit:
+            parts.append(data)
         if _line(stream) != b"":
             raise _bad_chunk("a chunk is longer than its size line says")
     while _line(stream) != b"":  # trailer fields: read and ignored
         pass
+    if total > limit:  # read to its end, so the answer is not lost to a reset
+        raise _too_large()
     return b"".join(parts)
+
+
+def _discard(stream: BufferedIOBase, size: int) -> None:
+    while size > 0:
+        data = stream.read(min(size, 1 << 20))
+        if not data:
+            return
+        size -= len(data)
 
 
 def read_body(headers: Mapping[str, str], stream: BufferedIOBase, limit: int) -> bytes:
@@ -109,6 +124,8 @@ def read_body(headers: Mapping[str, str], stream: BufferedIOBase, limit: int) ->
         raise BodyError(400, "BAD_REQUEST", f"Invalid Content-Length {raw[:20]!r}")
     length = int(raw)
     if length > limit:
+        if length <= limit + _DRAIN_BYTES:
+            _discard(stream, length)
         raise _too_large()
     body = stream.read(length) if length else b""
     if len(body) != length:
