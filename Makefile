@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test test-fast lint typecheck pytest clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ pytest: $(STAMP)
 	scripts/with-postgres $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The lane to run while working: ruff, mypy and the tests not marked `slow` (end to end, the
+# CLI as a process, over ~3 s) or `postgres` (the PostgreSQL half of the store tests), so it
+# needs neither PostgreSQL nor Chromium. `make test` still runs everything; see tests/fast_lane.py.
+test-fast: lint typecheck
+	$(BIN)/python -m pytest -q -m "not slow and not postgres" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .demo

@@ -14,7 +14,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
+
+# Every test here starts the `presales` command (tests/fast_lane.py)
+pytestmark = pytest.mark.slow
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 PRESALES = str(Path(sys.executable).parent / "presales")

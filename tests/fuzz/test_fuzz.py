@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, get_args
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -144,12 +145,14 @@ def _loads_or_problems(text: str, load: Callable[[Path], Any]) -> Any:
 # -- the mapping loader ----------------------------------------------------------------------
 
 
+@pytest.mark.slow  # 4-5 s (tests/fast_lane.py)
 @FUZZ
 @given(yaml_texts)
 def test_mapping_loader_on_any_text(text: str) -> None:
     _loads_or_problems(text, load_mapping)
 
 
+@pytest.mark.slow  # 5 s (tests/fast_lane.py)
 @FUZZ
 @given(mutated(MAPPING))
 def test_mapping_loader_on_edited_mappings(doc: Any) -> None:
@@ -173,6 +176,7 @@ def test_rules_loader_on_any_text(text: str) -> None:
     _loads_or_problems(text, _load_rules)
 
 
+@pytest.mark.slow  # 4 s (tests/fast_lane.py)
 @FUZZ
 @given(mutated(RULES))
 def test_rules_loader_on_edited_rules(doc: Any) -> None:

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from report_fixture import write_org
 
+# Every test here starts the `presales` command; two render in Chromium (tests/fast_lane.py)
+pytestmark = pytest.mark.slow
+
 PRESALES = str(Path(sys.executable).parent / "presales")
 WIDTH, HEIGHT = 1400, 2200
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from report_fixture import ENGINEERS, write_org
 
@@ -55,6 +56,7 @@ def test_report_csv_neutralises_names_and_titles_but_keeps_negative_numbers(tmp_
     assert ",-1.5," in raw and "\n=" not in raw and ",=" not in raw and ",+" not in raw and ",@" not in raw
 
 
+@pytest.mark.slow  # starts the CLI (tests/fast_lane.py)
 def test_presales_report_csv_writes_hostile_roster_names_as_text(tmp_path: Path) -> None:
     config = write_org(tmp_path)
     roster = {"engineers": [{"crm_user_id": i, "name": HOSTILE[n], "level": lvl, "reviewer": r}

@@ -160,6 +160,7 @@ def test_bad_credentials_fail_with_http_200(sb: Sandbox) -> None:
     assert grant(sb, grant_type="password").json() == {"error": "unsupported_grant_type"}
 
 
+@pytest.mark.slow  # about 4 s (tests/fast_lane.py)
 def test_ten_tokens_per_ten_minutes_per_refresh_token(tmp_path: Path) -> None:
     with Sandbox(tmp_path / "sb", seed=10, zoho_limits=ZohoLimits(token_window=3.0)) as box:
         http = session(box)  # one kept-alive connection: the ten grants take well under the window

@@ -52,6 +52,7 @@ def _race(url: str, start_at: float, results: multiprocessing.Queue) -> None:  #
         store.close()
 
 
+@pytest.mark.slow  # spawns four processes: 6-10 s (tests/fast_lane.py)
 def test_racing_processes_one_wins_the_others_are_told_who(store_url: str) -> None:
     Store.open(store_url).close()  # migrated before the race
     ctx = multiprocessing.get_context("spawn")

@@ -102,6 +102,7 @@ def _roster_lines(lines: int) -> str:
     return "\n".join(out) + "\n"
 
 
+@pytest.mark.slow  # about 3 s (tests/fast_lane.py)
 def test_a_100000_line_roster_loads_in_seconds(tmp_path: Path) -> None:
     # main took ~20 s for 40,000 lines and well past 60 s for 100,000 (the pure-Python parser,
     # run twice, with the cycle collector re-walking every node); 400,000 lines now take ~10 s

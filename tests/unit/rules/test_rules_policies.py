@@ -98,6 +98,7 @@ def test_capacity_ceiling():
     assert choose(QUEUE, TEAM, {e: 5 for e in TEAM}, Requirement()).engineer_id is None
 
 
+@pytest.mark.slow  # 200 examples: 5 s (tests/fast_lane.py)
 @settings(max_examples=200)
 @given(n=st.integers(1, 6), k=st.integers(0, 50), data=st.data())
 def test_equal_eligibility_counts_never_differ_by_more_than_one(n, k, data):
