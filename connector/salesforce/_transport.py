@@ -1,16 +1,17 @@
 """The one place the Salesforce adapter touches the network.
 
-`Transport._attempt` is the single function through which every HTTP exchange runs (token
-requests, every simple-salesforce call, every Metadata API SOAP call through zeep). Around
-it `Transport` owns:
+Every HTTP exchange (token requests, every simple-salesforce call, every Metadata API SOAP
+call through zeep) runs through `Transport._with_retries`, that is through the shared
+`TransportCore.run` (retries honouring ``Retry-After``, call counting per endpoint family,
+redaction, the `requests` exceptions). What is Salesforce's own stays here:
 
 * the default timeout and TLS verification of every request (`HttpSession`);
-* the tenacity policy: a stop, a jittered exponential wait that honours ``Retry-After``,
-  and a predicate (only `RetryableError` is retried);
-* the error classification table, keyed by (HTTP status, Salesforce errorCode), and the
-  one classifier of a per-record write result (`record_result`: sObject Collections, Bulk
-  2.0 ingest results, User writes);
-* API-call counting per endpoint family and the last ``Sforce-Limit-Info`` usage;
+* the error classification table, keyed by (HTTP status, Salesforce errorCode), the
+  error-body parser, and the translation of simple-salesforce errors, zeep faults and the
+  Metadata API's bare `Exception` (`_translate`);
+* the one classifier of a per-record write result (`record_result`: sObject Collections,
+  Bulk 2.0 ingest results, User writes);
+* the last ``Sforce-Limit-Info`` usage and ``Retry-After`` of every answer (`_observe`);
 * re-authentication: one JWT re-login on ``401 INVALID_SESSION_ID`` (or the SOAP fault
   ``sf:INVALID_SESSION_ID``), then one retry with a fresh client.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -33,26 +33,20 @@ import zeep.transports
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.metadata import SfdcMetadataApi
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_any,
-    wait_random_exponential,
-)
-from tenacity.stop import stop_base
+from tenacity import RetryCallState, wait_random_exponential
 
-from presales_sync.connector._http import HttpSession, Kind, transport_failure
+from presales_sync.connector._http import HttpSession, Kind
 from presales_sync.connector._http import classify as classify_in
+from presales_sync.connector._transport_core import (  # the limit is re-exported: its old home
+    MAX_RETRY_AFTER_SECONDS as MAX_RETRY_AFTER_SECONDS,
+)
+from presales_sync.connector._transport_core import TransportCore
 from presales_sync.connector.base import ApiUsage, WriteResult
 from presales_sync.connector.errors import (
     AuthError,
     ConfigError,
     ConnectorError,
     FatalError,
-    LimitExceededError,
-    RetryableError,
     UnknownFieldError,
 )
 from presales_sync.connector.salesforce._auth import (
@@ -70,15 +64,13 @@ from presales_sync.connector.salesforce.settings import SalesforceSettings
 
 T = TypeVar("T")
 
-#: A Retry-After longer than this is not slept through inside a call: the error is raised
-#: with `retry_after` set and the caller decides (e.g. end the run, come back later).
-MAX_RETRY_AFTER_SECONDS = 60.0
-
 _LIMIT_INFO = re.compile(r"api-usage=(\d+)/(\d+)")
 
 #: The endpoint family every Metadata API (SOAP, zeep) call is counted under.
 METADATA = "metadata"
 _METADATA_STATUS = re.compile(r"\(([A-Z_]+), ")
+#: SOAP fault codes (``sf:…``) that are not FATAL; a fault is always HTTP 500.
+_FAULT_KINDS = {"INVALID_SESSION_ID": Kind.REAUTH, "REQUEST_LIMIT_EXCEEDED": Kind.LIMIT}
 
 
 #: (HTTP status or status class like "5xx", Salesforce errorCode or None for "any code").
@@ -196,9 +188,9 @@ class Transport:
         self.session = session or HttpSession(timeout=settings.timeout, ca_bundle=settings.ca_bundle)
         self.session.hooks["response"].append(self._observe)
         self.sleep = sleep
-        self._backoff = wait or wait_random_exponential(multiplier=0.5, max=30)
+        self._core = TransportCore("Salesforce", secrets=self._secrets, expired=SessionExpiredError,
+                                   backoff=wait or wait_random_exponential(multiplier=0.5, max=30))
         self._clock = clock
-        self._calls: Counter[str] = Counter()
         self._sf: Salesforce | None = None
         self._mdapi: SfdcMetadataApi | None = None
         self._token: Token | None = None
@@ -209,7 +201,7 @@ class Transport:
 
     @property
     def calls(self) -> dict[str, int]:
-        return dict(self._calls)
+        return self._core.calls
 
     @property
     def can_refresh(self) -> bool:
@@ -290,6 +282,9 @@ class Transport:
 
     def redact(self, text: str) -> str:
         """Remove every secret we hold from `text`."""
+        return self._core.redact(text)
+
+    def _secrets(self) -> list[str]:
         secrets: list[str] = []
         if self._token is not None:
             secrets.append(self._token.access_token.get_secret_value())
@@ -298,10 +293,7 @@ class Transport:
             secrets.append(creds.consumer_key.get_secret_value())
         else:
             secrets.append(creds.session_id.get_secret_value())
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text
+        return secrets
 
     # -- internals ----------------------------------------------------------------------
 
@@ -329,54 +321,34 @@ class Transport:
         return self._mdapi
 
     def _with_retries(self, family: str, fn: Callable[[], T]) -> T:
-        retrying = Retrying(
-            stop=stop_any(stop_after_attempt(self.settings.max_retries), _StopOnLongRetryAfter()),
-            wait=self._wait,
-            retry=retry_if_exception_type(RetryableError),
-            sleep=self.sleep,
-            reraise=True,
-        )
-        return retrying(self._attempt, family, fn)
+        return self._core.run(family, fn, attempts=self.settings.max_retries, sleep=self.sleep,
+                              before=self._forget_retry_after, translate=self._translate)
 
-    def _wait(self, retry_state: RetryCallState) -> float:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, RetryableError) and exc.retry_after is not None:
-            return exc.retry_after
-        return float(self._backoff(retry_state))
+    def _forget_retry_after(self, family: str) -> None:
+        self._last_retry_after = None  # set again by `_observe` when this attempt is answered
 
-    def _attempt(self, family: str, fn: Callable[[], T]) -> T:
-        """THE network touch point: one HTTP exchange, counted and classified."""
-        self._calls[family] += 1
-        self._last_retry_after = None
-        try:
-            return fn()
-        except ConnectorError:
-            raise
-        except SalesforceError as err:
-            raise self._from_salesforce(family, err) from err
-        except requests.RequestException as err:
-            raise self._from_requests(family, err) from err
-        except zeep.exceptions.Fault as err:
-            raise self._from_fault(family, err) from err
-        except zeep.exceptions.TransportError as err:
+    def _translate(self, family: str, err: Exception) -> ConnectorError | None:
+        """simple-salesforce and zeep exceptions in our terms; None for anything else."""
+        if isinstance(err, SalesforceError):
+            return self._from_salesforce(family, err)
+        if isinstance(err, zeep.exceptions.Fault):
+            return self._from_fault(family, err)
+        if isinstance(err, zeep.exceptions.TransportError):
             status = int(err.status_code or 0)
             text = self.redact(f"Salesforce {family} failed with HTTP {status}: {err.message}")[:500]
-            if status in (420, 429) or status >= 500:
-                raise RetryableError(text, status=status, retry_after=self._last_retry_after) from err
-            raise FatalError(text, status=status) from err
-        except zeep.exceptions.Error as err:
-            raise FatalError(self.redact(f"Salesforce {family}: {type(err).__name__}: {err}")[:500]) from err
-        except Exception as err:
-            # simple-salesforce's Metadata API raises a bare Exception listing the failed
-            # components: "\nOpportunity.X__c: (STATUS, message), ".
-            if family == METADATA and type(err) is Exception:
-                message = self.redact(str(err).strip().rstrip(","))
-                match = _METADATA_STATUS.search(message)
-                raise ConfigError(
-                    f"Salesforce metadata call rejected: {message}", code=match.group(1) if match else None
-                ) from err
-            raise
+            kind = Kind.RETRY if status in (420, 429) or status >= 500 else Kind.FATAL
+            return self._core.error(kind, text, code=None, status=status, retry_after=self._last_retry_after)
+        if isinstance(err, zeep.exceptions.Error):
+            return FatalError(self.redact(f"Salesforce {family}: {type(err).__name__}: {err}")[:500])
+        # simple-salesforce's Metadata API raises a bare Exception listing the failed
+        # components: "\nOpportunity.X__c: (STATUS, message), ".
+        if family == METADATA and type(err) is Exception:
+            message = self.redact(str(err).strip().rstrip(","))
+            match = _METADATA_STATUS.search(message)
+            return ConfigError(
+                f"Salesforce metadata call rejected: {message}", code=match.group(1) if match else None
+            )
+        return None
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         """Response hook: remember quota usage and Retry-After of every answer."""
@@ -396,35 +368,13 @@ class Transport:
             return UnknownFieldError(
                 self.redact(f"Salesforce {family}: {message[unknown.start():]}"), field=unknown.group(1),
                 object_name=unknown.group(2), code=code, status=status)
-        kind = classify(status, code)
-        if kind is Kind.REAUTH:
-            return SessionExpiredError(text, code=code, status=status)
-        if kind is Kind.AUTH:
-            return AuthError(text, code=code, status=status)
-        if kind is Kind.LIMIT:
-            return LimitExceededError(text, code=code, status=status)
-        if kind is Kind.CONFIG:
-            return ConfigError(text, code=code, status=status)
-        if kind is Kind.RETRY:
-            return RetryableError(text, code=code, status=status, retry_after=self._last_retry_after)
-        return FatalError(text, code=code, status=status)
+        return self._core.error(classify(status, code), text, code=code, status=status,
+                                retry_after=self._last_retry_after)
 
     def _from_fault(self, family: str, err: zeep.exceptions.Fault) -> ConnectorError:
         code = str(err.code or "").rpartition(":")[2] or None
         text = self.redact(f"Salesforce {family} SOAP fault: {err.message}")[:500]
-        if code == "INVALID_SESSION_ID":
-            return SessionExpiredError(text, code=code, status=500)
-        if code == "REQUEST_LIMIT_EXCEEDED":
-            return LimitExceededError(text, code=code, status=500)
-        return FatalError(text, code=code, status=500)
-
-    def _from_requests(self, family: str, err: requests.RequestException) -> ConnectorError:
-        text = f"Salesforce {family}: " + self.redact(transport_failure(err))
-        if isinstance(err, requests.exceptions.SSLError):
-            return ConfigError(text)
-        if isinstance(err, requests.ConnectionError | requests.Timeout):
-            return RetryableError(text)
-        return FatalError(text)
+        return self._core.error(_FAULT_KINDS.get(code or "", Kind.FATAL), text, code=code, status=500)
 
 
 class _ZeepTransport(zeep.transports.Transport):  # type: ignore[misc]
@@ -450,16 +400,3 @@ class _ZeepTransport(zeep.transports.Transport):  # type: ignore[misc]
                 content=response.content,
             )
         return response
-
-
-class _StopOnLongRetryAfter(stop_base):
-    """Stop when the server asks for a pause longer than we are willing to sleep in a call."""
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        return (
-            isinstance(exc, RetryableError)
-            and exc.retry_after is not None
-            and exc.retry_after > MAX_RETRY_AFTER_SECONDS
-        )

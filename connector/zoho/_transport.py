@@ -1,17 +1,19 @@
 """The one place the Zoho adapter touches the network.
 
-`Transport._attempt` is the single function through which every HTTP exchange runs (token
-grants and every ``/crm/v8`` call). Around it `Transport` owns:
+Every HTTP exchange (token grants and every ``/crm/v8`` call) runs through
+`Transport._with_retries`, that is through the shared `TransportCore.run` (retries with a
+jittered exponential wait — Zoho sends no ``Retry-After`` —, call counting per endpoint
+family, redaction, the `requests` exceptions). What is Zoho's own stays here:
 
 * the default timeout and TLS verification of every request (`HttpSession`);
 * the access token: cached for its hour (optionally in a file across runs), refreshed
   `refresh_margin` seconds before it ends, never more than 10 mints per 10 minutes, and on
   ``401 INVALID_TOKEN`` exactly one refresh and one retry;
-* the tenacity policy: a stop, a jittered exponential wait (Zoho sends no ``Retry-After``)
-  and a predicate (only `RetryableError` is retried);
-* the error classification table, keyed by (HTTP status, Zoho code);
-* API-call counting per endpoint family and the credits Zoho reports left
-  (``X-API-CREDITS-REMAINING``, sent once half the day's allowance is used).
+* the error classification table, keyed by (HTTP status, Zoho code), and the parser of
+  Zoho's error envelope (`_answer`);
+* the credits Zoho reports left (``X-API-CREDITS-REMAINING``, sent once half the day's
+  allowance is used): a call that would dig into `credit_reserve` is refused, and a 429
+  with no credits left is the day's limit, not a pause.
 
 No `requests` exception leaves this module, and no secret reaches an error message.
 """
@@ -19,25 +21,17 @@ No `requests` exception leaves this module, and no secret reaches an error messa
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState, wait_random_exponential
 
-from presales_sync.connector._http import HttpSession, Kind, json_object, transport_failure
+from presales_sync.connector._http import HttpSession, Kind, json_object
 from presales_sync.connector._http import classify as classify_in
+from presales_sync.connector._transport_core import TransportCore
 from presales_sync.connector.errors import (
     AuthError,
-    ConfigError,
-    ConnectorError,
     FatalError,
     LimitExceededError,
     RetryableError,
@@ -147,9 +141,9 @@ class Transport:
         self._credentials = credentials
         self.session = session or HttpSession(timeout=settings.timeout, ca_bundle=settings.ca_bundle)
         self.sleep = sleep
-        self._backoff = wait or wait_random_exponential(multiplier=1, max=60)
+        self._core = TransportCore("Zoho", secrets=self._secrets, expired=TokenExpiredError,
+                                   backoff=wait or wait_random_exponential(multiplier=1, max=60))
         self._clock = clock
-        self._calls: Counter[str] = Counter()
         self._cache = (TokenCache(settings.token_cache, credentials.cache_key())
                        if settings.token_cache is not None else None)
         self._token: Token | None = None
@@ -163,7 +157,7 @@ class Transport:
 
     @property
     def calls(self) -> dict[str, int]:
-        return dict(self._calls)
+        return self._core.calls
 
     @property
     def api_domain(self) -> str:
@@ -219,13 +213,13 @@ class Transport:
 
     def redact(self, text: str) -> str:
         """Remove every secret we hold from `text`."""
+        return self._core.redact(text)
+
+    def _secrets(self) -> list[str]:
         secrets = [*self._credentials.secrets(), *self._old_tokens]
         if self._token is not None:
             secrets.append(self._token.access_token.get_secret_value())
-        for secret in secrets:
-            if secret:
-                text = text.replace(secret, "[redacted]")
-        return text
+        return secrets
 
     # -- the token -----------------------------------------------------------------------
 
@@ -273,36 +267,16 @@ class Transport:
     # -- internals ----------------------------------------------------------------------
 
     def _with_retries(self, family: str, fn: Callable[[], Any]) -> Any:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.settings.max_retries),
-            wait=self._backoff,
-            retry=retry_if_exception_type(RetryableError),
-            sleep=self.sleep,
-            reraise=True,
-        )
-        return retrying(self._attempt, family, fn)
+        return self._core.run(family, fn, attempts=self.settings.max_retries, sleep=self.sleep,
+                              before=self._check_credits)
 
-    def _attempt(self, family: str, fn: Callable[[], Any]) -> Any:
-        """THE network touch point: one HTTP exchange, counted and classified."""
+    def _check_credits(self, family: str) -> None:
+        """Refuse (uncounted) a call that would dig into the credits left to the org."""
         if self.credits_remaining is not None and self.credits_remaining <= self.settings.credit_reserve \
                 and family != OAUTH:
             raise LimitExceededError(
                 f"Zoho reports {self.credits_remaining} API credits left (reserve "
                 f"{self.settings.credit_reserve}): stopping to leave them to the org", code="CREDITS_RESERVE")
-        self._calls[family] += 1
-        try:
-            return fn()
-        except ConnectorError:
-            raise
-        except requests.exceptions.SSLError as err:
-            raise ConfigError(self._describe(family, err)) from err
-        except (requests.ConnectionError, requests.Timeout) as err:
-            raise RetryableError(self._describe(family, err)) from err
-        except requests.RequestException as err:
-            raise FatalError(self._describe(family, err)) from err
-
-    def _describe(self, family: str, err: requests.RequestException) -> str:
-        return f"Zoho {family}: " + self.redact(transport_failure(err))
 
     def _answer(self, family: str, response: requests.Response, record_errors: bool) -> Answer:
         status = response.status_code
@@ -327,14 +301,4 @@ class Transport:
         kind = classify(status, code)
         if kind is Kind.RETRY and status == 429 and credits == 0:
             kind = Kind.LIMIT  # the day's credits are spent: retrying only burns the next ones
-        if kind is Kind.REAUTH:
-            raise TokenExpiredError(text, code=code, status=status)
-        if kind is Kind.AUTH:
-            raise AuthError(text, code=code, status=status)
-        if kind is Kind.LIMIT:
-            raise LimitExceededError(text, code=code, status=status)
-        if kind is Kind.CONFIG:
-            raise ConfigError(text, code=code, status=status)
-        if kind is Kind.RETRY:
-            raise RetryableError(text, code=code, status=status)
-        raise FatalError(text, code=code, status=status)
+        raise self._core.error(kind, text, code=code, status=status)
