@@ -86,6 +86,9 @@ class Connector(Protocol):
     no transport library exception ever leaves an adapter."""
 
     kind: str
+    #: Records one write call carries (Salesforce collections 200, Zoho 100): what the API
+    #: budget counts a write in.
+    write_batch: int
 
     def describe(self, object_name: str) -> ObjectSchema: ...
 

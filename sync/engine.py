@@ -63,8 +63,6 @@ CHANGES_KEPT = 10_000
 QUARANTINE_CODES = frozenset({"BAD_VALUE", "RULE_ERROR", "STORE_ERROR", "DELETED"})
 
 EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM = 0, 1, 2, 3
-# Records per write call the budget is counted in (the REST collections batch).
-WRITE_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,8 +523,9 @@ class _Run:
         self.check_budget()
         left = self.calls_left()
         stop: BudgetReached | None = None
-        if left is not None and -(-len(changes) // WRITE_BATCH) > left:
-            changes = changes[: left * WRITE_BATCH]  # write what the budget allows, then stop
+        batch = self.crm.write_batch  # the CRM's own: Zoho writes 100 a call, Salesforce 200
+        if left is not None and -(-len(changes) // batch) > left:
+            changes = changes[: left * batch]  # write what the budget allows, then stop
             stop = self.budget_reached()
         results = self.crm.write(object_name=self.obj, changes=changes) if changes else []
         by_id = {c.id: c for c in changes}

@@ -174,6 +174,7 @@ class SalesforceConnector:
     """The Salesforce adapter. Build it with `connector.salesforce.connect`."""
 
     kind = "salesforce"
+    write_batch = COLLECTION_BATCH
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport

@@ -254,6 +254,7 @@ class ZohoConnector:
     """The Zoho CRM adapter. Build it with `connector.zoho.connect`."""
 
     kind = "zoho"
+    write_batch = WRITE_BATCH
 
     def __init__(self, transport: Transport) -> None:
         self._transport = transport

@@ -34,6 +34,7 @@ class MemoryCRM:
     """A CRM port in memory: (stamp, id) ordered reads, batched writes that bump the stamp."""
 
     kind = "memory"
+    write_batch = 200
 
     def __init__(self, records: dict[str, dict[str, Any]], page_size: int = 3):
         self.records = records
@@ -81,9 +82,9 @@ class MemoryCRM:
 
     def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
         out = []
-        for i in range(0, len(changes), 200):
+        for i in range(0, len(changes), self.write_batch):
             self._count("composite_sobjects")
-            for c in changes[i:i + 200]:
+            for c in changes[i:i + self.write_batch]:
                 if c.id not in self.records:
                     out.append(WriteResult(c.id, False, "ENTITY_IS_DELETED", "entity is deleted", gone=True))
                     continue
@@ -289,6 +290,24 @@ def test_the_run_stops_at_the_api_budget_and_the_next_run_resumes(loaded: Loaded
     crm.used_by_others = 0  # a new day
     resumed = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
     assert resumed.exit_code == 0 and resumed.stopped is None
+    assert all(crm.records[f"006{i:03d}"].get("Presales_Step__c") for i in range(0, 8, 2))
+
+
+def test_the_write_budget_counts_calls_in_the_crm_s_own_batch(loaded: Loaded, store: Store) -> None:
+    """Zoho writes 100 records a call, not Salesforce's 200: a budget of one call left writes
+    one of the CRM's batches, not two."""
+    crm = MemoryCRM(_org(8), page_size=3)
+    crm.write_batch = 2
+    crm.daily_limit, crm.used_by_others = 100, 76  # 80 may be used: 3 reads, then 1 call left
+    stopped = run_sync(loaded, store, crm, now=NOW)
+    assert crm.calls == {"query": 3, "composite_sobjects": 1}
+    assert stopped.exit_code == 1 and stopped.stopped and "API budget reached" in stopped.stopped
+    written = [i for i in range(0, 8, 2) if crm.records[f"006{i:03d}"].get("Presales_Step__c")]
+    assert len(written) == 2  # one batch of two, the other two wait for the next run
+    crm.calls.clear()
+    crm.used_by_others = 0
+    resumed = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
+    assert resumed.exit_code == 0
     assert all(crm.records[f"006{i:03d}"].get("Presales_Step__c") for i in range(0, 8, 2))
 
 
