@@ -445,7 +445,7 @@ def demo(
         = "salesforce",
 ) -> None:
     """Start the sandbox, sync through the real connector over HTTPS, print the team table."""
-    from presales_sync.sync.demo import CRMS, FLOOR_BATCHES, floor_calls, run_demo
+    from presales_sync.demo import CRMS, FLOOR_BATCHES, floor_calls, run_demo
 
     if crm not in CRMS:
         err.print(f"error: --crm must be one of: {', '.join(CRMS)}", markup=False)

@@ -5,8 +5,9 @@ run, `ledger` its echo suppression and write-back diff, `plan` the values a task
 in the CRM, `reminders` the escalation lists; `activities` and `scoring` feed and score the
 KPI period, `report` renders it; `config` reads presales.yaml and the roster (`config_secrets`
 refuses one that holds a secret); `store` is the database; `wire_errors` points what the CRM
-says about our files back at the line to fix; `logfmt` formats diagnostics; `demo` (with
-`demo_history`) is `presales demo`. The modules are the surface: nothing is re-exported."""
+says about our files back at the line to fix; `logfmt` formats diagnostics. (`presales
+demo` lives in its own package, `presales_sync.demo`.) The modules are the surface: nothing
+is re-exported."""
 
-__all__ = ["activities", "config", "config_secrets", "demo", "demo_history", "engine", "ledger", "logfmt",
-           "plan", "reminders", "report", "scoring", "service", "store", "wire_errors"]
+__all__ = ["activities", "config", "config_secrets", "engine", "ledger", "logfmt", "plan", "reminders",
+           "report", "scoring", "service", "store", "wire_errors"]

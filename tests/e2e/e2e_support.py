@@ -40,6 +40,23 @@ PLUGIN_FIELDS = ("Presales_Requested__c", "Presales_Priority__c", "Presales_Engi
                  "Presales_Health__c", "Presales_Signoff__c", "Presales_Message__c")
 
 
+def crm_settings(sb: Sandbox, crm: str) -> dict[str, Any]:
+    """The config's `crm:` section for the sandbox's Salesforce or Zoho side."""
+    if crm == "zoho":
+        return {"kind": "zoho", "accounts_url": sb.zoho_accounts_url, "ca_bundle": str(sb.ca_file)}
+    return {"kind": "salesforce", "instance_url": sb.url, "api_version": "66.0",
+            "auth": {"method": "session"}, "ca_bundle": str(sb.ca_file)}
+
+
+def crm_env(sb: Sandbox, crm: str) -> dict[str, str]:
+    """The integration user's secrets for the sandbox's Salesforce or Zoho side."""
+    if crm == "zoho":
+        return {"PRESALES_ZOHO_CLIENT_ID": sb.zoho_client_id,
+                "PRESALES_ZOHO_CLIENT_SECRET": sb.zoho_client_secret,
+                "PRESALES_ZOHO_REFRESH_TOKEN": sb.zoho_refresh_token}
+    return {"PRESALES_SF_SESSION_ID": sb.session_id}
+
+
 @dataclass
 class Org:
     """A handle on the sandbox for assertions: reads and writes as any user, call stats.
@@ -62,8 +79,6 @@ class Org:
     @property
     def env(self) -> dict[str, str]:
         """The integration user's secrets."""
-        from presales_sync.sync.demo import crm_env
-
         return crm_env(self.sb, self.crm)
 
     @property
@@ -73,8 +88,6 @@ class Org:
     def config(self, directory: Path, **overrides: Any) -> Path:
         """A config file for this CRM (Zoho runs of one module share one token cache, as one
         cron job's runs do: Zoho mints at most 10 tokens per 10 minutes)."""
-        from presales_sync.sync.demo import crm_settings
-
         crm = crm_settings(self.sb, self.crm)
         if self.crm == "zoho" and self.token_cache is not None:
             crm["token_cache"] = str(self.token_cache)

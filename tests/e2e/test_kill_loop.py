@@ -20,11 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from e2e_support import PRESALES, presales
+from e2e_support import CRMS, PRESALES, crm_env, crm_settings, presales, write_config
 from kill_support import Command, Ledger, People, StoreView, final_store, quiesce, store_view, write_calls
 
 from presales_sync.connector.sandbox import Sandbox, parse_spec
-from presales_sync.sync.demo import CRMS, crm_env, write_config
 
 #: Runs killed (the issue's "at least 20"); runs that finish before their kill come on top.
 KILLS = 20
@@ -117,7 +116,8 @@ def _act(it: int, people: People, ledger: Ledger, rng: random.Random, unrequeste
 
 def _kill_loop(sb: Sandbox, crm: str, workdir: Path, people: People,
                ledger: Ledger) -> tuple[Path, dict[str, str], list[Outcome]]:
-    config = write_config(workdir, sb, crm)
+    roster = sb.zoho_roster_file if crm == "zoho" else sb.roster_file
+    config = write_config(workdir, sb, crm=crm_settings(sb, crm), roster=str(roster), calendar="CN")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRESALES_")} | crm_env(sb, crm)
     db = workdir / "presales.db"
     rng = random.Random(f"kill-loop-{crm}")

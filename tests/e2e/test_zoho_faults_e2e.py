@@ -108,7 +108,7 @@ def test_a_lost_response_is_resent_and_nothing_is_written_twice(zoho: Org, tmp_p
 
 
 def test_latency_beyond_the_timeout_is_retried(zoho: Org, tmp_path: Path) -> None:
-    from presales_sync.sync.demo import crm_settings
+    from e2e_support import crm_settings
 
     crm = {**crm_settings(zoho.sb, "zoho"), "timeout_seconds": 1}
     if zoho.token_cache is not None:

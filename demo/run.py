@@ -3,7 +3,7 @@
 Starts the sandbox with a seeded org, writes a config next to it, syncs through the real
 Salesforce (or, with ``crm="zoho"``, Zoho CRM) connector over HTTPS, lets a few engineers act
 in the CRM (as themselves), syncs again, and shows that a run with no CRM change writes
-nothing. Seven weeks of history are replayed first (sync.demo_history) and the
+nothing. Seven weeks of history are replayed first (`demo.history`) and the
 demo ends with the quarter's KPI scorecards written to the engineers and the HTML report."""
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from presales_sync.connector._http import HttpSession
 from presales_sync.connector.salesforce import SalesforceSettings
 from presales_sync.connector.salesforce import connect as connect_salesforce
 from presales_sync.connector.sandbox import Sandbox
+from presales_sync.demo.history import HISTORY_DAYS, activities_csv, replay
 from presales_sync.rules import Step
 from presales_sync.rules.kpi import Period
 from presales_sync.sync import config as config_mod
 from presales_sync.sync.activities import import_activities
-from presales_sync.sync.demo_history import HISTORY_DAYS, activities_csv, replay
 from presales_sync.sync.engine import SyncReport, run_sync
 from presales_sync.sync.report import build_report, write_html
 from presales_sync.sync.scoring import run_score, user_fields
