@@ -53,7 +53,7 @@ def _ca(loaded: Loaded, ca_bundle: str | None) -> str | None:
 def open_store(loaded: Loaded) -> Store:
     """The config's store, checked, migrated and claimed for its CRM org (a store holds one
     org: `StoreOwnedElsewhere` names the org that has it)."""
-    store = Store.open(config_mod.store_url(loaded))
+    store = Store.open(config_mod.store_url(loaded), profile=loaded.config.profile)
     try:
         store.claim(store_owner(loaded))
     except BaseException:

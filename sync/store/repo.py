@@ -2,7 +2,12 @@
 
 Transactions are explicit: the engine opens them (`store.begin()`) and passes the
 connection to each call, so a page of records, its task changes and the cursor move
-commit together or not at all."""
+commit together or not at all.
+
+A store is bound to one profile when it is opened (`Store.open(url, profile=…)`, or
+`store.for_profile(…)` for another view of the same database): every query of an org's rows
+(opportunities, tasks, ledger, state, failure queue) reads and writes that profile's only, so
+two profiles can share one database. Cursors, locks and runs name their profile in the call."""
 
 from __future__ import annotations
 
@@ -62,6 +67,11 @@ _LOCK_ATTEMPTS = 8
 #: a newer one's store is refused).
 WRITTEN_BY_KEY = "store.written_by"
 _MIGRATIONS = Path(__file__).parent / "migrations"
+#: The profile of a store opened without one (a config's own default).
+DEFAULT_PROFILE = "default"
+#: The profile of the `state` rows that belong to the store, not to an org.
+STORE_WIDE = ""
+_STORE_WIDE_KEYS = frozenset({OWNER_KEY, WRITTEN_BY_KEY})
 
 
 class LockHeld(Exception):
@@ -119,14 +129,16 @@ def _cut(value: Any, size: int) -> Any:
 # Statements built once: building and cache-keying a statement per row cost more than the
 # database work itself (a first sync of 2,000 records spent 2/3 of its time there).
 _OPP_INSERT = insert(t.opportunities)
-_OPP_UPDATE = update(t.opportunities).where(t.opportunities.c.crm_id == bindparam("b_crm_id"))
+_OPP_UPDATE = update(t.opportunities).where((t.opportunities.c.profile == bindparam("b_profile"))
+                                            & (t.opportunities.c.crm_id == bindparam("b_crm_id")))
 _LEDGER_INSERT = insert(t.ledger)
 _LEDGER_UPDATE = update(t.ledger).where(
-    (t.ledger.c.object == bindparam("b_object")) & (t.ledger.c.record_id == bindparam("b_record_id"))
-    & (t.ledger.c.field == bindparam("b_field"))).values(value=bindparam("b_value"),
-                                                          updated_at=bindparam("b_updated_at"))
+    (t.ledger.c.profile == bindparam("b_profile")) & (t.ledger.c.object == bindparam("b_object"))
+    & (t.ledger.c.record_id == bindparam("b_record_id")) & (t.ledger.c.field == bindparam("b_field"))
+).values(value=bindparam("b_value"), updated_at=bindparam("b_updated_at"))
 _LEDGER_ONE = select(t.ledger.c.field, t.ledger.c.value).where(
-    (t.ledger.c.object == bindparam("b_object")) & (t.ledger.c.record_id == bindparam("b_record_id")))
+    (t.ledger.c.profile == bindparam("b_profile")) & (t.ledger.c.object == bindparam("b_object"))
+    & (t.ledger.c.record_id == bindparam("b_record_id")))
 _TASK_INSERT = insert(t.tasks)
 _TASK_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id"))
 _EVENTS_INSERT = insert(t.task_events)
@@ -135,11 +147,17 @@ _REVIEW_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id")).values
 
 
 class Store:
-    """One database (SQLite file or PostgreSQL), migrated forward on open."""
+    """One database (SQLite file or PostgreSQL), migrated forward on open, seen as one
+    profile's rows."""
 
-    def __init__(self, engine: Engine, path: Path | None = None):
+    def __init__(self, engine: Engine, path: Path | None = None, *, profile: str = DEFAULT_PROFILE):
         self.engine = engine
         self.path = path  # the SQLite file, None for PostgreSQL or memory
+        self.profile = profile
+
+    def for_profile(self, profile: str) -> Store:
+        """This database seen as `profile`'s rows (itself when it already is)."""
+        return self if profile == self.profile else Store(self.engine, self.path, profile=profile)
 
     @property
     def where(self) -> str:
@@ -147,7 +165,7 @@ class Store:
         return str(self.path) if self.path else self.engine.url.render_as_string(hide_password=True)
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(cls, url: str, *, profile: str = DEFAULT_PROFILE) -> Store:
         """Open the store at `url`, check it and migrate it forward; `StoreError` (a kind of
         it) names the file or URL and what to do, and leaves a refused store untouched."""
         try:
@@ -159,7 +177,7 @@ class Store:
             _sqlite.check(path)
         if engine.dialect.name == "sqlite":
             _sqlite_pragmas(engine)
-        store = cls(engine, path)
+        store = cls(engine, path, profile=profile)
         try:
             store.migrate()
         except BaseException:
@@ -351,8 +369,8 @@ class Store:
         ids = list(ids)
         if not ids:
             return {}
-        rows = conn.execute(select(t.opportunities.c.crm_id, t.opportunities.c.stamp)
-                            .where(t.opportunities.c.crm_id.in_(ids)))
+        o = t.opportunities.c
+        rows = conn.execute(select(o.crm_id, o.stamp).where((o.profile == self.profile) & o.crm_id.in_(ids)))
         return {r.crm_id: _aware(r.stamp) for r in rows}  # type: ignore[misc]
 
     def upsert_opportunity(self, conn: Connection, row: OpportunityRow, exists: bool) -> None:
@@ -371,16 +389,17 @@ class Store:
             "stamp": row.stamp, "values": {k: _json_safe(x) for k, x in v.items()},
         }
         if exists:
-            conn.execute(_OPP_UPDATE, {"b_crm_id": row.crm_id, **data})
+            conn.execute(_OPP_UPDATE, {"b_profile": self.profile, "b_crm_id": row.crm_id, **data})
         else:
-            conn.execute(_OPP_INSERT, {"crm_id": row.crm_id, **data})
+            conn.execute(_OPP_INSERT, {"profile": self.profile, "crm_id": row.crm_id, **data})
 
     def opportunity_values(self, conn: Connection, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = list(ids)
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(ids, 500):
             for r in conn.execute(select(t.opportunities.c.crm_id, t.opportunities.c["values"])
-                                  .where(t.opportunities.c.crm_id.in_(chunk))):
+                                  .where((t.opportunities.c.profile == self.profile)
+                                         & t.opportunities.c.crm_id.in_(chunk))):
                 out[r.crm_id] = dict(r[1])
         return out
 
@@ -389,20 +408,21 @@ class Store:
         ids = list(opportunity_ids)
         out: dict[str, StoredTask] = {}
         for chunk in _chunks(ids, 500):
-            rows = conn.execute(select(t.tasks).where(t.tasks.c.opportunity_id.in_(chunk))).all()
+            rows = conn.execute(select(t.tasks).where(
+                self._mine(t.tasks) & t.tasks.c.opportunity_id.in_(chunk))).all()
             out.update(self._hydrate(conn, rows))
         return out
 
     def open_tasks(self, conn: Connection) -> dict[str, StoredTask]:
-        rows = conn.execute(select(t.tasks).where(t.tasks.c.status != Status.CLOSED.value)
-                            .order_by(t.tasks.c.id)).all()
+        rows = conn.execute(select(t.tasks).where(
+            self._mine(t.tasks) & (t.tasks.c.status != Status.CLOSED.value)).order_by(t.tasks.c.id)).all()
         return self._hydrate(conn, rows)
 
     def open_tasks_to_review(self, conn: Connection, now: datetime) -> dict[str, StoredTask]:
         """Open tasks whose review moment has come (or was never set), and unassigned ones."""
         c = t.tasks.c
         rows = conn.execute(select(t.tasks).where(
-            (c.status != Status.CLOSED.value)
+            self._mine(t.tasks) & (c.status != Status.CLOSED.value)
             & (c.review_at.is_(None) | (c.review_at <= now.astimezone(UTC)) | c.engineer_id.is_(None)))
             .order_by(c.id)).all()
         return self._hydrate(conn, rows)
@@ -411,12 +431,13 @@ class Store:
         """Open tasks per engineer (the capacity check), counted in SQL."""
         c = t.tasks.c
         rows = conn.execute(select(c.engineer_id, func.count()).where(
-            (c.status != Status.CLOSED.value) & c.engineer_id.is_not(None)).group_by(c.engineer_id))
+            self._mine(t.tasks) & (c.status != Status.CLOSED.value) & c.engineer_id.is_not(None))
+            .group_by(c.engineer_id))
         return {r[0]: int(r[1]) for r in rows}
 
     def count_open_tasks(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(t.tasks)
-                                .where(t.tasks.c.status != Status.CLOSED.value)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(t.tasks).where(
+            self._mine(t.tasks) & (t.tasks.c.status != Status.CLOSED.value))).scalar_one())
 
     def set_review_at(self, conn: Connection, moments: Mapping[int, datetime | None]) -> None:
         """Remember when each task (by store id) should next be evaluated."""
@@ -426,7 +447,7 @@ class Store:
                                           for i, m in moments.items()])
 
     def all_tasks(self, conn: Connection) -> dict[str, StoredTask]:
-        rows = conn.execute(select(t.tasks).order_by(t.tasks.c.id)).all()
+        rows = conn.execute(select(t.tasks).where(self._mine(t.tasks)).order_by(t.tasks.c.id)).all()
         return self._hydrate(conn, rows)
 
     def _hydrate(self, conn: Connection, rows: Sequence[Any]) -> dict[str, StoredTask]:
@@ -460,7 +481,7 @@ class Store:
                 "message": message, "updated_at": now, "review_at": None}
         if stored is None:
             task_id = _new_id(conn.execute(_TASK_INSERT, {
-                "opportunity_id": task.opportunity_id, "created_at": now, **cols}))
+                "profile": self.profile, "opportunity_id": task.opportunity_id, "created_at": now, **cols}))
             known = 0
             created = now
         else:
@@ -479,22 +500,31 @@ class Store:
         return StoredTask(task_id, task, message, created)
 
     # -- key/value state (round-robin queue) -------------------------------------------
+    def _state_key(self, key: str) -> Any:
+        """The `state` row of `key`: the profile's, or the store's own for the owner and
+        the version that migrated it (read by key alone: an older schema has no profile)."""
+        if key in _STORE_WIDE_KEYS:
+            return t.state.c.key == key
+        return (t.state.c.profile == self.profile) & (t.state.c.key == key)
+
     def get_state(self, conn: Connection, key: str, default: Any = None) -> Any:
-        row = conn.execute(select(t.state.c.value).where(t.state.c.key == key)).first()
+        row = conn.execute(select(t.state.c.value).where(self._state_key(key))).first()
         return row.value if row else default
 
     def set_state(self, conn: Connection, key: str, value: Any) -> None:
-        if conn.execute(select(t.state.c.key).where(t.state.c.key == key)).first():
-            conn.execute(update(t.state).where(t.state.c.key == key).values(value=value))
+        where = self._state_key(key)
+        if conn.execute(select(t.state.c.key).where(where)).first():
+            conn.execute(update(t.state).where(where).values(value=value))
         else:
-            conn.execute(insert(t.state).values(key=key, value=value))
+            profile = STORE_WIDE if key in _STORE_WIDE_KEYS else self.profile
+            conn.execute(insert(t.state).values(profile=profile, key=key, value=value))
 
     # -- ledger ---------------------------------------------------------------------
     def ledger(self, conn: Connection, obj: str, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(list(ids), 500):
             for r in conn.execute(select(t.ledger).where(
-                    (t.ledger.c.object == obj) & t.ledger.c.record_id.in_(chunk))):
+                    self._mine(t.ledger) & (t.ledger.c.object == obj) & t.ledger.c.record_id.in_(chunk))):
                 out.setdefault(r.record_id, {})[r.field] = r.value
         return out
 
@@ -503,17 +533,17 @@ class Store:
         """Record what the CRM holds now. `known` is the record's current ledger (avoids a read)."""
         if known is None:
             known = {r.field: r.value for r in conn.execute(
-                _LEDGER_ONE, {"b_object": obj, "b_record_id": record_id})}
+                _LEDGER_ONE, {"b_profile": self.profile, "b_object": obj, "b_record_id": record_id})}
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for field, value in values.items():
             if field in known:
                 if known[field] != value:
-                    updates.append({"b_object": obj, "b_record_id": record_id, "b_field": field,
-                                    "b_value": value, "b_updated_at": now})
+                    updates.append({"b_profile": self.profile, "b_object": obj, "b_record_id": record_id,
+                                    "b_field": field, "b_value": value, "b_updated_at": now})
             else:
-                inserts.append({"object": obj, "record_id": record_id, "field": field, "value": value,
-                                "updated_at": now})
+                inserts.append({"profile": self.profile, "object": obj, "record_id": record_id,
+                                "field": field, "value": value, "updated_at": now})
         if inserts:
             conn.execute(_LEDGER_INSERT, inserts)
         if updates:
@@ -522,24 +552,31 @@ class Store:
     # -- write failures -------------------------------------------------------------
     def record_failure(self, conn: Connection, obj: str, record_id: str, code: str | None,
                        message: str | None, now: datetime) -> None:
-        key = (t.write_failures.c.object == obj) & (t.write_failures.c.record_id == record_id)
+        key = (self._mine(t.write_failures) & (t.write_failures.c.object == obj)
+               & (t.write_failures.c.record_id == record_id))
         row = conn.execute(select(t.write_failures.c.attempts).where(key)).first()
         if row:
             conn.execute(update(t.write_failures).where(key).values(
                 error_code=code, message=message, attempts=row.attempts + 1, last_at=now))
         else:
-            conn.execute(insert(t.write_failures).values(object=obj, record_id=record_id,
-                                                         error_code=code, message=message,
-                                                         attempts=1, last_at=now))
+            conn.execute(insert(t.write_failures).values(
+                profile=self.profile, object=obj, record_id=record_id, error_code=code, message=message,
+                attempts=1, last_at=now))
 
     def clear_failures(self, conn: Connection, obj: str, record_ids: Iterable[str]) -> None:
         for chunk in _chunks(list(record_ids), 500):
             conn.execute(delete(t.write_failures).where(
-                (t.write_failures.c.object == obj) & t.write_failures.c.record_id.in_(chunk)))
+                self._mine(t.write_failures) & (t.write_failures.c.object == obj)
+                & t.write_failures.c.record_id.in_(chunk)))
 
     def failures(self, conn: Connection) -> list[dict[str, Any]]:
-        return [dict(r._mapping) for r in conn.execute(select(t.write_failures)
-                                                       .order_by(t.write_failures.c.last_at))]
+        f = t.write_failures
+        return [dict(r._mapping) for r in conn.execute(
+            select(*(c for c in f.c if c.name != "profile")).where(self._mine(f)).order_by(f.c.last_at))]
+
+    def _mine(self, table: Any) -> Any:
+        """The condition that keeps a query to this store's profile."""
+        return table.c.profile == self.profile
 
     # -- runs -----------------------------------------------------------------------
     def start_run(self, profile: str, kind: str, now: datetime, dry_run: bool) -> int:
@@ -618,7 +655,8 @@ class Store:
             conn.execute(insert(k).values(period=period, engineer_id=engineer_id, **data))
 
     def count_tasks(self, conn: Connection) -> int:
-        return int(conn.execute(select(func.count()).select_from(t.tasks)).scalar_one())
+        return int(conn.execute(select(func.count()).select_from(t.tasks)
+                                .where(self._mine(t.tasks))).scalar_one())
 
 
 def _busy(err: StoreUnavailable) -> bool:

@@ -2,7 +2,11 @@
 evolve them; this module is the in-code description the repository queries against.
 
 Timestamps are stored in UTC; SQLite hands them back naive, so the repository makes them
-aware again on the way out."""
+aware again on the way out.
+
+Every row that belongs to a CRM org carries the profile that synced it (opportunities, tasks,
+ledger, state, write failures, cursors), so two profiles can share one database; a task's
+events belong to it by its id. Store-wide state rows have the empty profile."""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ metadata = MetaData()
 
 opportunities = Table(
     "opportunities", metadata,
+    Column("profile", String(80), primary_key=True),
     Column("crm_id", String(64), primary_key=True),
     Column("name", Text),
     Column("account_id", String(64)),
@@ -45,7 +50,8 @@ opportunities = Table(
 tasks = Table(
     "tasks", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("opportunity_id", String(64), nullable=False, unique=True),
+    Column("profile", String(80), nullable=False),
+    Column("opportunity_id", String(64), nullable=False),
     Column("engineer_id", String(64)),
     Column("step", String(40), nullable=False),
     Column("status", String(40), nullable=False),
@@ -57,6 +63,7 @@ tasks = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # When the task's deadlines or light can next change (None: evaluate on the next run).
     Column("review_at", DateTime(timezone=True)),
+    UniqueConstraint("profile", "opportunity_id", name="uq_tasks_profile_opportunity"),
     Index("ix_tasks_status_review_at", "status", "review_at"),
 )
 
@@ -81,6 +88,7 @@ task_events = Table(
 # acknowledged write. The write-back diff is desired values vs this.
 ledger = Table(
     "ledger", metadata,
+    Column("profile", String(80), primary_key=True),
     Column("object", String(80), primary_key=True),
     Column("record_id", String(64), primary_key=True),
     Column("field", String(120), primary_key=True),
@@ -90,6 +98,7 @@ ledger = Table(
 
 write_failures = Table(
     "write_failures", metadata,
+    Column("profile", String(80), primary_key=True),
     Column("object", String(80), primary_key=True),
     Column("record_id", String(64), primary_key=True),
     Column("error_code", String(120)),
@@ -108,6 +117,7 @@ cursors = Table(
 
 state = Table(
     "state", metadata,
+    Column("profile", String(80), primary_key=True),
     Column("key", String(120), primary_key=True),
     Column("value", JSON),
 )

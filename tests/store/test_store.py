@@ -28,7 +28,7 @@ def test_migrations_create_schema_and_are_idempotent(store: Store, store_url: st
             "run_locks", "write_failures", "state", "alembic_version"} <= tables
     again = Store.open(store_url)  # second open: migrate is a no-op, data kept
     with again.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0004"
     assert "review_at" in {c["name"] for c in sa.inspect(again.engine).get_columns("tasks")}
     again.close()
 

@@ -387,9 +387,9 @@ def test_a_killed_runs_record_is_closed_as_abandoned_and_errors_keep_their_exit_
 
 def test_the_report_keeps_a_sample_of_field_changes_and_counts_them_all(
         loaded: Loaded, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from presales_sync.sync import engine as sync_engine
+    from presales_sync.sync.stages import plan as plan_stage
 
-    monkeypatch.setattr(sync_engine, "CHANGES_KEPT", 3)
+    monkeypatch.setattr(plan_stage, "CHANGES_KEPT", 3)
     report = run_sync(loaded, store, MemoryCRM(_org(8)), now=NOW, dry_run=True)
     assert len(report.changes) == 3 and report.counts["field_changes"] > 3
 
@@ -404,11 +404,11 @@ def test_a_run_that_dies_after_reading_leaves_the_changed_tasks_to_the_next_run(
     before = crm.records["006000"]["Presales_Response_Due__c"]
     crm.edit("005SALES", "006000", {"Presales_Priority__c": "P1"})  # 4 working hours, not 8
 
-    def dies(self: Any) -> None:
+    def dies(*_args: Any) -> None:
         raise RetryableError("killed", code="KILLED")
 
     with monkeypatch.context() as patch:
-        patch.setattr(sync_engine._Run, "evaluate", dies)
+        patch.setattr(sync_engine, "evaluate", dies)
         with pytest.raises(RetryableError):
             run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
     after = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=2))  # reads nothing new

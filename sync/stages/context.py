@@ -1,0 +1,204 @@
+"""What every stage of a run is given: the run's immutable inputs (`RunContext`), its report,
+its transactions, the API budget and the failure queue's quarantine.
+
+The report is the one thing the stages add to as they go (counts, failures, rejected
+commands, field changes); everything else a stage needs comes in as an argument and what it
+decides goes out as a small frozen value (`Applied`, `Evaluation`, `Plan`)."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from presales_sync.connector import Connector
+from presales_sync.mappings import ObjectMap
+from presales_sync.rules import CompiledRules, Engineer, WeekendCalendar
+from presales_sync.sync.config import Loaded
+from presales_sync.sync.store import Store
+
+log = logging.getLogger("presales.sync")
+
+EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM = 0, 1, 2, 3
+
+ProgressFn = Callable[[str, int], None]
+Transaction = Callable[[], AbstractContextManager[Connection]]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    record_id: str
+    name: str
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass
+class SyncReport:
+    counts: Counter[str] = field(default_factory=Counter)
+    changes: list[FieldChange] = field(default_factory=list)
+    failures: list[tuple[str, str, str]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
+    stopped: str | None = None  # why the run stopped early (API budget); the next run resumes
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_PARTIAL if self.failures or self.stopped else EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "counts": dict(self.counts),
+            "api_calls": self.api_calls,
+            "changes": [asdict(c) for c in self.changes],
+            "failures": [{"record_id": r, "error_code": c, "message": m}
+                         for r, c, m in self.failures],
+            "rejected_commands": [{"record_id": r, "reason": m} for r, m in self.rejected],
+            "stopped": self.stopped,
+        }
+
+
+class BudgetReached(Exception):
+    """The run would spend more of the daily API allowance than the config allows."""
+
+
+class IntegrationUser:
+    """The integration user's CRM id, asked for only when a decision needs it (a quiet run
+    then costs a single query call), and once per run."""
+
+    def __init__(self, crm: Connector):
+        self._crm = crm
+        self._id: str | None = None
+
+    @property
+    def id(self) -> str:
+        if self._id is None:
+            self._id = self._crm.current_user()
+        return self._id
+
+
+@contextmanager
+def transactions(store: Store, *, dry_run: bool) -> Iterator[Transaction]:
+    """The run's transactions: one per `tx()` normally (a page, the evaluation, ...); in a dry
+    run every `tx()` is the one long transaction rolled back at the end."""
+    if not dry_run:
+        yield store.begin
+        return
+    conn = store.engine.connect()
+    trans = conn.begin()
+
+    @contextmanager
+    def same() -> Iterator[Connection]:
+        yield conn
+
+    try:
+        yield same
+    finally:
+        trans.rollback()
+        conn.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """The immutable inputs of one run, and where it reports."""
+
+    loaded: Loaded
+    store: Store  # bound to the run's profile
+    crm: Connector
+    now: datetime
+    full: bool
+    dry_run: bool
+    retry_failed: bool
+    rules: CompiledRules  # bound to today (in the company's time zone)
+    calendar: WeekendCalendar
+    reviewers: frozenset[str]  # who may sign a review off: reviewers on the roster and managers
+    tx: Transaction
+    report: SyncReport
+    progress: ProgressFn
+    user: IntegrationUser
+
+    @classmethod
+    def of(cls, loaded: Loaded, store: Store, crm: Connector, *, now: datetime, full: bool,
+           dry_run: bool, retry_failed: bool, tx: Transaction,
+           progress: ProgressFn | None) -> RunContext:
+        engineers = loaded.engineers
+        return cls(loaded=loaded, store=store, crm=crm, now=now, full=full, dry_run=dry_run,
+                   retry_failed=retry_failed, rules=loaded.compiled_rules(now.astimezone(loaded.tz).date()),
+                   calendar=loaded.calendar(),
+                   reviewers=frozenset(e for e, eng in engineers.items() if eng.reviewer) | loaded.managers,
+                   tx=tx, report=SyncReport(dry_run=dry_run),
+                   progress=progress or (lambda _stage, _n: None), user=IntegrationUser(crm))
+
+    @property
+    def objmap(self) -> ObjectMap:
+        return self.loaded.mapping.opportunity
+
+    @property
+    def obj(self) -> str:
+        return self.objmap.object
+
+    @property
+    def profile(self) -> str:
+        return self.loaded.config.profile
+
+    @property
+    def engineers(self) -> dict[str, Engineer]:
+        return self.loaded.engineers
+
+    @property
+    def me(self) -> str:
+        return self.user.id
+
+
+# -- API budget ------------------------------------------------------------------------
+def calls_left(ctx: RunContext) -> int | None:
+    """API calls this run may still make (None when the CRM does not report its allowance)."""
+    usage = ctx.crm.api_usage
+    if usage is None or usage.total <= 0:
+        return None
+    budget = ctx.loaded.config.sync.api_budget
+    spent = sum(ctx.crm.api_calls().values())
+    return min(int(budget.max_share_total * usage.total) - usage.used,
+               int(budget.max_share_per_run * usage.total) - spent)
+
+
+def budget_reached(ctx: RunContext) -> BudgetReached:
+    usage = ctx.crm.api_usage
+    budget = ctx.loaded.config.sync.api_budget
+    used, total = usage if usage is not None else (0, 0)
+    return BudgetReached(
+        f"API budget reached: the org has used {used} of its {total} daily calls and this run "
+        f"{sum(ctx.crm.api_calls().values())} (limits: {budget.max_share_total:.0%} of the allowance "
+        f"in all, {budget.max_share_per_run:.0%} per run); stopped here, the next run resumes")
+
+
+def check_budget(ctx: RunContext) -> None:
+    """Raise BudgetReached unless one more API call stays within the budget."""
+    left = calls_left(ctx)
+    if left is not None and left < 1:
+        raise budget_reached(ctx)
+
+
+# -- the failure queue -------------------------------------------------------------------
+def quarantine(ctx: RunContext, conn: Connection, record_id: str, code: str, reason: str) -> None:
+    """Park one record with its reason (listed by `presales status`, re-read by
+    `presales sync --retry-failed`); the rest of the run goes on."""
+    ctx.store.record_failure(conn, ctx.obj, record_id, code, reason, ctx.now)
+    ctx.report.failures.append((record_id, code, reason))
+    ctx.report.counts["quarantined"] += 1
+    log.warning("record %s quarantined: %s %s", record_id, code, reason)
+
+
+__all__ = ["EXIT_CONFIG", "EXIT_CRM", "EXIT_OK", "EXIT_PARTIAL", "BudgetReached", "FieldChange",
+           "IntegrationUser", "ProgressFn", "RunContext", "SyncReport", "Transaction", "budget_reached",
+           "calls_left", "check_budget", "quarantine", "transactions"]
