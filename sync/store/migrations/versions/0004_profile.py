@@ -49,8 +49,7 @@ def _shapes() -> sa.MetaData:
              sa.Column("step_started_at", TZ), sa.Column("message", sa.String(255)),
              sa.Column("created_at", TZ, nullable=False), sa.Column("updated_at", TZ, nullable=False),
              sa.Column("review_at", TZ),
-             sa.UniqueConstraint("profile", "opportunity_id", name="uq_tasks_profile_opportunity"),
-             sa.Index("ix_tasks_status_review_at", "status", "review_at"))
+             sa.UniqueConstraint("profile", "opportunity_id", name="uq_tasks_profile_opportunity"))
     sa.Table("ledger", md, key(),
              sa.Column("object", sa.String(80), primary_key=True),
              sa.Column("record_id", sa.String(64), primary_key=True),
@@ -104,13 +103,38 @@ def upgrade() -> None:
 
 
 def _sqlite_rebuild(after: sa.MetaData) -> None:
-    """SQLite cannot change a key in place: each table is copied into its new shape (batch
-    mode). `task_events` points at `tasks`: its check waits for the commit, when the new
-    `tasks` holds every id again."""
-    op.execute("PRAGMA defer_foreign_keys = ON")
-    for name in TABLES:
+    """SQLite cannot change a key in place: each table is copied into its new shape. `tasks`
+    is pointed at by `task_events` (foreign keys are on and cannot be turned off inside the
+    migration's transaction), so both are copied under new names, the old ones dropped (the
+    events first) and the copies renamed, which carries the reference along."""
+    for name in ("opportunities", "ledger", "write_failures", "state"):
         with op.batch_alter_table(name, copy_from=after.tables[name], recreate="always"):
             pass
+    conn = op.get_bind()
+    tmp = sa.MetaData()
+    tasks = after.tables["tasks"].to_metadata(tmp, name="_tasks_0004")
+    events = sa.Table(
+        "_task_events_0004", tmp,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("task_id", sa.Integer, sa.ForeignKey("_tasks_0004.id"), nullable=False),
+        sa.Column("seq", sa.Integer, nullable=False),
+        sa.Column("kind", sa.String(40), nullable=False),
+        sa.Column("at", TZ, nullable=False),
+        sa.Column("actor", sa.String(64), nullable=False),
+        sa.Column("from_step", sa.String(40)), sa.Column("to_step", sa.String(40)),
+        sa.Column("from_status", sa.String(40)), sa.Column("to_status", sa.String(40)),
+        sa.Column("outcome", sa.String(40)), sa.Column("note", sa.Text),
+        sa.UniqueConstraint("task_id", "seq", name="uq_task_events_task_seq"))
+    tmp.create_all(conn)
+    for new, old in ((tasks, "tasks"), (events, "task_events")):
+        cols = ", ".join(f'"{c.name}"' for c in new.c)
+        conn.execute(sa.text(f"INSERT INTO {new.name} ({cols}) SELECT {cols} FROM {old}"))
+    op.drop_table("task_events")
+    op.drop_table("tasks")
+    op.rename_table("_tasks_0004", "tasks")
+    op.rename_table("_task_events_0004", "task_events")
+    op.create_index("ix_task_events_task_id", "task_events", ["task_id"])
+    op.create_index("ix_tasks_status_review_at", "tasks", ["status", "review_at"])
 
 
 def _alter_keys(conn: sa.Connection, after: sa.MetaData) -> None:
