@@ -414,3 +414,30 @@ def test_a_run_that_dies_after_reading_leaves_the_changed_tasks_to_the_next_run(
     after = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=2))  # reads nothing new
     assert after.counts["evaluated"] == 1 and after.counts["written"] == 1
     assert crm.records["006000"]["Presales_Response_Due__c"] != before
+
+
+def test_two_profiles_sharing_one_store_keep_their_own_tasks_ledger_state_and_cursor(
+        loaded: Loaded, store: Store) -> None:
+    south_loaded = loaded.model_copy(update={"config": loaded.config.model_copy(update={"profile": "south"})})
+    north_crm, south_crm = MemoryCRM(_org(4)), MemoryCRM(_org(6))  # the same record ids, two orgs
+    south_crm.edit("005SALES", "006005", {"Amount": 1.0})  # south's newest stamp is later
+    north = run_sync(loaded, store, north_crm, now=NOW)
+    south = run_sync(south_loaded, store, south_crm, now=NOW)
+    # south's ledger starts empty although north's holds the same ids: it writes its own org
+    assert (north.counts["tasks_created"], south.counts["tasks_created"]) == (2, 3)
+    assert north.counts["written"] == 2 and south.counts["written"] == 3
+    south_store = store.for_profile("south")
+    with store.begin() as conn:
+        assert sorted(store.all_tasks(conn)) == ["006000", "006002"]
+        assert sorted(south_store.all_tasks(conn)) == ["006000", "006002", "006004"]
+        assert store.get_cursor(conn, "default", "Opportunity") == NOW - timedelta(days=1)
+        assert south_store.get_cursor(conn, "south", "Opportunity") == south_crm.stamps["006005"]
+        assert store.get_state(conn, "evaluate.fingerprint") is not None
+        assert south_store.get_state(conn, "evaluate.fingerprint") is not None
+    # each profile's echoes settle against its own ledger
+    north_crm.calls.clear()
+    south_crm.calls.clear()
+    again_north = run_sync(loaded, store, north_crm, now=NOW + timedelta(minutes=1))
+    again_south = run_sync(south_loaded, store, south_crm, now=NOW + timedelta(minutes=1))
+    assert again_north.counts["written"] == 0 and again_south.counts["written"] == 0
+    assert "composite_sobjects" not in north_crm.calls and "composite_sobjects" not in south_crm.calls
