@@ -1,9 +1,10 @@
 """Which CRM org a store belongs to.
 
-Records, tasks, ledger rows and the failure queue are keyed by the CRM's record ids alone, so
-a second org syncing into the same store takes the first org's records for deleted ones and
-closes their tasks. The store records its org on first use (`Store.claim`) and refuses
-another one; a second profile of the same org may share it."""
+Records, tasks, ledger rows, state and the failure queue are keyed by profile and the CRM's
+record ids, so two profiles keep their rows apart; until the commands that read the store
+across profiles (`status`, the run history) are made per org as well, the store still records
+its org on first use (`Store.claim`) and refuses another one; a second profile of the same org
+may share it. The owner row itself is store-wide (not any profile's)."""
 
 from __future__ import annotations
 

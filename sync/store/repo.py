@@ -156,7 +156,8 @@ class Store:
         self.profile = profile
 
     def for_profile(self, profile: str) -> Store:
-        """This database seen as `profile`'s rows (itself when it already is)."""
+        """This database seen as `profile`'s rows (itself when it already is); the views share
+        one engine, so closing one closes them all."""
         return self if profile == self.profile else Store(self.engine, self.path, profile=profile)
 
     @property
