@@ -266,7 +266,7 @@ def _score_and_report(loaded: config_mod.Loaded, env: dict[str, str], result: De
         result.scorecards = scored.as_dict()["scorecards"]
         result.users_written = scored.written
         say(f"score {period}: {len(scored.cards)} scorecards, {scored.written} engineers' User records "
-            f"written ({', '.join(user_fields(loaded.config.crm.kind).values())})")
+            f"written ({', '.join(user_fields(loaded).values())})")
         result.report_path = write_html(build_report(loaded, store, period, now=now),
                                         result.workdir / f"report-{period}.html")
     finally:

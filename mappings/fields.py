@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from presales_sync.mappings.load import load_model
-from presales_sync.mappings.model import Mapping
+from presales_sync.mappings.model import Mapping, ObjectMap
 
 PLUGIN_FIELDS = Path(__file__).parent / "plugin_fields.yaml"
 
@@ -35,37 +35,38 @@ class PluginFields(BaseModel):
     objects: dict[str, dict[str, PluginField]]
 
 
-#: Where the catalogue's Salesforce objects live in Zoho (the opportunity follows the mapping).
-ZOHO_OBJECTS = {"User": "users"}
-
-
 def _custom(crm: str, field: str) -> bool:
     """Whether a mapped field is one the plugin installs: Salesforce custom fields end in
     ``__c``; Zoho's have no suffix, so any plain (undotted) field name counts."""
     return field.endswith("__c") if crm == "salesforce" else "." not in field
 
 
+def object_maps(mapping: Mapping) -> dict[str, ObjectMap]:
+    """The mapping's object map for each object of the catalogue (its Salesforce name)."""
+    return {"Opportunity": mapping.opportunity, "User": mapping.user}
+
+
 def plugin_fields(mapping: Mapping, path: Path = PLUGIN_FIELDS) -> dict[str, list[PluginField]]:
-    """Per CRM object, the fields to install, renamed and relabelled by the mapping. For Zoho
-    the names lose ``__c`` and User fields go to the ``users`` module."""
+    """Per CRM object (as the mapping names it: Deals and users on Zoho), the fields to install,
+    renamed and relabelled by the mapping. For Zoho, unmapped names lose ``__c``."""
     catalogue = load_model(path, PluginFields)
-    objmap = mapping.opportunity
+    maps = object_maps(mapping)
     zoho = mapping.crm == "zoho"
-    renames = {**{n: fm for n, fm in objmap.inbound.items()}, **objmap.outbound}
     out: dict[str, list[PluginField]] = {}
     for obj, fields in catalogue.objects.items():
-        target = objmap.object if obj == "Opportunity" else (ZOHO_OBJECTS.get(obj, obj) if zoho else obj)
+        objmap = maps.get(obj)
+        renames = {**objmap.inbound, **objmap.outbound} if objmap is not None else {}
         resolved = []
         for domain_name, spec in fields.items():
             if zoho:
                 spec = spec.model_copy(update={"name": spec.name.removesuffix("__c")})
-            fm = renames.get(domain_name) if obj == "Opportunity" else None
+            fm = renames.get(domain_name)
             if fm is not None and _custom(mapping.crm, fm.field):
                 spec = spec.model_copy(update={
                     "name": fm.field, "values": [fm.values.get(v, v) for v in spec.values]})
             resolved.append(spec)
-        out[target] = resolved
+        out[objmap.object if objmap is not None else obj] = resolved
     return out
 
 
-__all__ = ["PLUGIN_FIELDS", "PluginField", "PluginFields", "plugin_fields"]
+__all__ = ["PLUGIN_FIELDS", "PluginField", "PluginFields", "object_maps", "plugin_fields"]

@@ -7,9 +7,12 @@ place CRM field names live; the sync and rules layers speak domain names only.
 from __future__ import annotations
 
 import re
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FieldType = Literal["string", "id", "user", "boolean", "number", "integer", "date", "datetime"]
@@ -19,6 +22,10 @@ _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 # Domain names the sync engine needs on the opportunity, inbound and outbound.
 REQUIRED_INBOUND = ("requested", "is_closed", "is_won", "last_modified_by", "command", "engineer")
 REQUIRED_OUTBOUND = ("engineer", "step", "status", "due_date", "message", "command")
+# … and on the engineer's CRM user, where `presales score` writes the KPI scorecard.
+REQUIRED_USER_OUTBOUND = ("kpi_score", "rating", "kpi_period")
+#: The shipped mapping per CRM: a copy written before `user:` existed takes its `user:` map.
+DEFAULT_MAPPINGS = {crm: Path(__file__).parent / f"{crm}.yaml" for crm in ("salesforce", "zoho")}
 
 
 class _Frozen(BaseModel):
@@ -87,7 +94,7 @@ class FieldMap(_Frozen):
 
 class ObjectMap(_Frozen):
     object: str
-    inbound: dict[str, FieldMap]
+    inbound: dict[str, FieldMap] = Field(default_factory=dict)
     outbound: dict[str, FieldMap]
 
     @model_validator(mode="after")
@@ -106,9 +113,21 @@ class ObjectMap(_Frozen):
 
 
 class Mapping(_Frozen):
+    """Per CRM object the plugin writes, its map: the opportunity (`presales sync`) and the
+    engineer's user record (`presales score`), both written back by the same path."""
+
     version: Literal[1] = 1
     crm: Literal["salesforce", "zoho"]
     opportunity: ObjectMap
+    user: ObjectMap
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_user(cls, data: Any) -> Any:
+        """A mapping copied before `user:` existed writes the KPI fields the shipped one names."""
+        if isinstance(data, dict) and "user" not in data and data.get("crm") in DEFAULT_MAPPINGS:
+            return {**data, "user": _shipped_user_map(data["crm"])}
+        return data
 
     @model_validator(mode="after")
     def _required(self) -> Mapping:
@@ -116,9 +135,17 @@ class Mapping(_Frozen):
                    if k not in self.opportunity.inbound]
         missing += [f"opportunity.outbound.{k}" for k in REQUIRED_OUTBOUND
                     if k not in self.opportunity.outbound]
+        missing += [f"user.outbound.{k}" for k in REQUIRED_USER_OUTBOUND if k not in self.user.outbound]
         if missing:
             raise ValueError("missing required mapping(s): " + ", ".join(missing))
         return self
 
 
-__all__ = ["REQUIRED_INBOUND", "REQUIRED_OUTBOUND", "FieldMap", "FieldType", "Mapping", "ObjectMap"]
+@cache
+def _shipped_user_map(crm: str) -> Any:
+    # the shipped file is ours and small: no hostile-input limits needed
+    return yaml.safe_load(DEFAULT_MAPPINGS[crm].read_text(encoding="utf-8"))["user"]
+
+
+__all__ = ["DEFAULT_MAPPINGS", "REQUIRED_INBOUND", "REQUIRED_OUTBOUND", "REQUIRED_USER_OUTBOUND", "FieldMap",
+           "FieldType", "Mapping", "ObjectMap"]

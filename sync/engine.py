@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
-from presales_sync.connector import ConfigError, Connector
+from presales_sync.connector import Connector
 from presales_sync.sync.config import Loaded
+from presales_sync.sync.runs import recorded_run
 from presales_sync.sync.stages.apply import Applied, FailureQueue, apply_page, close_deleted, failure_queue
 from presales_sync.sync.stages.context import (
     EXIT_CONFIG,
@@ -28,7 +26,6 @@ from presales_sync.sync.stages.context import (
     ProgressFn,
     RunContext,
     SyncReport,
-    check_budget,
     transactions,
 )
 from presales_sync.sync.stages.evaluate import evaluate
@@ -36,7 +33,7 @@ from presales_sync.sync.stages.finish import finish
 from presales_sync.sync.stages.plan import plan
 from presales_sync.sync.stages.read import changed_pages, move_cursor, page_read, queued_pages
 from presales_sync.sync.stages.write import write
-from presales_sync.sync.store import Store, StoreError, StoreUnavailable, store_fault
+from presales_sync.sync.store import Store
 
 log = logging.getLogger("presales.sync")
 
@@ -88,7 +85,7 @@ def _retry_failed(ctx: RunContext, queue: FailureQueue) -> Applied:
         queue = queue.without(parts[-1].cleared)
         seen.update(r.id for r in page.records)
         ctx.report.counts["retried"] += len(page.records)
-        check_budget(ctx)
+        ctx.budget.check()
     gone = queue.waiting - seen
     with ctx.tx() as conn:
         for opp_id in sorted(gone):
@@ -100,58 +97,14 @@ def _retry_failed(ctx: RunContext, queue: FailureQueue) -> Applied:
 def run_sync(loaded: Loaded, store: Store, crm: Connector, *, now: datetime, full: bool = False,
              dry_run: bool = False, progress: ProgressFn | None = None,
              retry_failed: bool = False) -> SyncReport:
-    """One sync run under the profile's lock (LockHeld when another run holds it)."""
-    profile = loaded.config.profile
-    store.acquire_lock(profile, now)
-    store.abandon_unfinished_runs(profile, now)
-    run_id = store.start_run(profile, "sync", now, dry_run)
-    report: SyncReport | None = None
-    error: str | None = None
-    failure: Exception | None = None
-    try:
+    """One sync run under the profile's lock (LockHeld when another run holds it), recorded
+    like every job (`sync.runs`)."""
+    with recorded_run(store, loaded.config.profile, "sync", now=now, dry_run=dry_run,
+                      api_calls=crm.api_calls) as record:
         report = _run(loaded, store, crm, now=now, full=full, dry_run=dry_run,
                       progress=progress, retry_failed=retry_failed)
+        record.ended(report.exit_code, dict(report.counts))
         return report
-    except SQLAlchemyError as err:  # outside Store.begin (the dry run's transaction)
-        fault = store_fault(err, store.where) or StoreUnavailable(f"store {store.where} failed: {err}")
-        error, failure = f"{type(fault).__name__}: {fault}", fault
-        raise fault from err
-    except Exception as err:
-        error = f"{type(err).__name__}: {err}"
-        failure = err
-        raise
-    finally:
-        counts = dict(report.counts) if report else {}
-        _record_end(store, profile, run_id, failure, now=datetime.now(now.tzinfo),
-                    exit_code=report.exit_code if report else _exit_code(failure),
-                    counts=counts, api_calls=crm.api_calls(), error=error)
-
-
-def _exit_code(failure: Exception | None) -> int:
-    """The exit code a failed run is recorded with (the CLI's for the same error)."""
-    admin = isinstance(failure, ConfigError | StoreError) and not isinstance(failure, StoreUnavailable)
-    return EXIT_CONFIG if admin else EXIT_CRM
-
-
-def _record_end(store: Store, profile: str, run_id: int, failure: Exception | None,
-                **end: Any) -> None:
-    """Record the run's end and release the lock. After a failure (a full disk) the store may
-    refuse these writes too: that is logged, not raised over the first error; the next run
-    takes the dead process's lock over and closes its record as abandoned."""
-    try:
-        store.finish_run(run_id, **end)
-    except StoreError as err:
-        if failure is None:
-            raise
-        log.warning("could not record the end of run %s: %s", run_id, err)
-    finally:
-        try:
-            store.release_lock(profile)
-        except StoreError as err:
-            if failure is None:
-                raise
-            log.warning("could not release the run lock of %s (the next run takes it over): %s",
-                        profile, err)
 
 
 __all__ = ["EXIT_CONFIG", "EXIT_CRM", "EXIT_OK", "EXIT_PARTIAL", "BudgetReached", "FieldChange", "ProgressFn",

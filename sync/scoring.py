@@ -2,8 +2,10 @@
 
 gather the period's facts from the store (task events, the opportunities' outcomes and
 mapped satisfaction / recognition, imported activities) → rules.kpi scorecards → store
-them (raw score, band and the manager's calibration apart) → diff the engineers' User KPI
-fields against the write-back ledger → write only what changed. A second run writes nothing.
+them (raw score, band and the manager's calibration apart) → the engineers' KPI fields on
+their CRM users (the mapping's `user:` map) through the write-back path `presales sync` uses
+(`sync.writeback`: ledger diff, API budget, deleted users, failure queue) → only what changed
+is written. A second run writes nothing. Its run is recorded like a sync's (`sync.runs`).
 
 Who a task counts for: its engineer, and every roster engineer who signed off one of its
 steps. A project counts in a quarter when its task moved in that quarter (any event); a
@@ -25,9 +27,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from presales_sync.connector import Connector, RecordChange
-from presales_sync.mappings.fields import PLUGIN_FIELDS, PluginFields
-from presales_sync.mappings.load import load_model
+from sqlalchemy import Connection
+
+from presales_sync.connector import Connector
+from presales_sync.mappings import outbound
 from presales_sync.rules import EventKind, Task
 from presales_sync.rules.kpi import (
     ACTIVITY_METRIC,
@@ -40,13 +43,15 @@ from presales_sync.rules.kpi import (
     score_year,
 )
 from presales_sync.sync import config as config_mod
+from presales_sync.sync.budget import Budget
 from presales_sync.sync.config import Loaded
-from presales_sync.sync.engine import EXIT_OK, EXIT_PARTIAL
-from presales_sync.sync.ledger import diff
+from presales_sync.sync.runs import EXIT_OK, EXIT_PARTIAL, recorded_run
 from presales_sync.sync.service import connector_for, open_store
 from presales_sync.sync.store import ActivityRow, Store
+from presales_sync.sync.writeback import FieldChange, plan_writes, write_back
 
-USER_OBJECT = "User"
+#: A change to an engineer's user record is a field change like any other.
+UserChange = FieldChange
 
 EngineerFacts = dict[str, dict[Metric, list[Fact]]]
 
@@ -108,15 +113,6 @@ def _closing(task: Task, values: Mapping[str, Any], period: Period, tz: ZoneInfo
     return "won" if values.get("is_won") else "lost"
 
 
-@dataclass(frozen=True, slots=True)
-class UserChange:
-    record_id: str
-    name: str
-    field: str
-    old: Any
-    new: Any
-
-
 @dataclass
 class ScoreReport:
     period: str
@@ -127,10 +123,11 @@ class ScoreReport:
     written: int = 0
     api_calls: dict[str, int] = field(default_factory=dict)
     dry_run: bool = False
+    stopped: str | None = None  # why the write stopped early (API budget); the next run resumes
 
     @property
     def exit_code(self) -> int:
-        return EXIT_PARTIAL if self.failures else EXIT_OK
+        return EXIT_PARTIAL if self.failures or self.stopped else EXIT_OK
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -139,6 +136,7 @@ class ScoreReport:
             "changes": [asdict(c) for c in self.changes],
             "written": self.written, "api_calls": self.api_calls,
             "failures": [{"record_id": r, "error_code": c, "message": m} for r, c, m in self.failures],
+            "stopped": self.stopped,
         }
 
 
@@ -156,12 +154,10 @@ def card_dict(card: Scorecard, names: Mapping[str, str]) -> dict[str, Any]:
     }
 
 
-def user_fields(crm: str = "salesforce") -> dict[str, str]:
-    """The User KPI fields by domain name (kpi_score, rating, kpi_period), from plugin_fields.yaml
-    (Zoho's names have no ``__c``)."""
-    catalogue = load_model(PLUGIN_FIELDS, PluginFields)
-    return {name: f.name.removesuffix("__c") if crm == "zoho" else f.name
-            for name, f in catalogue.objects[USER_OBJECT].items()}
+def user_fields(loaded: Loaded) -> dict[str, str]:
+    """The KPI fields on the engineer's CRM user by domain name (kpi_score, rating,
+    kpi_period): the mapping's `user:` map."""
+    return {name: fm.field for name, fm in loaded.mapping.user.outbound.items()}
 
 
 def _quarters_to_rate(period: Period, now: datetime, tz: ZoneInfo,
@@ -218,25 +214,15 @@ def run_score(loaded: Loaded, store: Store, crm: Connector | None, period: Perio
               dry_run: bool = False, behaviour: Mapping[str, float] | None = None,
               calibrate: Mapping[str, Band] | None = None,
               calibration_note: str | None = None) -> ScoreReport:
-    """Score, store and write back under the profile's lock. `crm` may be None only for a
-    dry run that must not touch the CRM."""
-    profile = loaded.config.profile
-    store.acquire_lock(profile, now)
-    run_id = store.start_run(profile, "score", now, dry_run)
-    report: ScoreReport | None = None
-    error: str | None = None
-    try:
+    """Score, store and write back under the profile's lock, recorded like a sync run. `crm`
+    may be None only for a dry run that must not touch the CRM."""
+    with recorded_run(store, loaded.config.profile, "score", now=now, dry_run=dry_run,
+                      api_calls=crm.api_calls if crm else dict) as record:
         report = _score(loaded, store, crm, period, now=now, dry_run=dry_run, behaviour=behaviour,
                         calibrate=calibrate, calibration_note=calibration_note)
+        record.ended(report.exit_code, {"scorecards": len(report.cards), "written": report.written,
+                                        **({"stopped": 1} if report.stopped else {})})
         return report
-    except Exception as err:
-        error = f"{type(err).__name__}: {err}"
-        raise
-    finally:
-        counts = {"scorecards": len(report.cards), "written": report.written} if report else {}
-        store.finish_run(run_id, now=datetime.now(now.tzinfo), exit_code=report.exit_code if report else 3,
-                         counts=counts, api_calls=crm.api_calls() if crm else {}, error=error)
-        store.release_lock(profile)
 
 
 def _score(loaded: Loaded, store: Store, crm: Connector | None, period: Period, *, now: datetime,
@@ -246,51 +232,40 @@ def _score(loaded: Loaded, store: Store, crm: Connector | None, period: Period, 
     cards = compute(loaded, store, period, now=now, behaviour=behaviour, calibrate=calibrate)
     report = ScoreReport(period.label, sorted(cards, key=lambda c: (-c.score, names.get(c.engineer_id, ""))),
                          names, dry_run=dry_run)
-    fields = user_fields(loaded.config.crm.kind)
-    desired = {c.engineer_id: {fields["kpi_score"]: c.score, fields["rating"]: c.final_band.value,
-                               fields["kpi_period"]: period.label} for c in cards}
+    users = loaded.mapping.user
+    desired = {c.engineer_id: outbound(users, {"kpi_score": c.score, "rating": c.final_band.value,
+                                               "kpi_period": period.label}) for c in cards}
     with store.begin() as conn:
-        ledger = store.ledger(conn, USER_OBJECT, desired)
+        planned = plan_writes(desired, store.ledger(conn, users.object, desired), names)
         if not dry_run:
-            for c in cards:
-                row: dict[str, Any] = {"raw_score": c.score, "kpi_score": c.kpi, "band": c.band.value,
-                                       "detail": card_dict(c, names)}
-                if behaviour and c.engineer_id in behaviour:
-                    row["behaviour_score"] = behaviour[c.engineer_id]
-                if calibrate and c.engineer_id in calibrate:
-                    row["calibrated_band"] = calibrate[c.engineer_id].value
-                    row["calibration_note"] = calibration_note
-                store.save_kpi_score(conn, period.label, c.engineer_id, row, now)
-    changes: list[RecordChange] = []
-    for engineer, want in desired.items():
-        known = ledger.get(engineer, {})
-        delta = diff(want, known)
-        if delta:
-            changes.append(RecordChange(engineer, delta))
-            report.changes += [UserChange(engineer, names.get(engineer, engineer), f, known.get(f), v)
-                               for f, v in delta.items()]
-    if dry_run or not changes:
-        report.api_calls = crm.api_calls() if crm else {}
-        return report
-    if crm is None:
-        raise ValueError("a CRM connection is needed to write scores")
-    results = crm.write(object_name=USER_OBJECT, changes=changes)
-    by_id = {c.id: c for c in changes}
-    with store.begin() as conn:
-        ok = []
-        for res in results:
-            if res.ok:
-                store.set_ledger(conn, USER_OBJECT, res.id, by_id[res.id].fields, now)
-                ok.append(res.id)
-            else:
-                store.record_failure(conn, USER_OBJECT, res.id, res.error_code, res.message, now)
-                report.failures.append((res.id, res.error_code or "", res.message or ""))
-        store.clear_failures(conn, USER_OBJECT, ok)
-    report.written = len(ok)
-    report.api_calls = crm.api_calls()
+            _save_scores(store, conn, period, cards, names, now, behaviour=behaviour, calibrate=calibrate,
+                         calibration_note=calibration_note)
+    report.changes = planned.shown
+    if not dry_run and planned.changes:
+        if crm is None:
+            raise ValueError("a CRM connection is needed to write scores")
+        done = write_back(crm, store, users.object, planned.changes, now=now,
+                          budget=Budget(crm, loaded.config.sync.api_budget))
+        report.failures = [(i, "DELETED", why) for i, why in done.gone] + done.failed
+        report.written = len(done.written)
+        report.stopped = str(done.stopped) if done.stopped else None
+    report.api_calls = crm.api_calls() if crm else {}
     return report
 
 
+def _save_scores(store: Store, conn: Connection, period: Period, cards: Iterable[Scorecard],
+                 names: Mapping[str, str], now: datetime, *, behaviour: Mapping[str, float] | None,
+                 calibrate: Mapping[str, Band] | None, calibration_note: str | None) -> None:
+    """Keep the period's scorecards: raw score and band, the manager's inputs apart."""
+    for c in cards:
+        row: dict[str, Any] = {"raw_score": c.score, "kpi_score": c.kpi, "band": c.band.value,
+                               "detail": card_dict(c, names)}
+        if behaviour and c.engineer_id in behaviour:
+            row["behaviour_score"] = behaviour[c.engineer_id]
+        if calibrate and c.engineer_id in calibrate:
+            row["calibrated_band"] = calibrate[c.engineer_id].value
+            row["calibration_note"] = calibration_note
+        store.save_kpi_score(conn, period.label, c.engineer_id, row, now)
 
 
 def score_period(config_path: Path, env: Mapping[str, str], period_text: str, *, dry_run: bool = False,
@@ -326,5 +301,5 @@ def _engineer_id(loaded: Loaded, who: str) -> str:
     raise ValueError(f"'{who}' is not an engineer of the roster (use the CRM user id or the name)")
 
 
-__all__ = ["USER_OBJECT", "ScoreReport", "UserChange", "card_dict", "compute", "gather_facts", "run_score",
+__all__ = ["ScoreReport", "UserChange", "card_dict", "compute", "gather_facts", "run_score",
            "score_period", "user_fields"]

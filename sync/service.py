@@ -139,8 +139,8 @@ def tasks(config_path: Path) -> list[dict[str, Any]]:
 __all__ = ["connector_for", "open_store", "status", "store_owner", "sync_once", "tasks"]
 
 
-def _schema(crm: Connector, objmap: Any) -> dict[str, dict[str, Any]]:
-    """Describe the mapped object and the objects its parent fields point to."""
+def _schema(crm: Connector, objmap: Any, *also: str) -> dict[str, dict[str, Any]]:
+    """Describe the mapped object, the objects its parent fields point to and `also`."""
     from presales_sync.mappings.validate import CrmField, related_objects
 
     def fields(name: str) -> dict[str, CrmField]:
@@ -150,23 +150,26 @@ def _schema(crm: Connector, objmap: Any) -> dict[str, dict[str, Any]]:
                 for f in described.fields.values()}
 
     schema = {objmap.object: fields(objmap.object)}
-    for other in sorted(related_objects(objmap, schema[objmap.object])):
+    for other in sorted({*related_objects(objmap, schema[objmap.object]), *also} - set(schema)):
         schema[other] = fields(other)
     return schema
 
 
 def validate_mapping(config_path: Path, env: Mapping[str, str]) -> list[Any]:
-    """`presales mappings validate`: the mapping against the live schema."""
+    """`presales mappings validate`: the mapping (the opportunity's and the user's map)
+    against the live schema."""
     from presales_sync.mappings.validate import validate
     from presales_sync.rules import Health, Status, Step
+    from presales_sync.rules.kpi import Band
 
     loaded = config_mod.load(config_path)
     crm = connector_for(loaded, env)
-    objmap = loaded.mapping.opportunity
+    objmap, users = loaded.mapping.opportunity, loaded.mapping.user
     # Commands are read, never written (the plugin only clears the field): no values to check.
     writes = {"step": frozenset(s.value for s in Step), "status": frozenset(s.value for s in Status),
-              "health": frozenset(h.value for h in Health)}
-    return validate(objmap, _schema(crm, objmap), writes)
+              "health": frozenset(h.value for h in Health), "rating": frozenset(b.value for b in Band)}
+    schema = _schema(crm, objmap, users.object)
+    return [*validate(objmap, schema, writes), *validate(users, schema, writes)]
 
 
 def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -177,8 +180,10 @@ def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[s
     loaded = config_mod.load_crm_only(config_path)
     crm = connector_for(loaded, env)
     default = default_mapping_path(loaded.config.crm.kind)
-    objmap = load_mapping(default).opportunity
-    return starter_mapping(default.read_text(encoding="utf-8"), objmap.object, _schema(crm, objmap))
+    mapping = load_mapping(default)
+    objmap = mapping.opportunity
+    return starter_mapping(default.read_text(encoding="utf-8"), objmap.object,
+                           _schema(crm, objmap, mapping.user.object), mapping.user.object)
 
 
 def plugin_field_specs(loaded: Loaded) -> list[Any]:

@@ -20,24 +20,16 @@ from sqlalchemy import Connection
 from presales_sync.connector import Connector
 from presales_sync.mappings import ObjectMap
 from presales_sync.rules import CompiledRules, Engineer, WeekendCalendar
+from presales_sync.sync.budget import Budget, BudgetReached
 from presales_sync.sync.config import Loaded
+from presales_sync.sync.runs import EXIT_CONFIG, EXIT_CRM, EXIT_OK, EXIT_PARTIAL
 from presales_sync.sync.store import Store
+from presales_sync.sync.writeback import FieldChange
 
 log = logging.getLogger("presales.sync")
 
-EXIT_OK, EXIT_PARTIAL, EXIT_CONFIG, EXIT_CRM = 0, 1, 2, 3
-
 ProgressFn = Callable[[str, int], None]
 Transaction = Callable[[], AbstractContextManager[Connection]]
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    record_id: str
-    name: str
-    field: str
-    old: Any
-    new: Any
 
 
 @dataclass
@@ -66,10 +58,6 @@ class SyncReport:
             "rejected_commands": [{"record_id": r, "reason": m} for r, m in self.rejected],
             "stopped": self.stopped,
         }
-
-
-class BudgetReached(Exception):
-    """The run would spend more of the daily API allowance than the config allows."""
 
 
 class IntegrationUser:
@@ -126,6 +114,7 @@ class RunContext:
     report: SyncReport
     progress: ProgressFn
     user: IntegrationUser
+    budget: Budget
 
     @classmethod
     def of(cls, loaded: Loaded, store: Store, crm: Connector, *, now: datetime, full: bool,
@@ -137,7 +126,8 @@ class RunContext:
                    calendar=loaded.calendar(),
                    reviewers=frozenset(e for e, eng in engineers.items() if eng.reviewer) | loaded.managers,
                    tx=tx, report=SyncReport(dry_run=dry_run),
-                   progress=progress or (lambda _stage, _n: None), user=IntegrationUser(crm))
+                   progress=progress or (lambda _stage, _n: None), user=IntegrationUser(crm),
+                   budget=Budget(crm, loaded.config.sync.api_budget))
 
     @property
     def objmap(self) -> ObjectMap:
@@ -160,35 +150,6 @@ class RunContext:
         return self.user.id
 
 
-# -- API budget ------------------------------------------------------------------------
-def calls_left(ctx: RunContext) -> int | None:
-    """API calls this run may still make (None when the CRM does not report its allowance)."""
-    usage = ctx.crm.api_usage
-    if usage is None or usage.total <= 0:
-        return None
-    budget = ctx.loaded.config.sync.api_budget
-    spent = sum(ctx.crm.api_calls().values())
-    return min(int(budget.max_share_total * usage.total) - usage.used,
-               int(budget.max_share_per_run * usage.total) - spent)
-
-
-def budget_reached(ctx: RunContext) -> BudgetReached:
-    usage = ctx.crm.api_usage
-    budget = ctx.loaded.config.sync.api_budget
-    used, total = usage if usage is not None else (0, 0)
-    return BudgetReached(
-        f"API budget reached: the org has used {used} of its {total} daily calls and this run "
-        f"{sum(ctx.crm.api_calls().values())} (limits: {budget.max_share_total:.0%} of the allowance "
-        f"in all, {budget.max_share_per_run:.0%} per run); stopped here, the next run resumes")
-
-
-def check_budget(ctx: RunContext) -> None:
-    """Raise BudgetReached unless one more API call stays within the budget."""
-    left = calls_left(ctx)
-    if left is not None and left < 1:
-        raise budget_reached(ctx)
-
-
 # -- the failure queue -------------------------------------------------------------------
 def quarantine(ctx: RunContext, conn: Connection, record_id: str, code: str, reason: str) -> None:
     """Park one record with its reason (listed by `presales status`, re-read by
@@ -200,5 +161,5 @@ def quarantine(ctx: RunContext, conn: Connection, record_id: str, code: str, rea
 
 
 __all__ = ["EXIT_CONFIG", "EXIT_CRM", "EXIT_OK", "EXIT_PARTIAL", "BudgetReached", "FieldChange",
-           "IntegrationUser", "ProgressFn", "RunContext", "SyncReport", "Transaction", "budget_reached",
-           "calls_left", "check_budget", "quarantine", "transactions"]
+           "IntegrationUser", "ProgressFn", "RunContext", "SyncReport", "Transaction", "quarantine",
+           "transactions"]

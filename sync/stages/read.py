@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 from presales_sync.connector import Page, RemoteRecord
 from presales_sync.mappings import read_fields
 from presales_sync.sync import cursor
-from presales_sync.sync.stages.context import RunContext, check_budget
+from presales_sync.sync.stages.context import RunContext
 
 
 def changed_pages(ctx: RunContext) -> Iterator[Page]:
@@ -42,7 +42,7 @@ def page_read(ctx: RunContext, records: Sequence[RemoteRecord]) -> None:
     """A page is committed: count it, and stop before the next page if the budget is spent."""
     ctx.report.counts["read"] += len(records)
     ctx.progress("read", len(records))
-    check_budget(ctx)  # before the next page is asked for
+    ctx.budget.check()  # before the next page is asked for
 
 
 __all__ = ["changed_pages", "move_cursor", "page_read", "queued_pages"]

@@ -1,58 +1,44 @@
-"""Stage 5, write: the planned changes to the CRM in its own batches, within the API budget;
-each acknowledged record updates the ledger and settles its task until its review moment, a
-failed one is kept in the failure queue with its error and retried next run, one deleted in
-the CRM has its task closed. A run with nothing to write makes no call."""
+"""Stage 5, write: the planned changes through the one write-back path (`sync.writeback`):
+in the CRM's own batches, within the API budget; each acknowledged record updates the ledger
+and settles its task until its review moment, a failed one is kept in the failure queue
+with its error and retried next run, one deleted in the CRM has its task closed. A run with
+nothing to write makes no call."""
 
 from __future__ import annotations
 
-from presales_sync.sync import ledger
+from sqlalchemy import Connection
+
 from presales_sync.sync.stages.apply import close_deleted
-from presales_sync.sync.stages.context import (
-    BudgetReached,
-    RunContext,
-    budget_reached,
-    calls_left,
-    check_budget,
-    quarantine,
-)
+from presales_sync.sync.stages.context import RunContext, log
 from presales_sync.sync.stages.evaluate import Evaluation
 from presales_sync.sync.stages.plan import Plan
+from presales_sync.sync.writeback import DELETED, write_back
 
 
 def write(ctx: RunContext, plan: Plan, evaluation: Evaluation) -> None:
-    changes = list(plan.changes)
-    if not changes:
+    if not plan.changes:
         return
-    check_budget(ctx)
-    left = calls_left(ctx)
-    stop: BudgetReached | None = None
-    batch = ctx.crm.write_batch  # the CRM's own: Zoho writes 100 a call, Salesforce 200
-    if left is not None and -(-len(changes) // batch) > left:
-        changes = changes[: left * batch]  # write what the budget allows, then stop
-        stop = budget_reached(ctx)
-    results = ctx.crm.write(object_name=ctx.obj, changes=changes) if changes else []
-    by_id = {c.id: c for c in changes}
     review = evaluation.review
-    with ctx.tx() as conn:
-        ok_ids = []
-        for res in results:
-            if res.ok:
-                ledger.acknowledged(ctx.store, conn, ctx.obj, res.id, by_id[res.id].fields, ctx.now)
-                ok_ids.append(res.id)
-            elif res.gone:
-                close_deleted(ctx, conn, res.id)
-                quarantine(ctx, conn, res.id, "DELETED",
-                           f"deleted in the CRM ({res.error_code}); its task was closed")
-            else:
-                ctx.store.record_failure(conn, ctx.obj, res.id, res.error_code, res.message, ctx.now)
-                ctx.report.failures.append((res.id, res.error_code or "", res.message or ""))
-        ctx.store.clear_failures(conn, ctx.obj, ok_ids)
-        ctx.store.set_review_at(conn, {review[i][0]: review[i][1] for i in ok_ids if i in review})
-    ctx.report.counts["written"] = len(ok_ids)
-    ctx.report.counts["write_failed"] = len(results) - len(ok_ids)
-    ctx.progress("write", len(results))
-    if stop is not None:
-        raise stop
+
+    def gone(conn: Connection, opp_id: str, code: str) -> str:
+        close_deleted(ctx, conn, opp_id)
+        return f"deleted in the CRM ({code}); its task was closed"
+
+    def settled(conn: Connection, written: list[str]) -> None:
+        ctx.store.set_review_at(conn, {review[i][0]: review[i][1] for i in written if i in review})
+
+    done = write_back(ctx.crm, ctx.store, ctx.obj, list(plan.changes), now=ctx.now, budget=ctx.budget,
+                      on_gone=gone, acknowledged=settled)
+    for record_id, why in done.gone:  # quarantined: only --retry-failed takes them up again
+        ctx.report.failures.append((record_id, DELETED, why))
+        ctx.report.counts["quarantined"] += 1
+        log.warning("record %s quarantined: %s %s", record_id, DELETED, why)
+    ctx.report.failures.extend(done.failed)
+    ctx.report.counts["written"] = len(done.written)
+    ctx.report.counts["write_failed"] = done.attempted - len(done.written)
+    ctx.progress("write", done.attempted)
+    if done.stopped is not None:
+        raise done.stopped
 
 
 __all__ = ["write"]

@@ -387,9 +387,9 @@ def test_a_killed_runs_record_is_closed_as_abandoned_and_errors_keep_their_exit_
 
 def test_the_report_keeps_a_sample_of_field_changes_and_counts_them_all(
         loaded: Loaded, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    from presales_sync.sync.stages import plan as plan_stage
+    from presales_sync.sync import writeback
 
-    monkeypatch.setattr(plan_stage, "CHANGES_KEPT", 3)
+    monkeypatch.setattr(writeback, "CHANGES_KEPT", 3)
     report = run_sync(loaded, store, MemoryCRM(_org(8)), now=NOW, dry_run=True)
     assert len(report.changes) == 3 and report.counts["field_changes"] > 3
 
