@@ -28,8 +28,10 @@ CRMS = ("salesforce", "zoho")
 RECORDS = 450
 #: Salesforce's smallest query batch (``Sforce-Query-Options: batchSize``, 200..2000).
 SF_PAGE = 200
-#: Zoho's page lowered from 200 (`ZohoLimits.max_per_page`) so a read spans many pages cheaply.
-ZOHO_PAGE = 50
+#: Zoho's page lowered from 200 (`ZohoLimits.max_per_page`) so a read spans many pages cheaply;
+#: at 40 a full read also goes past the tenth page, where the adapter turns from `page` to
+#: `page_token` (it does so at 2,000 records of 200).
+ZOHO_PAGE = 40
 API = "/services/data/v66.0"
 ZOHO_API = "/crm/v8"
 
@@ -102,11 +104,12 @@ class Crm:
 
     # -- the adapter under test -----------------------------------------------------------
 
-    def connect(self, *, bulk_write_threshold: int | None = None, timeout: float | None = None,
-                max_retries: int = 3, refreshable: bool = True) -> Connector:
+    def connect(self, *, bulk_write_threshold: int | None = None, bulk_read_threshold: int | None = None,
+                timeout: float | None = None, max_retries: int = 3, refreshable: bool = True) -> Connector:
         """The adapter, logged in as the integration user with credentials it can renew
         (Salesforce JWT bearer, Zoho refresh token) unless `refreshable` is False
-        (Salesforce session id). `bulk_write_threshold` lowers Salesforce's switch to Bulk 2.0."""
+        (Salesforce session id). The bulk thresholds lower Salesforce's switch to Bulk 2.0
+        (Zoho has no such switch)."""
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         if self.kind == "zoho":
             env = {"PRESALES_ZOHO_CLIENT_ID": self.sb.zoho_client_id,
@@ -119,6 +122,8 @@ class Crm:
             return connect_zoho(zoho, env, sleep=_short_sleep)
         if bulk_write_threshold is not None:
             extra["bulk_write_threshold"] = bulk_write_threshold
+        if bulk_read_threshold is not None:
+            extra["bulk_read_threshold"] = bulk_read_threshold
         if refreshable:
             auth: dict[str, Any] = {"auth_method": "jwt", "login_url": self.sb.url}
             env = {"PRESALES_SF_USERNAME": self.sb.integration_username,
@@ -222,6 +227,30 @@ class Crm:
             return
         resp = self._sf().delete(f"{self.sb.url}{API}/sobjects/Opportunity/{record_id}", timeout=30)
         assert resp.status_code == 204, resp.text
+
+    def delete_for_good(self, record_id: str) -> None:
+        """Delete a record past the recycle bin. Salesforce: a Bulk API 2.0 ``hardDelete``
+        job, after which no record has the id (writes answer INVALID_CROSS_REFERENCE_KEY, not
+        ENTITY_IS_DELETED). Zoho's API deletes only to the recycle bin (emptying it is done
+        in the UI), so there this is `delete`."""
+        if self.kind == "zoho":
+            self.delete(record_id)
+            return
+        s, jobs = self._sf(), f"{self.sb.url}{API}/jobs/ingest"
+        resp = s.post(jobs, json={"object": "Opportunity", "operation": "hardDelete", "contentType": "CSV",
+                                  "lineEnding": "LF"}, timeout=30)
+        resp.raise_for_status()
+        job = resp.json()["id"]
+        resp = s.put(f"{jobs}/{job}/batches", data=f"Id\n{record_id}\n".encode(),
+                     headers={"Content-Type": "text/csv"}, timeout=30)
+        assert resp.status_code == 201, resp.text
+        s.patch(f"{jobs}/{job}", json={"state": "UploadComplete"}, timeout=30).raise_for_status()
+        for _ in range(200):
+            info = s.get(f"{jobs}/{job}", timeout=30).json()
+            if info["state"] in ("JobComplete", "Failed", "Aborted"):
+                break
+            time.sleep(0.02)
+        assert (info["state"], info["numberRecordsFailed"]) == ("JobComplete", 0), info
 
     # -- the sandbox's control endpoints ------------------------------------------------------
 

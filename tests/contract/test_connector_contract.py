@@ -99,6 +99,22 @@ def test_a_full_read_over_several_pages_hands_out_every_record_once(crm: Crm) ->
     assert_ordered(pages)
 
 
+def test_a_full_read_continued_by_the_crm_s_other_read_path_hands_out_every_record_once(crm: Crm) -> None:
+    """Salesforce: a full read of more than ``bulk_read_threshold`` records (lowered to 300)
+    continues after its first page through a Bulk API 2.0 query job; Zoho: past the tenth
+    page the read continues with ``page_token`` (as every full read of this org does)."""
+    truth = crm.stamps()
+    connector = crm.connect(bulk_read_threshold=300)
+    pages = read(connector, crm, None)
+    assert_exactly_once(records_of(pages), truth)
+    assert_ordered(pages)
+    assert [p.number for p in pages] == list(range(1, len(pages) + 1))
+    if crm.kind == "salesforce":
+        assert connector.api_calls().get("bulk_query_create") == 1, connector.api_calls()
+    else:
+        assert connector.api_calls()["get_records"] > 10
+
+
 def test_an_empty_read_hands_out_nothing_and_ends(crm: Crm) -> None:
     connector = crm.connect()
     pages = read(connector, crm, FAR_FUTURE)
@@ -427,19 +443,31 @@ def _deleted_is_gone(crm: Crm, connector: Connector, ids: Sequence[str], deleted
     assert all(r.ok for r in results if r.id != deleted), results
 
 
-def test_a_deleted_record_is_gone_on_the_record_write_path(crm: Crm) -> None:
+def _delete(crm: Crm, record_id: str, how: str) -> None:
+    if how == "to the recycle bin":
+        crm.delete(record_id)
+    else:
+        crm.delete_for_good(record_id)
+
+
+DELETIONS = ("to the recycle bin", "for good")
+
+
+@pytest.mark.parametrize("how", DELETIONS)
+def test_a_deleted_record_is_gone_on_the_record_write_path(crm: Crm, how: str) -> None:
     ids = targets(crm, 3, skip=70)
-    crm.delete(ids[1])
+    _delete(crm, ids[1], how)
     _deleted_is_gone(crm, crm.connect(), ids, ids[1], crm.object)
 
 
-def test_a_deleted_record_is_gone_on_the_volume_write_path(crm: Crm) -> None:
+@pytest.mark.parametrize("how", DELETIONS)
+def test_a_deleted_record_is_gone_on_the_volume_write_path(crm: Crm, how: str) -> None:
     """Salesforce: past ``bulk_write_threshold`` (lowered to 2) the write is a Bulk API 2.0
     ingest job; Zoho has one record write, so volume is more than one PUT call (100 each),
     the deleted record in the second."""
     n = 3 if crm.kind == "salesforce" else crm.write_call + 3
     ids = targets(crm, n, skip=80)
-    crm.delete(ids[-2])
+    _delete(crm, ids[-2], how)
     connector = crm.connect(bulk_write_threshold=2)
     _deleted_is_gone(crm, connector, ids, ids[-2], crm.object)
     calls = connector.api_calls()
