@@ -20,11 +20,11 @@ through the adapter under test."""
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
 import pytest
+from contract_checks import assert_exactly_once, assert_ordered, records_of
 from crm_fixture import Crm
 
 from presales_sync.connector import (
@@ -34,7 +34,6 @@ from presales_sync.connector import (
     LimitExceededError,
     Page,
     RecordChange,
-    RemoteRecord,
     RetryableError,
     WriteResult,
 )
@@ -46,30 +45,10 @@ def read(connector: Connector, crm: Crm, since: datetime | None) -> list[Page]:
     return list(connector.read_changed(object_name=crm.object, fields=crm.read_fields, since=since))
 
 
-def records_of(pages: Sequence[Page]) -> list[RemoteRecord]:
-    return [r for page in pages for r in page.records]
-
-
 def by_id(connector: Connector, crm: Crm, ids: Sequence[str]) -> dict[str, dict[str, object]]:
     """The records' read fields, read back by id through the adapter."""
     pages: Iterator[Page] = connector.read_ids(object_name=crm.object, fields=crm.read_fields, ids=ids)
     return {r.id: {k: r.fields.get(k) for k in crm.read_fields} for page in pages for r in page.records}
-
-
-def assert_exactly_once(got: Sequence[RemoteRecord], expected: dict[str, datetime]) -> None:
-    counts = Counter(r.id for r in got)
-    assert [i for i, n in counts.items() if n > 1] == [], "a record handed out twice"
-    assert sorted(set(expected) - set(counts)) == [], "records lost"
-    assert sorted(set(counts) - set(expected)) == [], "records that should not be there"
-    assert {r.id: r.stamp for r in got} == expected, "stamps as the CRM has them"
-
-
-def assert_ordered(pages: Sequence[Page]) -> None:
-    for page in pages:
-        keys = [(r.stamp, r.id) for r in page.records]
-        assert keys == sorted(keys), f"page {page.number} is not in (stamp, id) order"
-    stamps = [r.stamp for r in records_of(pages)]
-    assert stamps == sorted(stamps), "a stamp went back across pages"
 
 
 def ok(results: Sequence[WriteResult]) -> list[tuple[str, bool]]:
