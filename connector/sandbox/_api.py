@@ -900,6 +900,8 @@ def _bearer(req: Request) -> str | None:
 
 def _write_ids(req: Request, family: str) -> list[str]:
     """The (normalised) record ids a write request touches, for row-lock faults."""
+    if family == "bulk_ingest_upload":
+        return _bulk.upload_ids(req.body)
     if family == "sobject_patch":
         norm = normalize_id(req.path.rstrip("/").rsplit("/", 1)[-1])
         return [norm] if norm else []

@@ -7,7 +7,10 @@ ingest ``Open → UploadComplete → InProgress → JobComplete | Failed | Abort
 ``UploadComplete → InProgress → JobComplete | Failed | Aborted``. Ingest rows are checked by
 the same validator as sObject Collections and committed in chunks of 10,000 (Salesforce's
 internal batch size); results are CSV (``sf__Id``, ``sf__Created`` / ``sf__Error``, then the
-uploaded columns). Query results are read from one open SQLite cursor per job, page by page
+uploaded columns). A row-lock fault (``lock_row``) reaches ingest rows too: the plan is asked at
+the upload with the CSV's ids, and a locked row fails ``UNABLE_TO_LOCK_ROW`` in
+``failedResults``, as Salesforce reports a locked row of a job (SALESFORCE.md 2.7).
+Query results are read from one open SQLite cursor per job, page by page
 (``maxRecords``, ``Sforce-Locator``, ``Sforce-NumberOfRecords``), so a million-row job never
 sits in memory; without ORDER BY they come in PK-chunk order (`pk_chunked`), not by stamp.
 """
@@ -29,7 +32,7 @@ from presales_sync.connector.sandbox._query import Compiled, compile_select
 from presales_sync.connector.sandbox._security import objects_for
 from presales_sync.connector.sandbox._soql import parse
 from presales_sync.connector.sandbox._store import Cursor
-from presales_sync.connector.sandbox._values import make_id, ms_to_sf, to_json
+from presales_sync.connector.sandbox._values import make_id, ms_to_sf, normalize_id, to_json
 
 if TYPE_CHECKING:
     from presales_sync.connector.sandbox._api import Api, Reply, Request
@@ -48,6 +51,20 @@ DELETE_OPERATIONS = ("delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
 _CSV = "text/csv; charset=UTF-8"
 _RESULTS = {"successfulresults": "successful", "failedresults": "failed", "unprocessedrecords": "unprocessed"}
+ROW_LOCK_ERROR = "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record:--"
+
+
+def upload_ids(body: bytes) -> list[str]:
+    """The (normalised) record ids of an ingest upload's ``Id`` column, for row-lock faults."""
+    try:
+        rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+    except (UnicodeDecodeError, csv.Error):
+        return []
+    lower = [c.lower() for c in rows[0]] if rows else []
+    if "id" not in lower:
+        return []
+    col = lower.index("id")
+    return [n for n in (normalize_id(r[col]) for r in rows[1:] if len(r) > col) if n]
 
 
 def family(method: str, rest: list[str]) -> str:
@@ -84,6 +101,7 @@ class Job:
     cursor: Cursor | None = None
     locators: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    locked: frozenset[str] = frozenset()  # fault injection: rows that fail with a row lock
     abort: threading.Event = field(default_factory=threading.Event)
 
     def info(self) -> dict[str, Any]:
@@ -276,6 +294,7 @@ class BulkService:
             if len(req.body) > MAX_UPLOAD_BYTES:
                 return _err(400, "INVALIDBATCH", "InvalidBatch : the CSV exceeds 150 MB")
             job.data = req.body
+            job.locked = req.locked
         return self._reply(201, None)
 
     def _start(self, job: Job) -> None:
@@ -360,6 +379,8 @@ class BulkService:
             e = errors[0]
             return f"{e['statusCode']}:{e['message']}:{','.join(e['fields']) or '--'}"
         assert norm is not None
+        if norm in job.locked:
+            return ROW_LOCK_ERROR
         if job.operation == "delete":
             self.store.delete_row(db, job.obj.name, norm)  # to the recycle bin
         elif job.operation == "hardDelete":

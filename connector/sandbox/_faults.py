@@ -13,6 +13,8 @@ Kinds:
 ``session_expired``  the session presented is revoked: this call and every later one with
                      it get 401, until the client logs in again (JWT / refresh token)
 ``lock_row``         the listed records (``records=id|id``) fail with a row lock in a write
+                     (sObject Collections, one-record PATCH, Bulk 2.0 ingest rows; Zoho's
+                     record and user writes)
 ``latency``          the answer is delayed by ``seconds``
 ``lost_response``    the request is carried out (a write is committed), then the connection
                      is dropped before the client hears the answer

@@ -178,6 +178,15 @@ class Crm:
         return {r["Id"]: datetime.strptime(r["SystemModstamp"], "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
                 for r in self._soql("SELECT Id, SystemModstamp FROM Opportunity")}
 
+    def values(self, ids: Sequence[str], field: str) -> dict[str, Any]:
+        """`field` (the CRM's name) of each record of `ids` that the CRM has, by id."""
+        wanted = set(ids)
+        if self.kind == "zoho":
+            return {r["id"]: r.get(field) for r in self._zoho_rows("Deals", [field]) if r["id"] in wanted}
+        quoted = ", ".join(f"'{i}'" for i in sorted(wanted))
+        soql = f"SELECT Id, {field} FROM Opportunity WHERE Id IN ({quoted})"
+        return {r["Id"]: r.get(field) for r in self._soql(soql)}
+
     def user_ids(self) -> list[str]:
         if self.kind == "zoho":
             resp = self._zoho().get(f"{self.sb.zoho_api_domain}{ZOHO_API}/users", params={"type": "AllUsers"},

@@ -220,10 +220,8 @@ def _write_and_check(crm: Crm, connector: Connector, ids: Sequence[str], tag: st
     text = message(tag)
     results = connector.write(object_name=crm.object,
                               changes=[RecordChange(i, {crm.f("Presales_Message__c"): text}) for i in ids])
-    written = by_id(crm.connect(), crm, ids)
-    for r in results:
-        if r.ok:
-            assert written[r.id][crm.f("Presales_Message__c")] == text
+    written = crm.values(ids, crm.f("Presales_Message__c"))
+    assert [r.id for r in results if r.ok and written[r.id] != text] == [], "reported written, and not"
     return results
 
 
@@ -288,7 +286,7 @@ def test_a_write_whose_answers_are_all_lost_is_retryable_and_commits_once(crm: C
         connector.write(object_name=crm.object, changes=[RecordChange(i, {crm.f("Presales_Message__c"): text})
                                                          for i in ids])
     crm.clear_faults()
-    assert {v[crm.f("Presales_Message__c")] for v in by_id(crm.connect(), crm, ids).values()} == {text}
+    assert set(crm.values(ids, crm.f("Presales_Message__c")).values()) == {text}
 
 
 def test_a_session_expiring_mid_run_costs_one_login_and_the_run_goes_on(crm: Crm) -> None:
@@ -379,6 +377,30 @@ def test_a_row_lock_that_persists_is_a_retryable_record_result(crm: Crm) -> None
     assert results[0].error_code == ("RECORD_LOCKED" if crm.kind == "zoho" else "UNABLE_TO_LOCK_ROW")
 
 
+@pytest.mark.parametrize("times", [1, 0])
+def test_a_row_lock_on_the_volume_write_path_is_met_and_retried_or_reported(crm: Crm, times: int) -> None:
+    """Salesforce: a Bulk API 2.0 ingest job's row that fails with UNABLE_TO_LOCK_ROW (in
+    ``failedResults``) is sent once more through sObject Collections, and reported retryable
+    if still locked; Zoho: a record of the second PUT call is handed back RECORD_LOCKED,
+    retryable."""
+    n = 3 if crm.kind == "salesforce" else crm.write_call + 3
+    ids = targets(crm, n, skip=55)
+    connector = crm.connect(bulk_write_threshold=2)
+    crm.set_faults(f"lock_row:records={ids[-2]},times={times}")
+    results = _write_and_check(crm, connector, ids, "lock-volume")
+    fired = crm.faults_fired()
+    assert fired[0] >= 1, "the write never met the lock"
+    assert all(r.ok for r in results if r.id != ids[-2])
+    locked = results[-2]
+    if crm.kind == "salesforce":
+        assert connector.api_calls().get("composite_sobjects", 0) >= 1, connector.api_calls()  # the retry
+    if crm.kind == "salesforce" and times == 1:
+        assert locked.ok
+        return
+    code = "RECORD_LOCKED" if crm.kind == "zoho" else "UNABLE_TO_LOCK_ROW"
+    assert (locked.ok, locked.retryable, locked.gone, locked.error_code) == (False, True, False, code)
+
+
 #: The test that classifies each of the sandbox's fault kinds.
 FAULT_TESTS = {
     "rate_limit": (test_throttling_is_retried_or_stops_the_run,
@@ -390,7 +412,8 @@ FAULT_TESTS = {
                         test_a_session_refused_after_a_fresh_login_is_an_auth_error,
                         test_an_expired_session_that_cannot_be_renewed_is_an_auth_error),
     "lock_row": (test_a_row_lock_is_retried_or_reported_retryable_for_that_record_alone,
-                 test_a_row_lock_that_persists_is_a_retryable_record_result),
+                 test_a_row_lock_that_persists_is_a_retryable_record_result,
+                 test_a_row_lock_on_the_volume_write_path_is_met_and_retried_or_reported),
     "latency": (test_a_transient_fault_on_a_read_is_recovered,
                 test_a_transient_fault_on_a_write_is_recovered,
                 test_a_transient_fault_that_persists_is_retryable),
