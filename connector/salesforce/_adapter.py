@@ -354,7 +354,9 @@ class SalesforceConnector:
         """Bulk 2.0 ingest; rows the job rejected with UNABLE_TO_LOCK_ROW get one more try
         through sObject Collections after a short back-off."""
         results = BulkClient(self._transport).update(object_name, changes)
-        return self._retry_locked(changes, results, lambda again: self._rest_write(object_name, again))
+        # The one more try is plain sObject Collections batches: going through `_rest_write`
+        # would give a row still locked a second follow-up of its own (three tries, not two).
+        return self._retry_locked(changes, results, lambda again: self._patch_all(object_name, again))
 
     def _rest_write(self, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
         results: list[WriteResult] = []
@@ -363,6 +365,13 @@ class SalesforceConnector:
             batch_results = self._patch(object_name, batch)
             results.extend(self._retry_locked(batch, batch_results,
                                               lambda again: self._patch(object_name, again)))
+        return results
+
+    def _patch_all(self, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """sObject Collections in batches of 200, with no follow-up batch of their own."""
+        results: list[WriteResult] = []
+        for start in range(0, len(changes), COLLECTION_BATCH):
+            results.extend(self._patch(object_name, list(changes[start : start + COLLECTION_BATCH])))
         return results
 
     def _retry_locked(self, changes: Sequence[RecordChange], results: list[WriteResult],
