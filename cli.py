@@ -414,7 +414,7 @@ def sandbox_serve(
              "(kinds: rate_limit server_error session_expired lock_row latency lost_response).")] = None,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C."""
-    from presales_sync.connector.sandbox import FaultSpecError, Sandbox, describe_banner
+    from presales_sync.sandbox import FaultSpecError, Sandbox, describe_banner
 
     try:
         sb = Sandbox(data_dir=data, port=port, seed=seed, faults=faults)

@@ -46,8 +46,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from presales_sync.connector.sandbox._values import make_id  # noqa: E402
-from presales_sync.connector.sandbox._zoho_seed import zoho_id  # noqa: E402
+from presales_sync.sandbox.salesforce._values import make_id  # noqa: E402
+from presales_sync.sandbox.zoho._seed import zoho_id  # noqa: E402
 
 PRESALES = str(Path(sys.executable).parent / "presales")
 FLOORS = {"salesforce": (2000, 200), "zoho": (200, 100)}

@@ -26,10 +26,10 @@ from presales_sync.connector import Connector, RecordChange, WriteResult
 from presales_sync.connector._http import HttpSession
 from presales_sync.connector.salesforce import SalesforceSettings
 from presales_sync.connector.salesforce import connect as connect_salesforce
-from presales_sync.connector.sandbox import Sandbox
 from presales_sync.demo.history import HISTORY_DAYS, activities_csv, replay
 from presales_sync.rules import Step
 from presales_sync.rules.kpi import Period
+from presales_sync.sandbox import Sandbox
 from presales_sync.sync import config as config_mod
 from presales_sync.sync.activities import import_activities
 from presales_sync.sync.engine import SyncReport, run_sync

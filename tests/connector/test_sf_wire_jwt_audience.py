@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from presales_sync.connector import AuthError, ConfigError
 from presales_sync.connector.salesforce import SalesforceSettings, connect
 from presales_sync.connector.salesforce.settings import default_audience
-from presales_sync.connector.sandbox import Sandbox
+from presales_sync.sandbox import Sandbox
 
 MY_DOMAIN = "https://acme.my.salesforce.com"
 USERNAME = "integration@acme.example"

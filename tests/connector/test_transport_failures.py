@@ -14,9 +14,9 @@ import pytest
 from presales_sync.connector import ConfigError, ConnectorError, RetryableError
 from presales_sync.connector.salesforce import SalesforceSettings
 from presales_sync.connector.salesforce import connect as connect_salesforce
-from presales_sync.connector.sandbox import Sandbox
 from presales_sync.connector.zoho import ZohoSettings
 from presales_sync.connector.zoho import connect as connect_zoho
+from presales_sync.sandbox import Sandbox
 
 SF_ENV = {"PRESALES_SF_SESSION_ID": "00Dx!sessionsecretvalue"}
 ZOHO_ENV = {"PRESALES_ZOHO_CLIENT_ID": "1000.CLIENT", "PRESALES_ZOHO_CLIENT_SECRET": "clientsecretvalue",

@@ -16,9 +16,9 @@ import responses
 from test_zoho_connector import API, Clock, add_tokens, calls_to, deal, make, query
 
 from presales_sync.connector import FatalError
-from presales_sync.connector.sandbox import Sandbox, ZohoLimits
-from presales_sync.connector.sandbox._zoho_store import ZohoStore
 from presales_sync.connector.zoho import ZohoConnector, ZohoSettings, connect
+from presales_sync.sandbox import Sandbox, ZohoLimits
+from presales_sync.sandbox.zoho._store import ZohoStore
 
 DEALS = 1300
 REACH = 500

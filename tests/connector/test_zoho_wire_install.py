@@ -18,9 +18,9 @@ from test_zoho_wire_full_read import crm
 from zoho_schema import errors, validate
 
 from presales_sync.connector.base import FieldSpec
-from presales_sync.connector.sandbox import Sandbox
 from presales_sync.connector.zoho._adapter import updateable
 from presales_sync.connector.zoho._install import definition
+from presales_sync.sandbox import Sandbox
 
 PARTNER = FieldSpec(object_name="Deals", name="Presales_Partner", label="Presales Partner", type="Lookup",
                     reference_to="Accounts")

@@ -21,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from presales_sync.connector.sandbox import Sandbox
+from presales_sync.sandbox import Sandbox
 
 PRESALES = str(Path(sys.executable).parent / "presales")
 

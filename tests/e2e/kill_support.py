@@ -16,7 +16,7 @@ import requests
 import sqlalchemy as sa
 import yaml
 
-from presales_sync.connector.sandbox import Sandbox
+from presales_sync.sandbox import Sandbox
 from presales_sync.sync.store import schema
 
 #: Field names per CRM (the default mappings): domain name → API name.

@@ -4,7 +4,6 @@ REST path leaves an identical org."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,8 @@ import sqlalchemy as sa
 from e2e_support import Org, write_config
 
 from presales_sync.connector.salesforce import SalesforceSettings, connect
-from presales_sync.connector.sandbox import Sandbox, parse_spec
-from presales_sync.connector.sandbox import _bulk as sandbox_bulk
+from presales_sync.sandbox import Sandbox, parse_spec
+from presales_sync.sandbox.salesforce import _bulk as sandbox_bulk
 from presales_sync.sync.service import sync_once
 
 SEED_TIME = datetime(2026, 11, 20, tzinfo=UTC)
@@ -85,11 +84,8 @@ def _hard_delete(org: Org, ids: list[str]) -> None:
     job = s.post(base, json={"object": "Opportunity", "operation": "hardDelete"}, timeout=30).json()["id"]
     assert s.put(f"{base}/{job}/batches", data="Id\n" + "".join(f"{i}\n" for i in ids), timeout=30).ok
     s.patch(f"{base}/{job}", json={"state": "UploadComplete"}, timeout=30).raise_for_status()
-    for _ in range(200):
-        info = s.get(f"{base}/{job}", timeout=30).json()
-        if info["state"] in ("JobComplete", "Failed", "Aborted"):
-            break
-        time.sleep(0.02)
+    org.sb.settle_bulk_jobs()  # the job's worker is done: one poll shows its final state
+    info = s.get(f"{base}/{job}", timeout=30).json()
     assert (info["state"], info["numberRecordsFailed"]) == ("JobComplete", 0), info
 
 

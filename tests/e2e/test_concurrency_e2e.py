@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from e2e_support import PRESALES, Org, presales, write_config
 
-from presales_sync.connector.sandbox import parse_spec
+from presales_sync.sandbox import parse_spec
 
 
 def _start(config: Path, session_id: str) -> subprocess.Popen[str]:

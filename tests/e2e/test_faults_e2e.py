@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from e2e_support import Org, jwt_settings, presales, write_config
 
-from presales_sync.connector.sandbox import parse_spec
+from presales_sync.sandbox import parse_spec
 
 FIELDS = "Id, Presales_Engineer__c, Presales_Step__c, Presales_Status__c, Presales_Signoff__c"
 

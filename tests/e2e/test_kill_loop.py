@@ -23,7 +23,7 @@ import pytest
 from e2e_support import CRMS, PRESALES, crm_env, crm_settings, presales, write_config
 from kill_support import Command, Ledger, People, StoreView, final_store, quiesce, store_view, write_calls
 
-from presales_sync.connector.sandbox import Sandbox, parse_spec
+from presales_sync.sandbox import Sandbox, parse_spec
 
 #: Runs killed (the issue's "at least 20"); runs that finish before their kill come on top.
 KILLS = 20

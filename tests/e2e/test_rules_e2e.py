@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from e2e_support import Org, presales, run_json, write_config
 
-from presales_sync.connector.sandbox import Sandbox
+from presales_sync.sandbox import Sandbox
 from presales_sync.sync import service
 
 LEVELS = ("junior", "intermediate", "senior", "expert")

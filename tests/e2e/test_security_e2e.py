@@ -16,7 +16,7 @@ from e2e_support import Org, jwt_settings, presales, write_config
 from presales_sync.connector import _http
 from presales_sync.connector.errors import ConfigError
 from presales_sync.connector.salesforce._soql import soql_like, soql_string
-from presales_sync.connector.sandbox import parse_spec
+from presales_sync.sandbox import parse_spec
 
 #: Known values for every secret variable, so that any of them can be searched for.
 DECOYS = {

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from e2e_support import Org, presales
 
-from presales_sync.connector.sandbox import parse_spec
+from presales_sync.sandbox import parse_spec
 
 
 @pytest.fixture

@@ -26,9 +26,6 @@ from hypothesis import strategies as st
 from presales_sync import rules as rules_pkg
 from presales_sync.connector.salesforce._adapter import build_soql
 from presales_sync.connector.salesforce._soql import soql_like, soql_string
-from presales_sync.connector.sandbox._catalog import default_objects
-from presales_sync.connector.sandbox._query import compile_select
-from presales_sync.connector.sandbox._soql import SoqlError, parse
 from presales_sync.mappings import (
     FileProblems,
     ValueError_,
@@ -41,6 +38,9 @@ from presales_sync.mappings import (
 from presales_sync.mappings.apply import MAX_INTEGER, canonical
 from presales_sync.mappings.model import FieldType
 from presales_sync.rules import RulesSettings
+from presales_sync.sandbox.salesforce._catalog import default_objects
+from presales_sync.sandbox.salesforce._query import compile_select
+from presales_sync.sandbox.salesforce._soql import SoqlError, parse
 from presales_sync.sync.config import check_expressions
 
 EXAMPLES = int(os.environ.get("PRESALES_FUZZ_EXAMPLES", "300"))

@@ -8,7 +8,6 @@ import csv
 import io
 import socket
 import ssl
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +15,9 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from presales_sync.connector.sandbox import Sandbox, _server
-from presales_sync.connector.sandbox import _bulk as sandbox_bulk
+from presales_sync.sandbox import Sandbox
+from presales_sync.sandbox.core import _http as _server
+from presales_sync.sandbox.salesforce import _bulk as sandbox_bulk
 
 V = "66.0"
 
@@ -53,14 +53,10 @@ def rest_query(sb: Sandbox, api: requests.Session, soql: str) -> list[dict[str, 
 
 
 def wait_final(sb: Sandbox, api: requests.Session, path: str) -> dict[str, Any]:
-    seen = []
-    for _ in range(200):
-        info = api.get(url(sb, path), timeout=30).json()
-        seen.append(info["state"])
-        if info["state"] in ("JobComplete", "Failed", "Aborted"):
-            return info
-        time.sleep(0.02)
-    raise AssertionError(f"job never finished: {seen}")
+    sb.settle_bulk_jobs()  # the job's worker is done: one poll shows its final state
+    info = api.get(url(sb, path), timeout=30).json()
+    assert info["state"] in ("JobComplete", "Failed", "Aborted"), f"job never finished: {info['state']}"
+    return dict(info)
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:

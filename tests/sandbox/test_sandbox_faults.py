@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from presales_sync.connector.sandbox import FaultPlan, FaultRule, FaultSpecError, Sandbox, parse_spec
-from presales_sync.connector.sandbox._faults import rules_from_json
+from presales_sync.sandbox import FaultPlan, FaultRule, FaultSpecError, Sandbox, parse_spec
+from presales_sync.sandbox.core._faults import rules_from_json
 
 V = "66.0"
 

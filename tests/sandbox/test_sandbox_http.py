@@ -16,7 +16,7 @@ import yaml
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from presales_sync.connector.sandbox import Sandbox, describe_banner
+from presales_sync.sandbox import Sandbox, describe_banner
 
 V = "66.0"
 

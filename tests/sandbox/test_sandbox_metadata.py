@@ -11,7 +11,7 @@ import requests
 import zeep.exceptions
 from simple_salesforce import Salesforce
 
-from presales_sync.connector.sandbox import Sandbox
+from presales_sync.sandbox import Sandbox
 
 V = "66.0"
 DATA = f"/services/data/v{V}"

@@ -8,21 +8,32 @@ from pathlib import Path
 
 import pytest
 
-from presales_sync.connector.sandbox import _store
-from presales_sync.connector.sandbox._soql import SoqlError, parse
-from presales_sync.connector.sandbox._values import make_id, normalize_id, parse_datetime
+from presales_sync.sandbox.salesforce import _store
+from presales_sync.sandbox.salesforce._soql import SoqlError, parse
+from presales_sync.sandbox.salesforce._values import make_id, normalize_id, parse_datetime
 
 
-def test_write_clock_never_goes_backwards_and_keeps_whole_seconds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+class _SteppingClock:
+    """A clock a test sets to any reading, backwards too (a machine's clock may step back)."""
+
+    reading = 0.0
+
+    def now(self) -> float:
+        return self.reading
+
+
+def test_write_clock_never_goes_backwards_and_keeps_whole_seconds(tmp_path: Path) -> None:
     """A real org's SystemModstamp is a whole second: writes in one second share it."""
-    store = _store.Store(tmp_path / "s.db")
+    clock = _SteppingClock()
+    store = _store.Store(tmp_path / "s.db", clock)
     try:
-        # ns: same, within the second, back, forward
-        ticks = iter([5_000_000_000, 5_400_000_000, 4_000_000_000, 6_700_000_000])
-        monkeypatch.setattr(_store.time, "time_ns", lambda: next(ticks))
-        assert [store.next_stamp() for _ in range(4)] == [5_000, 5_000, 5_000, 6_000]
+
+        def stamp_at(seconds: float) -> int:
+            clock.reading = seconds
+            return store.next_stamp()
+
+        # seconds: same, within the second, back, forward
+        assert [stamp_at(t) for t in (5.0, 5.4, 4.0, 6.7)] == [5_000, 5_000, 5_000, 6_000]
     finally:
         store.close()
 

@@ -18,7 +18,7 @@ import requests
 import yaml
 from zoho_schema import validate
 
-from presales_sync.connector.sandbox import Sandbox, ZohoLimits, describe_banner, parse_spec
+from presales_sync.sandbox import ManualClock, Sandbox, ZohoLimits, describe_banner, parse_spec
 
 DEAL_FIELDS = (
     "Deal_Name,Account_Name,Owner,Stage,Amount,Closing_Date,Created_Time,Modified_Time,Modified_By,"
@@ -160,9 +160,9 @@ def test_bad_credentials_fail_with_http_200(sb: Sandbox) -> None:
     assert grant(sb, grant_type="password").json() == {"error": "unsupported_grant_type"}
 
 
-@pytest.mark.slow  # about 4 s (tests/fast_lane.py)
 def test_ten_tokens_per_ten_minutes_per_refresh_token(tmp_path: Path) -> None:
-    with Sandbox(tmp_path / "sb", seed=10, zoho_limits=ZohoLimits(token_window=3.0)) as box:
+    clock = ManualClock()  # the grants all land in one window until the test moves it on
+    with Sandbox(tmp_path / "sb", seed=10, zoho_limits=ZohoLimits(token_window=3.0), clock=clock) as box:
         http = session(box)  # one kept-alive connection: the ten grants take well under the window
         form = {
             "grant_type": "refresh_token",
@@ -170,7 +170,6 @@ def test_ten_tokens_per_ten_minutes_per_refresh_token(tmp_path: Path) -> None:
             "client_secret": box.zoho_client_secret,
             "refresh_token": box.zoho_refresh_token,
         }
-        started = time.monotonic()
         codes = [
             http.post(f"{box.zoho_accounts_url}/oauth/v2/token", data=form, timeout=10).status_code
             for _ in range(10)
@@ -184,7 +183,7 @@ def test_ten_tokens_per_ten_minutes_per_refresh_token(tmp_path: Path) -> None:
             "error_description": "You have made too many requests continuously. "
             "Please try again after some time.",
         }
-        time.sleep(max(0.0, started + 3.1 - time.monotonic()))  # the window rolls on
+        clock.advance(3.1)  # the window rolls on
         assert grant(box).status_code == 200
 
 
@@ -321,7 +320,8 @@ def test_default_limits_reach_2000_records_by_page(tmp_path: Path) -> None:
 
 def test_page_token_reach_and_expiry(tmp_path: Path) -> None:
     limits = ZohoLimits(discrete_records=20, page_token_records=40, page_token_ttl=2.0)
-    with Sandbox(tmp_path / "tokens", seed=60, zoho_limits=limits) as box:
+    clock = ManualClock()
+    with Sandbox(tmp_path / "tokens", seed=60, zoho_limits=limits, clock=clock) as box:
         z = Zoho(box)
 
         def page(**params: Any) -> requests.Response:
@@ -334,7 +334,7 @@ def test_page_token_reach_and_expiry(tmp_path: Path) -> None:
         fourth = page(page_token=third["info"]["next_page_token"]).json()
         error_of(page(page_token=fourth["info"]["next_page_token"]), 400, "PAGINATION_LIMIT_EXCEEDED")
         stale = page(page=1).json()["info"]["next_page_token"]
-        time.sleep(2.1)
+        clock.advance(2.1)
         assert page(page=1).status_code == 200  # other tokens handed out meanwhile
         error_of(page(page_token=stale), 400, "EXPIRED_VALUE")
 

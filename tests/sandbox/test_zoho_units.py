@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from presales_sync.connector.sandbox._zoho_fields import changed_field, new_field, picklist_value_id
-from presales_sync.connector.sandbox._zoho_store import ZField
-from presales_sync.connector.sandbox._zoho_wire import EntryError, coerce, parse_time, render_time
+from presales_sync.sandbox.zoho._fields import changed_field, new_field, picklist_value_id
+from presales_sync.sandbox.zoho._store import ZField
+from presales_sync.sandbox.zoho._wire import EntryError, coerce, parse_time, render_time
 
 TEXT = ZField("Presales_Message", "Presales Message", "text", "1", custom_field=True, length=5)
 FLAG = ZField("Presales_Requested", "Presales Requested", "boolean", "2", custom_field=True)

@@ -12,7 +12,7 @@ import pytest
 from test_zoho_http import Zoho
 from zoho_schema import validate
 
-from presales_sync.connector.sandbox import Sandbox
+from presales_sync.sandbox import Sandbox
 
 ACCOUNT_LOOKUP = {"field_label": "Partner Account", "data_type": "lookup",
                   "lookup": {"module": {"api_name": "Accounts"}, "display_label": "Partnered Deals"}}

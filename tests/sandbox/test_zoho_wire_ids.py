@@ -12,7 +12,7 @@ import yaml
 from test_zoho_http import Zoho
 from zoho_schema import validate
 
-from presales_sync.connector.sandbox import Sandbox, parse_spec
+from presales_sync.sandbox import Sandbox, parse_spec
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import requests
 from test_zoho_http import Zoho, error_of
 from zoho_schema import validate
 
-from presales_sync.connector.sandbox import Sandbox, ZohoLimits
+from presales_sync.sandbox import Sandbox, ZohoLimits
 
 
 def test_the_reach_is_exact_by_page_token(tmp_path: Path) -> None:

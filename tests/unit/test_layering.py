@@ -29,7 +29,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     # are tested against.
     "connector": frozenset({"connector"}),
     # The emulator stands in for a real CRM: it shares no code with the clients it serves
-    # (not even connector.errors), so a client bug cannot be mirrored by the server.
+    # (not even connector.errors), so a client bug cannot be mirrored by the server, and it
+    # knows nothing of presales (the plugin's fields and roster are seed data handed in).
     "sandbox": frozenset({"sandbox"}),
     # A mapping turns CRM values into domain values: it may name the domain (rules), not
     # the wire (connector), nor the layers above.
@@ -46,8 +47,6 @@ def layer_of(module: str) -> str | None:
         return None
     if len(parts) == 1:
         return "root"
-    if parts[1:3] == ["connector", "sandbox"]:
-        return "sandbox"
     return parts[1] if parts[1] in LAYERS else "root"
 
 
@@ -93,7 +92,7 @@ def violations(source: str, module: str, *, is_package: bool = False) -> list[Vi
 def tree() -> list[tuple[str, Path]]:
     """(module name, file) of every module of every layer, through the package's links."""
     modules = [("presales_sync.cli", PACKAGE / "cli.py")]
-    for folder in ("connector", "demo", "mappings", "rules", "sync"):
+    for folder in ("connector", "demo", "mappings", "rules", "sandbox", "sync"):
         for path in sorted((PACKAGE / folder).rglob("*.py")):
             parts = path.relative_to(PACKAGE).with_suffix("").parts
             modules.append((".".join(("presales_sync", *parts)), path))
@@ -121,35 +120,37 @@ def test_the_checker_flags_an_upward_or_sideways_import() -> None:
         "from presales_sync.sync.engine import run\n"  # connector → sync
         "def late():\n"
         "    from presales_sync import rules\n"  # connector → rules, inside a function
-        "from ..sandbox import Sandbox\n"  # relative, connector → sandbox
+        "from ...sandbox import Sandbox\n"  # relative, connector → sandbox
         "import presales_sync.cli\n"  # connector → cli
     )
     found = violations(bad, "presales_sync.connector.salesforce._adapter")
     assert sorted((v.line, v.target, v.target_layer) for v in found) == [
         (3, "presales_sync.sync.engine.run", "sync"),
         (5, "presales_sync.rules", "rules"),
-        (6, "presales_sync.connector.sandbox.Sandbox", "sandbox"),
+        (6, "presales_sync.sandbox.Sandbox", "sandbox"),
         (7, "presales_sync.cli", "cli"),
     ]
 
 
 @pytest.mark.parametrize(("module", "source", "target_layer"), [
-    ("presales_sync.connector.sandbox._server", "from presales_sync.connector import errors\n", "connector"),
-    ("presales_sync.connector.sandbox", "from . import _server\nfrom .. import base\n", "connector"),
+    ("presales_sync.sandbox.core._http", "from presales_sync.connector import errors\n", "connector"),
+    ("presales_sync.sandbox", "from .core import _http\nfrom ..connector import base\n", "connector"),
+    ("presales_sync.sandbox.zoho._seed", "from presales_sync.mappings import fields\n", "mappings"),
+    ("presales_sync.sandbox.salesforce._seed", "from presales_sync.demo import org_seed\n", "demo"),
     ("presales_sync.rules.sla", "from presales_sync.mappings import inbound\n", "mappings"),
     ("presales_sync.mappings.apply", "from presales_sync.connector import Page\n", "connector"),
     ("presales_sync.sync.engine", "from presales_sync import cli\n", "cli"),
-    ("presales_sync.sync.service", "from presales_sync.connector.sandbox import Sandbox\n", "sandbox"),
+    ("presales_sync.sync.service", "from presales_sync.sandbox import Sandbox\n", "sandbox"),
     ("presales_sync.sync.engine", "from presales_sync.demo import run_demo\n", "demo"),
 ])
 def test_the_checker_flags_each_layer_s_forbidden_target(module: str, source: str, target_layer: str) -> None:
-    is_package = module == "presales_sync.connector.sandbox"
+    is_package = module == "presales_sync.sandbox"
     assert [v.target_layer for v in violations(source, module, is_package=is_package)] == [target_layer]
 
 
 def test_the_checker_passes_what_the_rules_allow() -> None:
     allowed = ("from presales_sync.rules import Task\n"
-               "from presales_sync.connector.sandbox import Sandbox\n"
+               "from presales_sync.sandbox import Sandbox\n"
                "from presales_sync import mappings\n"
                "import presales_sync\n")
     assert violations(allowed, "presales_sync.demo.run") == []

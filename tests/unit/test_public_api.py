@@ -37,7 +37,7 @@ USED_NOT_OFFERED: dict[str, frozenset[str]] = {
 def packages() -> list[str]:
     """Every package under presales_sync, found through the links to the layer folders."""
     found = ["presales_sync"]
-    for folder in ("connector", "mappings", "rules", "sync"):
+    for folder in ("connector", "mappings", "rules", "sandbox", "sync"):
         for init in sorted((PACKAGE / folder).rglob("__init__.py")):
             found.append(".".join(("presales_sync", *init.parent.relative_to(PACKAGE).parts)))
     return found
@@ -100,7 +100,8 @@ def api_problems(module: types.ModuleType, source: str, used: frozenset[str] = f
 
 def test_every_layer_package_is_found() -> None:
     assert {"presales_sync", "presales_sync.connector", "presales_sync.connector.salesforce",
-            "presales_sync.connector.zoho", "presales_sync.connector.sandbox", "presales_sync.mappings",
+            "presales_sync.connector.zoho", "presales_sync.sandbox", "presales_sync.sandbox.core",
+            "presales_sync.sandbox.salesforce", "presales_sync.sandbox.zoho", "presales_sync.mappings",
             "presales_sync.rules", "presales_sync.sync", "presales_sync.sync.store",
             "presales_sync.sync.report"} <= set(packages())
 

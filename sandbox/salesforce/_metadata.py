@@ -13,9 +13,9 @@ import xml.etree.ElementTree as ET
 from typing import Any
 from xml.sax.saxutils import escape
 
-from presales_sync.connector.sandbox._catalog import FieldDef
-from presales_sync.connector.sandbox._security import md_definition
-from presales_sync.connector.sandbox._store import Store
+from presales_sync.sandbox.salesforce._catalog import FieldDef
+from presales_sync.sandbox.salesforce._security import md_definition
+from presales_sync.sandbox.salesforce._store import Store
 
 SOAPENV = "http://schemas.xmlsoap.org/soap/envelope/"
 MD = "http://soap.sforce.com/2006/04/metadata"

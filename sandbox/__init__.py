@@ -36,9 +36,17 @@ zoho_credits, zoho_pending_requests), `ZohoLimits` and `describe_banner` (what t
 The sandbox imports nothing from rules/, sync/, mappings/ or cli.py.
 """
 
-from presales_sync.connector.sandbox._faults import FaultPlan, FaultRule, FaultSpecError, parse_spec
-from presales_sync.connector.sandbox._server import Sandbox, describe_banner
-from presales_sync.connector.sandbox._zoho import ZohoLimits
+from presales_sync.sandbox._sandbox import Sandbox, describe_banner
+from presales_sync.sandbox.core import (
+           Clock,
+           FaultPlan,
+           FaultRule,
+           FaultSpecError,
+           ManualClock,
+           SystemClock,
+           parse_spec,
+)
+from presales_sync.sandbox.zoho import ZohoLimits
 
-__all__ = ["FaultPlan", "FaultRule", "FaultSpecError", "Sandbox", "ZohoLimits", "describe_banner",
-           "parse_spec"]
+__all__ = ["Clock", "FaultPlan", "FaultRule", "FaultSpecError", "ManualClock", "Sandbox", "SystemClock",
+           "ZohoLimits", "describe_banner", "parse_spec"]

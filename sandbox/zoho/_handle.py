@@ -1,8 +1,8 @@
 """The Zoho half of the `Sandbox` handle: its store's lifecycle and what Zoho clients need.
 
-Kept apart from `_server` so the Salesforce server code stays as it was: `Sandbox` mixes this
-in and calls `_start_zoho` / `_stop_zoho`. The Zoho org lives in ``zoho.db`` next to the
-Salesforce org and is seeded from it on first start (see `_zoho_seed`).
+`Sandbox` (in `sandbox._sandbox`) mixes this in and calls `_start_zoho` / `_stop_zoho`. The
+Zoho org lives in ``zoho.db`` next to the Salesforce org and is seeded from it on first start
+(see `zoho._seed`).
 """
 
 from __future__ import annotations
@@ -12,17 +12,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from presales_sync.connector.sandbox._faults import FaultPlan
-from presales_sync.connector.sandbox._store import Store
-from presales_sync.connector.sandbox._zoho import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
-from presales_sync.connector.sandbox._zoho_seed import seed_zoho
-from presales_sync.connector.sandbox._zoho_store import ZohoStore
+from presales_sync.sandbox.core._clock import Clock
+from presales_sync.sandbox.core._db import discard
+from presales_sync.sandbox.core._faults import FaultPlan
+from presales_sync.sandbox.salesforce._store import Store
+from presales_sync.sandbox.zoho._api import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
+from presales_sync.sandbox.zoho._seed import seed_zoho
+from presales_sync.sandbox.zoho._store import ZohoStore
 
 
 class ZohoSandboxMixin:
     """Zoho attributes of `Sandbox` (which provides ``data_dir``, ``url``, ``roster_file``)."""
 
     data_dir: Path
+    clock: Clock
     plugin_fields: bool
     _zoho: ZohoApi | None
     _zoho_store: ZohoStore | None
@@ -38,14 +41,13 @@ class ZohoSandboxMixin:
 
     def _start_zoho(self, store: Store, count: Callable[[str], None], faults: FaultPlan) -> ZohoApi:
         path = self.data_dir / "zoho.db"
-        zstore = ZohoStore(path) if path.exists() else None
+        zstore = ZohoStore(path, self.clock) if path.exists() else None
         if zstore is not None and zstore.meta("seeded") is None:  # a seed interrupted half-way
             zstore.close()
             zstore = None
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            discard(path)
         if zstore is None:
-            zstore = ZohoStore(path)
+            zstore = ZohoStore(path, self.clock)
             seed_zoho(
                 zstore,
                 store,

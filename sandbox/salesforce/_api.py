@@ -13,17 +13,15 @@ import re
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
 
-from presales_sync.connector.sandbox import _bulk, _metadata
-from presales_sync.connector.sandbox._catalog import FieldDef, ObjectDef
-from presales_sync.connector.sandbox._faults import (
+from presales_sync.sandbox.core._clock import Clock, SystemClock, now_ms
+from presales_sync.sandbox.core._faults import (
     FaultPlan,
     FaultRule,
     FaultSpecError,
@@ -31,16 +29,20 @@ from presales_sync.connector.sandbox._faults import (
     parse_spec,
     rules_from_json,
 )
-from presales_sync.connector.sandbox._query import compile_select
-from presales_sync.connector.sandbox._security import (
+from presales_sync.sandbox.core._http import Reply, Request
+from presales_sync.sandbox.core._stats import CallStats
+from presales_sync.sandbox.salesforce import _bulk, _metadata
+from presales_sync.sandbox.salesforce._catalog import FieldDef, ObjectDef
+from presales_sync.sandbox.salesforce._query import compile_select
+from presales_sync.sandbox.salesforce._security import (
     SECURITY_TYPES,
     ensure_installed,
     objects_for,
     security_errors,
 )
-from presales_sync.connector.sandbox._soql import SoqlError, parse
-from presales_sync.connector.sandbox._store import Cursor, Store
-from presales_sync.connector.sandbox._values import (
+from presales_sync.sandbox.salesforce._soql import SoqlError, parse
+from presales_sync.sandbox.salesforce._store import Cursor, Store
+from presales_sync.sandbox.salesforce._values import (
     WriteValueError,
     make_id,
     normalize_id,
@@ -73,24 +75,6 @@ ROLLED_BACK = {
     "AllOrNone header",
     "fields": [],
 }
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any = None  # JSON-serialisable; None → no body (204)
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False  # fault injection: close the connection instead of answering
-
-
-@dataclass(frozen=True)
-class Request:
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]  # lower-cased names
-    body: bytes
-    locked: frozenset[str] = frozenset()  # fault injection: records that fail with a row lock
 
 
 class ApiError(Exception):
@@ -126,38 +110,38 @@ class Identity:
 class Api:
     """Routes one request, counts it, and renders the reply."""
 
-    def __init__(self, store: Store, identity: Identity, faults: FaultPlan | None = None) -> None:
+    def __init__(self, store: Store, identity: Identity, faults: FaultPlan | None = None, *,
+                 stats: CallStats | None = None, clock: Clock | None = None) -> None:
         self.store = store
+        self.clock: Clock = clock or SystemClock()
         self.identity = identity
         self.faults = faults if faults is not None else FaultPlan()
         self.base_url = ""  # set once the server is bound
         #: Whether a JWT ``aud`` of this org's own URL (its My Domain) is accepted. A real org
         #: accepts only its authorization server's URL, so by default neither do we.
         self.accept_my_domain_audience = False
-        self._stats: Counter[str] = Counter()
+        self.calls = stats if stats is not None else CallStats()
         self._usage = 0
         self._lock = threading.Lock()
         ensure_installed(store)
         self._metadata = _metadata.MetadataService(store)
-        self._bulk = _bulk.BulkService(self)
+        self.bulk = _bulk.BulkService(self)
 
     # -- accounting ------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        with self._lock:
-            return {"calls": dict(sorted(self._stats.items())), "total": sum(self._stats.values())}
+        return self.calls.snapshot()
 
     def reset_stats(self) -> None:
-        with self._lock:
-            self._stats.clear()
+        self.calls.reset()
 
     def record_call(self, family: str) -> None:
         """Count a call served elsewhere (the Zoho half) in the same stats."""
         self._count(family, api=False)
 
     def _count(self, family: str, *, api: bool = True) -> int:
+        self.calls.count(family)
         with self._lock:
-            self._stats[family] += 1
             if api:
                 self._usage += 1
             return self._usage
@@ -170,7 +154,7 @@ class Api:
             return self._sandbox(req)
         usage = self._count(family, api=family != "versions")
         injection = self.faults.take("salesforce", family, _write_ids(req, family))
-        if injection.delay:
+        if injection.delay:  # latency is real time: a client's timeout runs on the machine's clock
             time.sleep(injection.delay)
         try:
             if injection.error is not None:
@@ -319,7 +303,7 @@ class Api:
         user_id = self._authenticate(req)
         rest = (m.group(3) or "/").strip("/").split("/")
         if rest[0] == "jobs":
-            return self._bulk.handle(req, version, user_id, rest)
+            return self.bulk.handle(req, version, user_id, rest)
         if family == "query":
             return self._only(req, "GET") or self._query(req, version, user_id)
         if family == "query_more":
@@ -838,7 +822,7 @@ class Api:
             exp = float(claims["exp"])
         except (KeyError, TypeError, ValueError):
             return grant_error("invalid assertion")
-        if exp <= time.time():
+        if exp <= self.clock.now():
             return grant_error("expired authorization code")
         user = self._user_by_username(str(claims.get("sub", "")))
         if user is None or not user["IsActive"]:
@@ -851,7 +835,7 @@ class Api:
                 "instance_url": self.base_url,
                 "id": f"{self.base_url}/id/{self.identity.org_id}/{user_id}",
                 "token_type": "Bearer",
-                "issued_at": str(time.time_ns() // 1_000_000),
+                "issued_at": str(now_ms(self.clock)),
                 "scope": "api",
             },
         )

@@ -23,19 +23,18 @@ import io
 import json
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from presales_sync.connector.sandbox._catalog import ObjectDef
-from presales_sync.connector.sandbox._query import Compiled, compile_select
-from presales_sync.connector.sandbox._security import objects_for
-from presales_sync.connector.sandbox._soql import parse
-from presales_sync.connector.sandbox._store import Cursor
-from presales_sync.connector.sandbox._values import make_id, ms_to_sf, normalize_id, to_json
+from presales_sync.sandbox.salesforce._catalog import ObjectDef
+from presales_sync.sandbox.salesforce._query import Compiled, compile_select
+from presales_sync.sandbox.salesforce._security import objects_for
+from presales_sync.sandbox.salesforce._soql import parse
+from presales_sync.sandbox.salesforce._store import Cursor
+from presales_sync.sandbox.salesforce._values import make_id, ms_to_sf, normalize_id, to_json
 
 if TYPE_CHECKING:
-    from presales_sync.connector.sandbox._api import Api, Reply, Request
+    from presales_sync.sandbox.salesforce._api import Api, Reply, Request
 
 NULL = "#N/A"
 CHUNK_ROWS = 10_000
@@ -103,6 +102,8 @@ class Job:
     lock: threading.Lock = field(default_factory=threading.Lock)
     locked: frozenset[str] = frozenset()  # fault injection: rows that fail with a row lock
     abort: threading.Event = field(default_factory=threading.Event)
+    #: Set once the job's worker is done (finished, failed or aborted): `BulkService.settle`.
+    settled: threading.Event = field(default_factory=threading.Event)
 
     def info(self) -> dict[str, Any]:
         stamp = ms_to_sf(self.created)
@@ -126,7 +127,7 @@ class Job:
 
 
 def _err(status: int, code: str, message: str) -> Reply:
-    from presales_sync.connector.sandbox._api import Reply
+    from presales_sync.sandbox.core._http import Reply
 
     return Reply(status, [{"errorCode": code, "message": message}])
 
@@ -203,7 +204,7 @@ class BulkService:
 
     @staticmethod
     def _reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Reply:
-        from presales_sync.connector.sandbox._api import Reply
+        from presales_sync.sandbox.core._http import Reply
 
         return Reply(status, body, headers or {})
 
@@ -261,7 +262,7 @@ class BulkService:
         with job.lock:
             if wanted == "Aborted" and job.state in ("Open", "UploadComplete", "InProgress"):
                 job.abort.set()
-                job.state, job.finished = "Aborted", time.monotonic()
+                job.state, job.finished = "Aborted", self.api.clock.now()
                 self._close_cursor(job)
                 return self._reply(200, job.info())
             if wanted == "UploadComplete" and job.kind == "ingest" and job.state == "Open":
@@ -302,17 +303,27 @@ class BulkService:
         threading.Thread(target=self._guarded, args=(job, target), name=f"bulk-{job.id}", daemon=True).start()
 
     def _guarded(self, job: Job, target: Any) -> None:
-        with job.lock:
-            if job.state == "Aborted":
-                return
-            job.state, job.started = "InProgress", time.monotonic()
         try:
-            target(job)
-        except Exception as e:  # the job fails, the server goes on
             with job.lock:
-                job.state, job.error = "Failed", f"InternalServerError : {type(e).__name__}"
-        with job.lock:
-            job.finished = time.monotonic()
+                if job.state == "Aborted":
+                    return
+                job.state, job.started = "InProgress", self.api.clock.now()
+            try:
+                target(job)
+            except Exception as e:  # the job fails, the server goes on
+                with job.lock:
+                    job.state, job.error = "Failed", f"InternalServerError : {type(e).__name__}"
+            with job.lock:
+                job.finished = self.api.clock.now()
+        finally:
+            job.settled.set()
+
+    def settle(self, timeout: float = 60.0) -> bool:
+        """Wait until every job handed to a worker is done; False if one still runs after
+        `timeout` seconds. A test reads a job's final state after this, instead of polling."""
+        with self._lock:
+            running = [j for j in self._jobs.values() if j.state in ("UploadComplete", "InProgress")]
+        return all(j.settled.wait(timeout) for j in running)
 
     # -- ingest ----------------------------------------------------------------------------
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from presales_sync.connector.sandbox._store import Database
+from presales_sync.sandbox.core._clock import Clock, SystemClock
+from presales_sync.sandbox.core._db import Database
 
 #: Zoho ``data_type`` → ``json_type`` (as settings/fields reports it).
 JSON_TYPES: dict[str, str] = {
@@ -108,8 +108,9 @@ class Row:
 class ZohoStore(Database):
     """All database access of the Zoho half of the sandbox."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         super().__init__(path)
+        self.clock: Clock = clock or SystemClock()
         with self.transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             db.execute(
@@ -311,7 +312,7 @@ class ZohoStore(Database):
         """The user of an unexpired access token."""
         with self.reader() as db:
             row = db.execute(
-                "SELECT user_id FROM tokens WHERE token = ? AND expires > ?", (token, time.time())
+                "SELECT user_id FROM tokens WHERE token = ? AND expires > ?", (token, self.clock.now())
             ).fetchone()
         return row[0] if row else None
 
@@ -319,7 +320,7 @@ class ZohoStore(Database):
         with self.reader() as db:
             row = db.execute(
                 "SELECT token FROM tokens WHERE user_id = ? AND expires > ? ORDER BY expires DESC LIMIT 1",
-                (user_id, time.time() + 60),
+                (user_id, self.clock.now() + 60),
             ).fetchone()
         return row[0] if row else None
 
@@ -332,6 +333,6 @@ class ZohoStore(Database):
         """Expire every access token now (tests of the refresh path); how many were live."""
         with self.transaction() as db:
             cur = db.execute(
-                "UPDATE tokens SET expires = ? WHERE expires > ?", (time.time() - 1, time.time())
+                "UPDATE tokens SET expires = ? WHERE expires > ?", (self.clock.now() - 1, self.clock.now())
             )
             return cur.rowcount

@@ -14,17 +14,17 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import threading
-import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from presales_sync.connector.sandbox._catalog import SQL_TYPES, FieldDef, ObjectDef
-from presales_sync.connector.sandbox._query import Compiled
-from presales_sync.connector.sandbox._values import whole_second
+from presales_sync.sandbox.core._clock import Clock, SystemClock, now_ms
+from presales_sync.sandbox.core._db import Database
+from presales_sync.sandbox.salesforce._catalog import SQL_TYPES, FieldDef, ObjectDef
+from presales_sync.sandbox.salesforce._query import Compiled
+from presales_sync.sandbox.salesforce._values import whole_second
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 CURSOR_IDLE_SECONDS = 2 * 24 * 3600  # Salesforce keeps query cursors for two days (API v56+)
@@ -47,7 +47,7 @@ class Cursor:
     delivered: int = 0
     last_page_start: int = 0
     last_page: list[tuple[Any, ...]] = field(default_factory=list)
-    last_used: float = field(default_factory=time.monotonic)
+    last_used: float = 0.0  # the store's clock, seconds
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
@@ -58,52 +58,12 @@ class Cursor:
             pass
 
 
-class Database:
-    """One SQLite file in WAL mode: a single writer connection under a lock, and a fresh
-    connection per read (shared by the Salesforce and the Zoho halves of the sandbox)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._write_lock = threading.RLock()
-        self._writer = self._connect()
-        self._writer.execute("PRAGMA journal_mode=WAL")
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        return conn
-
-    @contextmanager
-    def reader(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """The single writer, inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on error)."""
-        with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._writer
-            except BaseException:
-                self._writer.execute("ROLLBACK")
-                raise
-            self._writer.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._write_lock:
-            self._writer.close()
-
-
 class Store(Database):
     """All database access of the sandbox."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         super().__init__(path)
+        self.clock: Clock = clock or SystemClock()
         self._create_meta_tables()
         self.objects: dict[str, ObjectDef] = {}
         self._reload_catalogue()
@@ -269,7 +229,7 @@ class Store(Database):
         """Now in UTC ms, floored to the second like a real org's stamps, and never before a
         stamp handed out earlier (the clock may step back)."""
         with self._write_lock:
-            now = whole_second(time.time_ns() // 1_000_000)
+            now = whole_second(now_ms(self.clock))
             self._last_stamp = max(now, self._last_stamp)
             return self._last_stamp
 
@@ -291,7 +251,7 @@ class Store(Database):
                 return str(row[0])
             sid = org_id[:15] + "!AQ" + "".join(secrets.choice(_BASE62) for _ in range(96))
             with self.transaction() as db:
-                db.execute("INSERT INTO _sessions VALUES (?, ?, ?)", (sid, user_id, int(time.time())))
+                db.execute("INSERT INTO _sessions VALUES (?, ?, ?)", (sid, user_id, int(self.clock.now())))
             return sid
 
     def revoke_session(self, session_id: str) -> None:
@@ -339,7 +299,7 @@ class Store(Database):
             conn.close()
             raise
         locator = "01gDn" + "".join(secrets.choice(_BASE62) for _ in range(10)) + "AAA"
-        return Cursor(locator, compiled, conn, rows, total)
+        return Cursor(locator, compiled, conn, rows, total, last_used=self.clock.now())
 
     def keep_cursor(self, cur: Cursor) -> None:
         """Remember an unfinished cursor; the least recently used beyond the cap is closed."""
@@ -348,7 +308,7 @@ class Store(Database):
             self._expire_locked()
 
     def _expire_locked(self) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         for loc in [loc for loc, c in self._cursors.items() if now - c.last_used > CURSOR_IDLE_SECONDS]:
             self._cursors.pop(loc).close()
         while len(self._cursors) > MAX_OPEN_CURSORS:
@@ -361,7 +321,7 @@ class Store(Database):
             cur = self._cursors.get(locator)
             if cur is not None:
                 self._cursors.move_to_end(locator)
-                cur.last_used = time.monotonic()
+                cur.last_used = self.clock.now()
             return cur
 
     def drop_cursor(self, locator: str) -> None:

@@ -12,15 +12,16 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from presales_sync.connector.sandbox._catalog import INDUSTRIES, PRIORITIES, STAGES, default_objects
-from presales_sync.connector.sandbox._store import Store
-from presales_sync.connector.sandbox._values import dt_to_ms, make_id, whole_second
+from presales_sync.sandbox.core._clock import utcnow
+from presales_sync.sandbox.salesforce._catalog import INDUSTRIES, PRIORITIES, STAGES, default_objects
+from presales_sync.sandbox.salesforce._store import Store
+from presales_sync.sandbox.salesforce._values import dt_to_ms, make_id, whole_second
 
 ORG_ID = make_id("00D", 4_200_000)
 DAY_MS = 86_400_000
@@ -315,7 +316,7 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
         store.set_meta(db, "org_id", ORG_ID)
         store.set_meta(db, "integration_user_id", integration_id)
         store.set_meta(db, "integration_username", integration_username)
-        store.set_meta(db, "seeded", date.today().isoformat())
+        store.set_meta(db, "seeded", utcnow(store.clock).date().isoformat())
     roster_file.write_text(
         "# Presales engineers of the sandbox org (generated at seed time; edit freely).\n"
         + yaml.safe_dump({"engineers": roster, "managers": [manager_id]}, sort_keys=False,

@@ -12,16 +12,16 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from presales_sync.connector.sandbox._catalog import INDUSTRIES, FieldDef, default_objects, is_plugin_field
-from presales_sync.connector.sandbox._store import Store
-from presales_sync.connector.sandbox._zoho_store import Row, ZField, ZohoStore, derived_api_name
+from presales_sync.sandbox.core._clock import utcnow
+from presales_sync.sandbox.salesforce._catalog import INDUSTRIES, FieldDef, default_objects, is_plugin_field
+from presales_sync.sandbox.salesforce._store import Store
+from presales_sync.sandbox.zoho._store import Row, ZField, ZohoStore, derived_api_name
 
 ZBASE = 5_725_767_000_000_000_000
 _FIELD_BASE = ZBASE + 8_000_000_000
@@ -283,7 +283,7 @@ def seed_zoho(
         zstore.set_meta(db, "client_secret", client_secret)
         zstore.set_meta(db, "refresh_token", refresh_token)
         zstore.set_meta(db, "next_id", str(ZBASE + 9_000_000_000))
-        zstore.set_meta(db, "seeded", datetime.now(UTC).isoformat())  # last: marks a complete seed
+        zstore.set_meta(db, "seeded", utcnow(zstore.clock).isoformat())  # last: marks a complete seed
 
 
 def _write_roster(roster_file: Path, zoho_roster_file: Path) -> None:

@@ -10,9 +10,9 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from presales_sync.connector.sandbox._api import Reply
-from presales_sync.connector.sandbox._zoho_seed import ORG_TIME_ZONE
-from presales_sync.connector.sandbox._zoho_store import LOOKUP_TYPES, USERS, ZField
+from presales_sync.sandbox.core._http import Reply
+from presales_sync.sandbox.zoho._seed import ORG_TIME_ZONE
+from presales_sync.sandbox.zoho._store import LOOKUP_TYPES, USERS, ZField
 
 _TZ = ZoneInfo(ORG_TIME_ZONE)
 

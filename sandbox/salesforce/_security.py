@@ -15,8 +15,8 @@ import re
 import sqlite3
 from typing import Any
 
-from presales_sync.connector.sandbox._catalog import FieldDef, ObjectDef, _ref, _ro, _system_fields
-from presales_sync.connector.sandbox._store import Store
+from presales_sync.sandbox.salesforce._catalog import FieldDef, ObjectDef, _ref, _ro, _system_fields
+from presales_sync.sandbox.salesforce._store import Store
 
 SECURITY_TYPES = ("PermissionSet", "PermissionSetAssignment", "FieldPermissions")
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

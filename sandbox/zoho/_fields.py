@@ -9,15 +9,15 @@ import zlib
 from dataclasses import replace
 from typing import Any
 
-from presales_sync.connector.sandbox._zoho_seed import ZBASE
-from presales_sync.connector.sandbox._zoho_store import (
+from presales_sync.sandbox.zoho._seed import ZBASE
+from presales_sync.sandbox.zoho._store import (
     LOOKUP_TYPES,
     RECORD_MODULES,
     USERS,
     ZField,
     derived_api_name,
 )
-from presales_sync.connector.sandbox._zoho_wire import EntryError
+from presales_sync.sandbox.zoho._wire import EntryError
 
 CREATABLE_TYPES = frozenset(
     {

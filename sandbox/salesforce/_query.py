@@ -13,9 +13,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from presales_sync.connector.sandbox._catalog import TEXT_TYPES, FieldDef, ObjectDef
-from presales_sync.connector.sandbox._soql import Compare, Expr, Literal, Not, Path, Select, SoqlError, framed
-from presales_sync.connector.sandbox._values import dt_to_ms, normalize_id, to_json
+from presales_sync.sandbox.salesforce._catalog import TEXT_TYPES, FieldDef, ObjectDef
+from presales_sync.sandbox.salesforce._soql import (
+    Compare,
+    Expr,
+    Literal,
+    Not,
+    Path,
+    Select,
+    SoqlError,
+    framed,
+)
+from presales_sync.sandbox.salesforce._values import dt_to_ms, normalize_id, to_json
 
 _CUSTOM_HINT = (
     "If you are attempting to use a custom field, be sure to append the '__c' after the custom "

@@ -57,11 +57,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs
 
-from presales_sync.connector.sandbox._api import Reply, Request
-from presales_sync.connector.sandbox._faults import FaultPlan, FaultRule
-from presales_sync.connector.sandbox._zoho_fields import changed_field, field_json, module_json, new_field
-from presales_sync.connector.sandbox._zoho_seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
-from presales_sync.connector.sandbox._zoho_store import (
+from presales_sync.sandbox.core._clock import Clock
+from presales_sync.sandbox.core._faults import FaultPlan, FaultRule
+from presales_sync.sandbox.core._http import Reply, Request
+from presales_sync.sandbox.zoho._fields import changed_field, field_json, module_json, new_field
+from presales_sync.sandbox.zoho._seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
+from presales_sync.sandbox.zoho._store import (
     LOOKUP_TYPES,
     RECORD_MODULES,
     USERS,
@@ -69,7 +70,7 @@ from presales_sync.connector.sandbox._zoho_store import (
     ZField,
     ZohoStore,
 )
-from presales_sync.connector.sandbox._zoho_wire import (
+from presales_sync.sandbox.zoho._wire import (
     EntryError,
     ZohoError,
     coerce,
@@ -162,8 +163,10 @@ class ZohoApi:
         count: Callable[[str], None],
         limits: ZohoLimits | None = None,
         faults: FaultPlan | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.store = store
+        self.clock: Clock = clock or store.clock
         self.limits = limits or ZohoLimits()
         self.faults = faults if faults is not None else FaultPlan()
         self.base_url = ""  # set once the server is bound
@@ -194,7 +197,7 @@ class ZohoApi:
         token = self.store.live_token(user_id)
         if token is None:
             token = _new_token()
-            self.store.add_token(token, user_id, time.time() + self.limits.token_ttl)
+            self.store.add_token(token, user_id, self.clock.now() + self.limits.token_ttl)
         return token
 
     # -- entry point -------------------------------------------------------------------------
@@ -205,7 +208,7 @@ class ZohoApi:
         family = self._family(req)
         self._count(family)
         injection = self.faults.take("zoho", family, _write_ids(req, family))
-        if injection.delay:
+        if injection.delay:  # latency is real time: a client's timeout runs on the machine's clock
             time.sleep(injection.delay)
         try:
             if injection.error is not None:
@@ -290,7 +293,7 @@ class ZohoApi:
     def credits(self) -> dict[str, int]:
         """The rolling 24-hour credits: used and the allowance."""
         with self._lock:
-            return {"used": self._used(time.time()), "total": self.limits.daily_credits}
+            return {"used": self._used(self.clock.now()), "total": self.limits.daily_credits}
 
     def set_credits_used(self, used: Any) -> None:
         """Pretend other integrations already spent ``used`` credits (API budget tests)."""
@@ -298,7 +301,7 @@ class ZohoApi:
             raise ValueError(used)
         with self._lock:
             self._credits.clear()
-            self._credits.append((time.time(), used))
+            self._credits.append((self.clock.now(), used))
 
     def _authenticate(self, req: Request) -> str:
         scheme, _, token = req.headers.get("authorization", "").strip().partition(" ")
@@ -318,16 +321,16 @@ class ZohoApi:
 
     def _check_credits(self) -> None:
         with self._lock:
-            if self._used(time.time()) >= self.limits.daily_credits:
+            if self._used(self.clock.now()) >= self.limits.daily_credits:
                 raise ZohoError(429, "TOO_MANY_REQUESTS", THROTTLE_MESSAGE)
 
     def _charge(self, cost: int) -> None:
         with self._lock:
-            self._credits.append((time.time(), cost))
+            self._credits.append((self.clock.now(), cost))
 
     def _credits_remaining(self) -> int | None:
         with self._lock:
-            used = self._used(time.time())
+            used = self._used(self.clock.now())
         if used * 2 < self.limits.daily_credits:
             return None
         return max(0, self.limits.daily_credits - used)
@@ -474,7 +477,7 @@ class ZohoApi:
     def _delete_records(self, module: str, ids: list[str], user_id: str) -> tuple[Reply, int]:
         """Delete Records (to the recycle bin): one entry per id, in order."""
         results: list[dict[str, Any]] = []
-        stamp = int(time.time())
+        stamp = int(self.clock.now())
         with self.store.transaction() as db:
             rows = self.store.rows(db, module, ids)
             for rid in ids:
@@ -642,9 +645,9 @@ class ZohoApi:
 
     def _issue(self, user_id: str, bound: tuple[Any, ...], offset: int) -> tuple[str, float]:
         token = secrets.token_hex(24)
-        expires = time.time() + self.limits.page_token_ttl
+        expires = self.clock.now() + self.limits.page_token_ttl
         with self._lock:
-            now = time.time()
+            now = self.clock.now()
             # an expired token is still known for a while, to be told apart from a wrong one
             gone = now - self.limits.page_token_ttl
             for key in [k for k, t in self._page_tokens.items() if t.expires <= gone]:
@@ -659,7 +662,7 @@ class ZohoApi:
             state = self._page_tokens.get(token)
         if state is None or state.user_id != user_id:
             raise _param("page_token", token, "The token given seems to be invalid")
-        if state.expires <= time.time():
+        if state.expires <= self.clock.now():
             raise ZohoError(
                 400,
                 "EXPIRED_VALUE",
@@ -777,7 +780,7 @@ class ZohoApi:
                 target: set(self.store.rows(db, target, self._lookup_ids(items, fields, target)))
                 for target in (USERS, "Accounts")
             }
-            stamp = int(time.time())
+            stamp = int(self.clock.now())
             users = {r.id: r for r in self.store.all_rows_in(db, USERS)}
             for i, item in enumerate(items):
                 path = f"$.{key}[{i}]"
@@ -1098,7 +1101,7 @@ class ZohoApi:
         user_id = self.store.refresh_token_user(refresh, client_id or "")
         if user_id is None:
             return Reply(200, {"error": "invalid_code"})
-        now = time.time()
+        now = self.clock.now()
         with self._lock:
             grants = self._grants.setdefault(refresh, deque())
             while grants and grants[0] <= now - self.limits.token_window:

@@ -1,0 +1,14 @@
+"""The Salesforce org of the sandbox: documented subsets of its APIs, served by the core.
+
+- `_api`: REST (versions, OAuth JWT bearer, userinfo, sObjects, sObject Collections, query,
+  describe), routing, API usage and Salesforce's error bodies.
+- `_soql` (parser) and `_query` (compiler to SQLite): the SOQL subset.
+- `_bulk`: Bulk API 2.0 ingest and query jobs.
+- `_metadata`: the Metadata SOAP API's CustomField calls.
+- `_catalog` (the schema as data), `_store` (the org in SQLite), `_security` (permission sets,
+  field-level security), `_values` (wire ↔ storage values), `_seed` (the generated org).
+
+Nothing here is offered on its own: the `Sandbox` handle composes it.
+"""
+
+__all__: list[str] = []
