@@ -414,10 +414,11 @@ def sandbox_serve(
              "(kinds: rate_limit server_error session_expired lock_row latency lost_response).")] = None,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C."""
+    from presales_sync.demo.org_seed import org_seed
     from presales_sync.sandbox import FaultSpecError, Sandbox, describe_banner
 
     try:
-        sb = Sandbox(data_dir=data, port=port, seed=seed, faults=faults)
+        sb = Sandbox(data_dir=data, port=port, seed=seed, faults=faults, org=org_seed())
     except FaultSpecError as e:
         err.print(f"error: --faults: {e}", markup=False)
         raise typer.Exit(EXIT_CONFIG) from None

@@ -27,6 +27,7 @@ from presales_sync.connector._http import HttpSession
 from presales_sync.connector.salesforce import SalesforceSettings
 from presales_sync.connector.salesforce import connect as connect_salesforce
 from presales_sync.demo.history import HISTORY_DAYS, activities_csv, replay
+from presales_sync.demo.org_seed import org_seed, pending_requests
 from presales_sync.rules import Step
 from presales_sync.rules.kpi import Period
 from presales_sync.sandbox import Sandbox
@@ -122,7 +123,7 @@ def _edit_as(sb: Sandbox, crm: str, user_id: str, module: str,
 
 
 def _pending_requests(sb: Sandbox, crm: str) -> list[tuple[str, str, str]]:
-    return list(sb.zoho_pending_requests() if crm == "zoho" else sb.pending_requests())
+    return pending_requests(sb, crm)
 
 
 def _sales_ask_for_presales(sb: Sandbox, loaded: config_mod.Loaded, say: Say,
@@ -182,7 +183,7 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities, plugin_fields=False)
+    sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities, org=org_seed(installed=False))
     sb.start()
     try:
         say(f"sandbox ({crm}): {sb.url}, an org with {opportunities} opportunities and none of "

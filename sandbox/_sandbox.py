@@ -20,6 +20,7 @@ from presales_sync.sandbox.core._clock import Clock, SystemClock, utcnow
 from presales_sync.sandbox.core._db import discard
 from presales_sync.sandbox.core._faults import FaultPlan, FaultRule, parse_spec
 from presales_sync.sandbox.core._http import Reply, Request, TLSServer
+from presales_sync.sandbox.core._seed import OrgSeed
 from presales_sync.sandbox.core._stats import CallStats
 from presales_sync.sandbox.core._tls import KeyFiles, ensure_keys, server_context
 from presales_sync.sandbox.salesforce._api import Api, Identity
@@ -35,6 +36,8 @@ class Sandbox(ZohoSandboxMixin):
     ``seed`` is the number of opportunities of the generated org (the same number always
     gives the same org). ``seed_time`` pins the anchor the seeded timestamps count back
     from (default: the start of today, UTC), for tests that compare two orgs.
+    ``org`` is what the caller adds to the generated sample org (`OrgSeed`: custom fields,
+    people, their values, a roster file); without it the org is a bare sample org.
     ``zoho_limits`` lowers Zoho's limits (paging reach, token grants, credits) for tests.
     ``clock`` is what every stamp, expiry and rate window reads (default: the machine's clock;
     a test passes a `ManualClock` and advances it instead of sleeping).
@@ -44,7 +47,7 @@ class Sandbox(ZohoSandboxMixin):
 
     def __init__(
         self, data_dir: Path, port: int = 0, seed: int = 2000, *, seed_time: datetime | None = None,
-        plugin_fields: bool = True, zoho_limits: ZohoLimits | None = None,
+        org: OrgSeed | None = None, zoho_limits: ZohoLimits | None = None,
         faults: str | list[FaultRule] | None = None, accept_my_domain_audience: bool = False,
         clock: Clock | None = None,
     ) -> None:
@@ -56,7 +59,8 @@ class Sandbox(ZohoSandboxMixin):
         self.faults = FaultPlan()
         self.faults.set(parse_spec(faults) if isinstance(faults, str) else faults or ())
         self.data_dir = Path(data_dir)
-        self.plugin_fields = plugin_fields
+        #: What the caller adds to the generated org (custom fields, people, a roster).
+        self.org = org if org is not None else OrgSeed()
         self.port = port
         self.seed = seed
         self._seed_time = seed_time
@@ -123,15 +127,15 @@ class Sandbox(ZohoSandboxMixin):
             discard(db_path)
         store = Store(db_path, self.clock)
         anchor = anchor_for(self._seed_time or utcnow(self.clock))
-        seed_org(store, self.seed, anchor, self.roster_file, plugin_fields=self.plugin_fields)
+        seed_org(store, self.seed, anchor, self.org, self.roster_file)
         return store
 
-    def pending_requests(self) -> list[tuple[str, str, str]]:
-        """In an org seeded without the plugin's fields: (opportunity id, owner id, priority)
-        of the deals whose sales rep will ask for presales once the fields exist."""
-        if self._store is None:
-            raise RuntimeError("the sandbox is not started")
-        return [tuple(r) for r in json.loads(self._store.meta("presales_requests") or "[]")]
+    def pending_values(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """In an org seeded without its custom fields (``OrgSeed.installed`` false):
+        (opportunity id, owner id, {field: value}) of each opportunity the seed gave values,
+        for a caller to write once the fields exist."""
+        store = self._require_store()
+        return [(r[0], r[1], dict(r[2])) for r in json.loads(store.meta("pending_values") or "[]")]
 
     def stop(self) -> None:
         """Stop serving and close the database (idempotent)."""
@@ -192,7 +196,8 @@ class Sandbox(ZohoSandboxMixin):
 
     @property
     def roster_file(self) -> Path:
-        return self.data_dir / "engineers.yaml"
+        """The seed's roster (`OrgSeed.roster`) with Salesforce ids, in the data dir."""
+        return self.data_dir / self.org.roster_name
 
     @property
     def private_key_file(self) -> Path:
@@ -228,7 +233,7 @@ class Sandbox(ZohoSandboxMixin):
             raise TimeoutError(f"a Bulk job still runs after {timeout} s")
 
     def session_for(self, user_id: str) -> str:
-        """A session acting as ``user_id`` (e.g. an engineer signing off in the CRM)."""
+        """A session acting as ``user_id`` (e.g. a user editing a record in the CRM)."""
         store = self._require_store()
         if store.get_row(store.objects["user"], user_id) is None:
             raise KeyError(f"no such user: {user_id}")

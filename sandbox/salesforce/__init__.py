@@ -8,7 +8,10 @@
 - `_catalog` (the schema as data), `_store` (the org in SQLite), `_security` (permission sets,
   field-level security), `_values` (wire ↔ storage values), `_seed` (the generated org).
 
-Nothing here is offered on its own: the `Sandbox` handle composes it.
+The `Sandbox` handle composes it; offered on its own is only `SAMPLE_INDUSTRIES`, the
+Industry picklist of the sample accounts (a seed matching people to accounts draws from it).
 """
 
-__all__: list[str] = []
+from presales_sync.sandbox.salesforce._catalog import INDUSTRIES as SAMPLE_INDUSTRIES
+
+__all__ = ["SAMPLE_INDUSTRIES"]

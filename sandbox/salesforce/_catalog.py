@@ -9,8 +9,11 @@ queryable, describable and writable in one step.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+from presales_sync.sandbox.core._seed import CustomField
 
 #: REST ``type`` values the sandbox stores, with the SQLite column type used for each.
 SQL_TYPES: dict[str, str] = {
@@ -199,13 +202,6 @@ INDUSTRIES: tuple[str, ...] = (
     "Telecom",
     "Education",
 )
-PRIORITIES = ("P1", "P2", "P3")
-SIGNOFFS = ("Sign Off", "Review Pass", "Review Rework", "Hold", "Resume")
-STEPS = ("Requirements", "Solution Design", "Internal Review", "Presentation", "Feedback", "Done")
-STATUSES = ("New", "Assigned", "In Progress", "Rework", "Waiting Review", "Presented", "Closed", "On Hold")
-HEALTH = ("Green", "Yellow", "Red")
-RATINGS = ("Outstanding", "Exceeds", "Meets", "Below", "Unsatisfactory")
-KPI_BANDS = ("卓越", "优秀", "良好", "合格", "不合格")  # the plugin's rating bands (plugin_fields.yaml)
 
 
 def _ro(name: str, label: str, type_: str, **kw: Any) -> FieldDef:
@@ -251,18 +247,35 @@ def _system_fields() -> list[FieldDef]:
     ]
 
 
-def default_objects(*, plugin_fields: bool = True) -> list[ObjectDef]:
-    """The seeded org's schema; without `plugin_fields` it is an org before
-    `presales install` (no Presales_* custom fields)."""
-    objects = _default_objects()
-    if plugin_fields:
-        return objects
-    return [replace(o, fields=tuple(f for f in o.fields if not is_plugin_field(f.name)))
-            for o in objects]
+def default_objects(custom: Sequence[CustomField] = ()) -> list[ObjectDef]:
+    """The seeded org's schema: the standard objects, each with the seed's `custom` fields
+    of that object appended (describe lists custom fields after the standard ones)."""
+    def extra(o: ObjectDef) -> tuple[FieldDef, ...]:
+        return tuple(field_def(f) for f in custom if f.object.lower() == o.name.lower())
+
+    return [replace(o, fields=(*o.fields, *extra(o)))
+            for o in _default_objects()]
 
 
-def is_plugin_field(name: str) -> bool:
-    return name.startswith("Presales_") and name.endswith("__c")
+def field_def(f: CustomField) -> FieldDef:
+    """A seed's custom field as this catalogue's row, as the Metadata API would create it."""
+    common: dict[str, Any] = {"custom": True}
+    if f.type == "Text":
+        return FieldDef(f.name, f.label, "string", length=f.length or 255, **common)
+    if f.type == "Number":
+        return FieldDef(f.name, f.label, "double", precision=f.precision or 18, scale=f.scale or 0, **common)
+    if f.type == "Checkbox":
+        return FieldDef(f.name, f.label, "boolean", nillable=False, **common)
+    if f.type == "Date":
+        return FieldDef(f.name, f.label, "date", **common)
+    if f.type == "DateTime":
+        return FieldDef(f.name, f.label, "datetime", **common)
+    if f.type == "Picklist":
+        return _picklist(f.name, f.label, f.values, restricted=f.restricted, **common)
+    if f.type == "Lookup":
+        return _ref(f.name, f.label, f.reference_to or "User", f"{f.relationship_name or f.name[:-3]}__r",
+                    **common)
+    raise ValueError(f"unsupported custom field type {f.type!r}")
 
 
 def _default_objects() -> list[ObjectDef]:
@@ -299,11 +312,6 @@ def _default_objects() -> list[ObjectDef]:
             FieldDef("IsActive", "Active", "boolean", nillable=False),
             _ref("ManagerId", "Manager ID", "User", "Manager"),
             *_system_fields(),
-            FieldDef(
-                "Presales_KPI_Score__c", "Presales KPI Score", "double", custom=True, precision=5, scale=1
-            ),
-            _picklist("Presales_Rating__c", "Presales Rating", KPI_BANDS, custom=True),
-            FieldDef("Presales_KPI_Period__c", "Presales KPI Period", "string", custom=True, length=7),
         ),
     )
     opportunity = ObjectDef(
@@ -324,28 +332,6 @@ def _default_objects() -> list[ObjectDef]:
             _ro("IsWon", "Won", "boolean"),
             _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False),
             *_system_fields(),
-            FieldDef("Presales_Requested__c", "Presales Requested", "boolean", custom=True, nillable=False),
-            _picklist("Presales_Priority__c", "Presales Priority", PRIORITIES, custom=True, restricted=True),
-            _picklist("Presales_Signoff__c", "Presales Sign-off", SIGNOFFS, custom=True, restricted=True),
-            _ref("Presales_Engineer__c", "Presales Engineer", "User", "Presales_Engineer__r", custom=True),
-            _picklist("Presales_Step__c", "Presales Step", STEPS, custom=True, restricted=True),
-            _picklist("Presales_Status__c", "Presales Status", STATUSES, custom=True, restricted=True),
-            FieldDef("Presales_Due_Date__c", "Presales Due Date", "date", custom=True),
-            FieldDef("Presales_Response_Due__c", "Presales Response Due", "datetime", custom=True),
-            _picklist("Presales_Health__c", "Presales Health", HEALTH, custom=True, restricted=True),
-            FieldDef(
-                "Presales_Rework_Count__c",
-                "Presales Rework Count",
-                "double",
-                custom=True,
-                precision=3,
-                scale=0,
-            ),
-            FieldDef("Presales_Message__c", "Presales Message", "string", custom=True, length=255),
-            FieldDef("Presales_Satisfaction__c", "Customer Satisfaction", "double", custom=True, precision=2,
-                     scale=1),
-            FieldDef("Presales_Recognition__c", "Customer Recognition", "boolean", custom=True,
-                     nillable=False),
         ),
     )
     return [opportunity, account, user]

@@ -1,9 +1,11 @@
-"""A realistic, deterministic org: users, accounts, opportunities, and the engineer roster.
+"""A realistic, deterministic sample org: users, accounts, opportunities, and what the caller's
+`OrgSeed` adds (custom fields, people, their field values, a roster file).
 
-Everything comes from one ``random.Random(n)`` consumed in a fixed order, and every
-timestamp is an offset from a day-aligned anchor, so the same N gives the same org (ids
-included) in any data dir: tests can compare two sandboxes, and a bug report can name a
-record id that the reader's sandbox also has.
+Everything comes from one ``random.Random(n)`` consumed in a fixed order — the seed's
+callbacks draw from it too, at fixed points — and every timestamp is an offset from a
+day-aligned anchor, so the same N gives the same org (ids included) in any data dir: tests
+can compare two sandboxes, and a bug report can name a record id that the reader's sandbox
+also has.
 """
 
 from __future__ import annotations
@@ -16,31 +18,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from presales_sync.sandbox.core._clock import utcnow
-from presales_sync.sandbox.salesforce._catalog import INDUSTRIES, PRIORITIES, STAGES, default_objects
+from presales_sync.sandbox.core._seed import OrgSeed, SeededPerson
+from presales_sync.sandbox.salesforce._catalog import INDUSTRIES, STAGES, default_objects
 from presales_sync.sandbox.salesforce._store import Store
 from presales_sync.sandbox.salesforce._values import dt_to_ms, make_id, whole_second
 
 ORG_ID = make_id("00D", 4_200_000)
 DAY_MS = 86_400_000
-LEVELS = ("junior", "intermediate", "senior", "expert")
-SKILLS = ("cloud", "database", "network", "security", "analytics", "erp", "iot", "ai", "devops", "storage")
-_ENGINEERS = (
-    "Li Wei",
-    "Zhang Min",
-    "Wang Fang",
-    "Liu Yang",
-    "Chen Jing",
-    "Yang Lei",
-    "Zhao Qiang",
-    "Huang Mei",
-    "Zhou Tao",
-    "Wu Xia",
-    "Xu Hao",
-    "Sun Li",
-)
+#: The serials (the number inside a User id) the sample org's own users take: a seed's
+#: people must use others.
+INTEGRATION_SERIAL = 1_000_001
+REP_SERIAL = 1_000_010
 _REPS = (
     "Emma Clark",
     "Noah Turner",
@@ -154,96 +143,49 @@ def _user(
     }
 
 
-def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
-             plugin_fields: bool = True) -> SeedResult:
-    """Create the schema and N opportunities, write the roster; one transaction. Without
-    `plugin_fields` the org predates the install: the opportunities that would ask for
-    presales are kept in meta `presales_requests` (id, owner, priority) for a demo to replay."""
+def seed_org(store: Store, n: int, anchor: datetime, org: OrgSeed, roster_file: Path) -> SeedResult:
+    """Create the schema and N opportunities, write the roster; one transaction. When the
+    seed's fields are not `installed`, the values its `opportunity_values` gave are kept in
+    meta `pending_values` ([id, owner, {field: value}]) for a demo to replay."""
     rng = random.Random(n)
-    store.install_objects(default_objects(plugin_fields=plugin_fields))
-    pending: list[list[str]] = []
+    store.install_objects(default_objects(org.fields if org.installed else ()))
+    pending: list[list[Any]] = []
     objs = store.objects
     anchor_ms = dt_to_ms(anchor)
-    domain = "presales-sandbox.example.com"
-
-    users: list[dict[str, Any]] = []
-    integration_id = make_id("005", 1_000_001)
+    domain = org.email_domain
+    integration_id = make_id("005", INTEGRATION_SERIAL)
     integration_username = f"integration@{domain}"
-    users.append(
-        _user(
-            integration_id,
-            "Presales",
-            "Integration",
-            anchor_ms,
-            rng,
-            title="Integration User",
-            department="IT",
-            username=integration_username,
-        )
-    )
-    manager_id = make_id("005", 1_000_002)
-    users.append(
-        _user(
-            manager_id,
-            "Gao",
-            "Yan",
-            anchor_ms,
-            rng,
-            title="Presales Manager",
-            department="Presales",
-            username=f"gao.yan@{domain}",
-        )
-    )
+    ids = {p.key: make_id("005", p.serial) for p in org.people}
+    taken = {INTEGRATION_SERIAL, *range(REP_SERIAL, REP_SERIAL + len(_REPS))}
+    clash = [p.key for p in org.people if p.serial in taken]
+    if clash or len(set(ids.values())) != len(ids):
+        raise ValueError(f"seed people need serials of their own: {clash or sorted(ids)}")
+
+    # Every user in serial order (their random draws in that order), each as a maker of its row.
+    makers: list[tuple[int, Any]] = [(INTEGRATION_SERIAL, lambda: _user(
+        integration_id, org.integration_first_name, "Integration", anchor_ms, rng,
+        title="Integration User", department="IT", username=integration_username))]
     rep_ids: list[str] = []
     for i, full in enumerate(_REPS):
         first, last = full.split(" ")
-        uid = make_id("005", 1_000_010 + i)
+        uid = make_id("005", REP_SERIAL + i)
         rep_ids.append(uid)
-        users.append(
-            _user(
-                uid,
-                first,
-                last,
-                anchor_ms,
-                rng,
-                title="Account Executive",
-                department="Sales",
-                username=f"{first.lower()}.{last.lower()}@{domain}",
-            )
-        )
-    roster: list[dict[str, Any]] = []
-    for i, full in enumerate(_ENGINEERS):
-        level = LEVELS[i // 3]
-        last, first = full.split(" ")  # family name first, as written
-        uid = make_id("005", 1_000_100 + i)
-        title = f"{level.capitalize()} Presales Engineer"
-        users.append(
-            _user(
-                uid,
-                first,
-                last,
-                anchor_ms,
-                rng,
-                title=title,
-                department="Presales",
-                username=f"{first.lower()}.{last.lower()}@{domain}",
-                manager=manager_id,
-                name=full,
-            )
-        )
-        roster.append(
-            {
-                "crm_user_id": uid,
-                "name": full,
-                "level": level,
-                "reviewer": level in ("senior", "expert"),
-                "skills": sorted(rng.sample(SKILLS, 2 + i % 2)),
-                "industries": sorted(rng.sample(INDUSTRIES, 1 + i % 3), key=INDUSTRIES.index),
-                "capacity": {"junior": 10, "intermediate": 12, "senior": 14, "expert": 14}[level],
-                "active": i != 1,  # one engineer is off the roster (on leave): skipping gets exercised
-                "manager": manager_id,
-            }
-        )
+        makers.append((REP_SERIAL + i, lambda uid=uid, first=first, last=last: _user(
+            uid, first, last, anchor_ms, rng, title="Account Executive", department="Sales",
+            username=f"{first.lower()}.{last.lower()}@{domain}")))
+    seeded: dict[str, SeededPerson] = {}
+    for person in org.people:
+        def make(person: Any = person) -> dict[str, Any]:
+            first, last = person.first_name, person.last_name
+            row = _user(ids[person.key], first, last, anchor_ms, rng, title=person.title,
+                        department=person.department, username=f"{first.lower()}.{last.lower()}@{domain}",
+                        manager=ids[person.manager] if person.manager else None, name=person.full_name)
+            drawn = dict(person.draw(rng)) if person.draw is not None else {}
+            seeded[person.key] = SeededPerson(person.key, row["Id"], row["ManagerId"], row["Name"], drawn)
+            return row
+        makers.append((person.serial, make))
+    users = [make_row() for _, make_row in sorted(makers, key=lambda m: m[0])]
+    people = [seeded[p.key] for p in org.people]
     for u in users:
         u["CreatedById"] = u["LastModifiedById"] = integration_id
 
@@ -265,6 +207,13 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
                 "SystemModstamp": created,
             }
         )
+    # A checkbox is never null: a seeded record the seed gave no value has it unticked.
+    unticked = {obj: {f.name: 0 for f in org.fields_of(obj) if f.type == "Checkbox"} if org.installed else {}
+                for obj in ("Opportunity", "Account", "User")}
+    for u in users:
+        u.update({k: v for k, v in unticked["User"].items() if k not in u})
+    for a in accounts:
+        a.update({k: v for k, v in unticked["Account"].items() if k not in a})
 
     def opportunities() -> Any:
         anchor_day = anchor.date()
@@ -277,13 +226,10 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
             modified = whole_second(created + rng.randint(0, anchor_ms - created - 1))
             close_offset = -rng.randint(0, 90) if closed else rng.randint(1, 180)
             owner = account["OwnerId"] if rng.random() < 0.8 else rng.choice(rep_ids)
-            requested = (not closed) and rng.random() < 0.1
-            priority = rng.choices(PRIORITIES, weights=(2, 5, 3))[0] if requested else None
-            row = {
+            row: dict[str, Any] = {
                 "Id": make_id("006", 3_000_000 + i),
                 "IsDeleted": 0,
                 "AccountId": account["Id"],
-                "Name": f"{account['Name']} - {rng.choice(_PRODUCTS)}",
                 "StageName": stage,
                 "Amount": amount,
                 "Probability": _PROBABILITY[stage],
@@ -296,31 +242,39 @@ def seed_org(store: Store, n: int, anchor: datetime, roster_file: Path, *,
                 "LastModifiedDate": modified,
                 "LastModifiedById": owner,
                 "SystemModstamp": modified,
-                "Presales_Requested__c": int(requested),
-                "Presales_Priority__c": priority,
-                "Presales_Recognition__c": 0,
             }
-            if not plugin_fields:
-                del row["Presales_Requested__c"], row["Presales_Priority__c"], row["Presales_Recognition__c"]
-                if requested:
-                    pending.append([row["Id"], owner, priority or "P2"])
+            values = dict(org.opportunity_values(row, rng)) if org.opportunity_values is not None else {}
+            row["Name"] = f"{account['Name']} - {rng.choice(_PRODUCTS)}"  # drawn after the seed's values
+            if org.installed:
+                row.update(unticked["Opportunity"])
+                row.update({k: int(v) if isinstance(v, bool) else v for k, v in values.items()})
+            elif values:
+                pending.append([row["Id"], owner, values])
             yield row
 
     with store.transaction() as db:
         store.insert_rows(db, objs["user"], users)
         store.insert_rows(db, objs["account"], accounts)
         store.insert_rows(db, objs["opportunity"], opportunities())
-        store.set_meta(db, "presales_requests", json.dumps(pending))
+        store.set_meta(db, "pending_values", json.dumps(pending))
+        store.set_meta(db, "people", json.dumps([_person_json(p) for p in people]))
         store.set_meta(db, "seed", str(n))
         store.set_meta(db, "anchor", anchor.isoformat())
         store.set_meta(db, "org_id", ORG_ID)
         store.set_meta(db, "integration_user_id", integration_id)
         store.set_meta(db, "integration_username", integration_username)
         store.set_meta(db, "seeded", utcnow(store.clock).date().isoformat())
-    roster_file.write_text(
-        "# Presales engineers of the sandbox org (generated at seed time; edit freely).\n"
-        + yaml.safe_dump({"engineers": roster, "managers": [manager_id]}, sort_keys=False,
-                         allow_unicode=True, default_flow_style=None),
-        encoding="utf-8",
-    )
+    if org.roster is not None:
+        roster_file.write_text(org.roster(people, "salesforce"), encoding="utf-8")
     return SeedResult(ORG_ID, integration_id, integration_username)
+
+
+def _person_json(p: SeededPerson) -> dict[str, Any]:
+    return {"key": p.key, "user_id": p.user_id, "manager_id": p.manager_id, "name": p.name,
+            "attributes": dict(p.attributes)}
+
+
+def seeded_people(store: Store) -> list[SeededPerson]:
+    """The seed's people as the seeder recorded them (Salesforce ids), in seed order."""
+    return [SeededPerson(d["key"], d["user_id"], d["manager_id"], d["name"], d["attributes"])
+            for d in json.loads(store.meta("people") or "[]")]

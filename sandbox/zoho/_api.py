@@ -1061,7 +1061,7 @@ class ZohoApi:
                 "org": [
                     {
                         "id": str(ZBASE + 5_000_000_001),
-                        "company_name": "Presales Sandbox Inc.",
+                        "company_name": self.store.meta("company") or "Sandbox Inc.",
                         "time_zone": ORG_TIME_ZONE,
                         "iso_code": "USD",
                         "currency_symbol": "$",

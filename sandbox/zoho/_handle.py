@@ -15,6 +15,7 @@ from typing import Any
 from presales_sync.sandbox.core._clock import Clock
 from presales_sync.sandbox.core._db import discard
 from presales_sync.sandbox.core._faults import FaultPlan
+from presales_sync.sandbox.core._seed import OrgSeed
 from presales_sync.sandbox.salesforce._store import Store
 from presales_sync.sandbox.zoho._api import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
 from presales_sync.sandbox.zoho._seed import seed_zoho
@@ -22,11 +23,11 @@ from presales_sync.sandbox.zoho._store import ZohoStore
 
 
 class ZohoSandboxMixin:
-    """Zoho attributes of `Sandbox` (which provides ``data_dir``, ``url``, ``roster_file``)."""
+    """Zoho attributes of `Sandbox` (which provides ``data_dir``, ``clock``, ``org``, ``url``)."""
 
     data_dir: Path
     clock: Clock
-    plugin_fields: bool
+    org: OrgSeed
     _zoho: ZohoApi | None
     _zoho_store: ZohoStore | None
     _zoho_limits: ZohoLimits | None
@@ -48,13 +49,7 @@ class ZohoSandboxMixin:
             discard(path)
         if zstore is None:
             zstore = ZohoStore(path, self.clock)
-            seed_zoho(
-                zstore,
-                store,
-                self.roster_file,
-                self.zoho_roster_file,
-                plugin_fields_installed=self.plugin_fields,
-            )
+            seed_zoho(zstore, store, self.org, self.zoho_roster_file)
         self._zoho_store = zstore
         self._zoho = ZohoApi(zstore, count, self._zoho_limits, faults)
         return self._zoho
@@ -104,10 +99,12 @@ class ZohoSandboxMixin:
 
     @property
     def zoho_roster_file(self) -> Path:
-        return self.data_dir / "engineers-zoho.yaml"
+        """The seed's roster with Zoho's ids (``<roster stem>-zoho<suffix>``)."""
+        name = Path(self.org.roster_name)
+        return self.data_dir / f"{name.stem}-zoho{name.suffix}"
 
     def zoho_token_for(self, user_id: str) -> str:
-        """An access token acting as ``user_id`` (e.g. an engineer signing off in Zoho)."""
+        """An access token acting as ``user_id`` (e.g. a user editing a record in Zoho)."""
         return self._require_zoho().token_for(user_id)
 
     def zoho_expire_tokens(self) -> int:
@@ -126,7 +123,8 @@ class ZohoSandboxMixin:
         """Every Zoho record/user write so far: module, ``trigger`` as sent, record count, user."""
         return self._require_zoho().writes()
 
-    def zoho_pending_requests(self) -> list[tuple[str, str, str]]:
-        """In an org seeded without the plugin's fields: (deal id, owner id, priority) of the
-        deals whose sales rep will ask for presales once the fields exist."""
-        return [tuple(r) for r in json.loads(self._zoho_meta("presales_requests") or "[]")]
+    def zoho_pending_values(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """In an org seeded without its custom fields (``OrgSeed.installed`` false): (deal id,
+        owner id, {Zoho field name: value}) of each deal the seed gave values, for a caller to
+        write once the fields exist."""
+        return [(r[0], r[1], dict(r[2])) for r in json.loads(self._zoho_meta("pending_values") or "[]")]

@@ -1,8 +1,10 @@
 """The Zoho org: the same org as the Salesforce seed, in Zoho's shapes.
 
 The Zoho side is built from the seeded Salesforce rows, so ``seed=N`` gives one org under
-two APIs — the same deals, amounts, owners and presales requests — and an end-to-end test
-can run over both CRMs and expect the same outcome. Salesforce ids map one-to-one onto
+two APIs — the same deals, amounts, owners and the values the caller's seed gave its custom
+fields — and an end-to-end test can run over both CRMs and expect the same outcome. The
+caller's custom fields (`OrgSeed.fields`) appear as Zoho would create them, and its roster
+is rendered again with Zoho's ids. Salesforce ids map one-to-one onto
 Zoho's 19-digit numeric ids (the number inside the Salesforce id, added to an org base), so
 the translation is deterministic and reversible in a debugging session.
 """
@@ -16,10 +18,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from presales_sync.sandbox.core._clock import utcnow
-from presales_sync.sandbox.salesforce._catalog import INDUSTRIES, FieldDef, default_objects, is_plugin_field
+from presales_sync.sandbox.core._seed import OrgSeed, SeededPerson
+from presales_sync.sandbox.salesforce._catalog import INDUSTRIES, FieldDef, field_def
+from presales_sync.sandbox.salesforce._seed import seeded_people
 from presales_sync.sandbox.salesforce._store import Store
 from presales_sync.sandbox.zoho._store import Row, ZField, ZohoStore, derived_api_name
 
@@ -47,11 +49,21 @@ _STAGE_FROM_SF = {
 }
 ADMIN_PROFILE = {"name": "Administrator", "id": str(ZBASE + 7_000_000_001)}
 STANDARD_PROFILE = {"name": "Standard", "id": str(ZBASE + 7_000_000_002)}
+#: The sample org's roles by department; a seed person's other department is a role of its
+#: own (`_role`).
 _ROLES = {
     "IT": {"name": "CEO", "id": str(ZBASE + 7_000_000_101)},
-    "Presales": {"name": "Presales", "id": str(ZBASE + 7_000_000_102)},
     "Sales": {"name": "Sales Representative", "id": str(ZBASE + 7_000_000_103)},
 }
+
+
+def _role(department: str, others: list[str]) -> dict[str, str]:
+    """The role of a user of ``department``; ``others`` are the departments, sorted, that
+    are not the sample org's (ids 102, then 104 on, so the first keeps the id it always had)."""
+    if department in _ROLES:
+        return _ROLES[department]
+    n = others.index(department)
+    return {"name": department, "id": str(ZBASE + 7_000_000_000 + (102 if n == 0 else 103 + n))}
 
 
 @lru_cache(maxsize=65_536)  # owners and accounts repeat: a seed of 100,000 deals decodes far fewer ids
@@ -84,18 +96,19 @@ def _system(start: int) -> list[ZField]:
     ]
 
 
-_PLUGIN_SOURCES = {"Deals": ("Opportunity", 101), "users": ("User", 301)}
+#: Per Zoho module: the Salesforce object its custom fields come from, and their first id number.
+_CUSTOM_SOURCES = {"Deals": ("Opportunity", 101), "Accounts": ("Account", 151), "users": ("User", 301)}
 
 
-def plugin_fields(module: str) -> list[ZField]:
-    """The plugin's fields as a seeded org (``plugin_fields=True``) has them: the Salesforce
-    catalogue's ``Presales_*__c`` fields of the matching object, under Zoho's names (no
-    ``__c``), types and labels (a label from which Zoho would derive that very name)."""
-    source = _PLUGIN_SOURCES.get(module)
+def custom_fields(module: str, org: OrgSeed) -> list[ZField]:
+    """The seed's custom fields of ``module`` as the seeded org has them: the Salesforce
+    fields of the matching object, under Zoho's names (no ``__c``), types and labels (a label
+    from which Zoho would derive that very name)."""
+    source = _CUSTOM_SOURCES.get(module)
     if source is None:
         return []
     sf_object, first = source
-    return [_from_salesforce(f, first + n) for n, f in enumerate(_sf_plugin_fields(sf_object))]
+    return [_from_salesforce(f, first + n) for n, f in enumerate(_sf_custom_fields(org, sf_object))]
 
 
 def _from_salesforce(f: FieldDef, n: int) -> ZField:
@@ -121,13 +134,12 @@ def _from_salesforce(f: FieldDef, n: int) -> ZField:
     return ZField(name, label, id=str(_FIELD_BASE + n), **kw)
 
 
-def _sf_plugin_fields(sf_object: str) -> list[FieldDef]:
-    obj = next(o for o in default_objects(plugin_fields=True) if o.name == sf_object)
-    return [f for f in obj.fields if is_plugin_field(f.name)]
+def _sf_custom_fields(org: OrgSeed, sf_object: str) -> list[FieldDef]:
+    return [field_def(f) for f in org.fields_of(sf_object)]
 
 
 def _zoho_value(f: FieldDef, value: Any) -> Any:
-    """A seeded Salesforce value of a plugin field as the Zoho org stores it."""
+    """A seeded Salesforce value of a custom field as the Zoho org stores it."""
     if value is None:
         return None
     if f.type == "boolean":
@@ -176,9 +188,7 @@ def _secs(ms: int | None) -> int:
     return int(ms or 0) // 1000
 
 
-def seed_zoho(
-    zstore: ZohoStore, sf: Store, roster_file: Path, zoho_roster_file: Path, *, plugin_fields_installed: bool
-) -> None:
+def seed_zoho(zstore: ZohoStore, sf: Store, org: OrgSeed, zoho_roster_file: Path) -> None:
     """Fill ``zstore`` from the seeded Salesforce org; write the Zoho roster; create the OAuth
     client and the integration user's refresh token (kept for the data dir's life)."""
     with sf.reader() as db:
@@ -198,7 +208,8 @@ def seed_zoho(
     integration = sf.meta("integration_user_id") or ""
 
     user_rows = []
-    user_plugin = _sf_plugin_fields("User")
+    user_custom = _sf_custom_fields(org, "User")
+    others = sorted({u["Department"] for u in users if u["Department"] and u["Department"] not in _ROLES})
     for u in users:
         zid = zoho_id(u["Id"])
         data: dict[str, Any] = {
@@ -207,7 +218,7 @@ def seed_zoho(
             "full_name": u["Name"],
             "email": u["Email"],
             "status": "active" if u["IsActive"] else "disabled",
-            "role": _ROLES.get(u["Department"] or "", _ROLES["Sales"]),
+            "role": _role(u["Department"], others) if u["Department"] else _ROLES["Sales"],
             "profile": ADMIN_PROFILE if u["Id"] == integration else STANDARD_PROFILE,
             "time_zone": ORG_TIME_ZONE,
             "locale": "en_US",
@@ -219,8 +230,8 @@ def seed_zoho(
             "Created_By": zoho_id(integration),
             "Modified_By": zoho_id(integration),
         }
-        if plugin_fields_installed:
-            data.update({f.name.removesuffix("__c"): _zoho_value(f, u.get(f.name)) for f in user_plugin})
+        if org.installed:
+            data.update({f.name.removesuffix("__c"): _zoho_value(f, u.get(f.name)) for f in user_custom})
         data = {k: v for k, v in data.items() if v is not None}  # an absent key reads as null
         created = _secs(u["CreatedDate"])
         user_rows.append(Row(zid, created, _secs(u["SystemModstamp"]), data))
@@ -240,7 +251,7 @@ def seed_zoho(
         for a in accounts
     ]
     deal_rows = []
-    deal_plugin = _sf_plugin_fields("Opportunity")
+    deal_custom = _sf_custom_fields(org, "Opportunity")
     for o in opportunities:
         data = {
             "Deal_Name": o["Name"],
@@ -255,29 +266,34 @@ def seed_zoho(
             "Created_By": zoho_id(o["CreatedById"]),
             "Modified_By": zoho_id(o["LastModifiedById"]),
         }
-        if plugin_fields_installed:
-            data.update({f.name.removesuffix("__c"): _zoho_value(f, o.get(f.name)) for f in deal_plugin})
+        if org.installed:
+            data.update({f.name.removesuffix("__c"): _zoho_value(f, o.get(f.name)) for f in deal_custom})
         data = {k: v for k, v in data.items() if v is not None}  # an absent key reads as null
         deal_rows.append(Row(zoho_id(o["Id"]), _secs(o["CreatedDate"]), _secs(o["SystemModstamp"]), data))
+    by_name = {f.name: f for f in deal_custom}
     pending = [
-        [zoho_id(opp), zoho_id(owner), priority]
-        for opp, owner, priority in json.loads(sf.meta("presales_requests") or "[]")
+        [zoho_id(opp), zoho_id(owner),
+         {k.removesuffix("__c"): _zoho_value(by_name[k], v) if k in by_name else v
+          for k, v in values.items()}]
+        for opp, owner, values in json.loads(sf.meta("pending_values") or "[]")
     ]
 
     client_id = "1000." + "".join(secrets.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") for _ in range(30))
     client_secret = secrets.token_hex(21)
     refresh_token = f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
-    _write_roster(roster_file, zoho_roster_file)
+    if org.roster is not None:
+        zoho_roster_file.write_text(org.roster(_zoho_people(seeded_people(sf)), "zoho"), encoding="utf-8")
     with zstore.transaction() as db:
         zstore.add_refresh_token(db, refresh_token, client_id, zoho_id(integration))
         for module in ("Deals", "Accounts", "users"):
-            wanted = standard_fields(module) + (plugin_fields(module) if plugin_fields_installed else [])
+            wanted = standard_fields(module) + (custom_fields(module, org) if org.installed else [])
             for f in wanted:
                 zstore.add_field(db, module, f)
         zstore.insert_records(db, "users", user_rows)
         zstore.insert_records(db, "Accounts", account_rows)
         zstore.insert_records(db, "Deals", deal_rows)
-        zstore.set_meta(db, "presales_requests", json.dumps(pending))
+        zstore.set_meta(db, "pending_values", json.dumps(pending))
+        zstore.set_meta(db, "company", org.company)
         zstore.set_meta(db, "integration_user_id", zoho_id(integration))
         zstore.set_meta(db, "client_id", client_id)
         zstore.set_meta(db, "client_secret", client_secret)
@@ -286,27 +302,7 @@ def seed_zoho(
         zstore.set_meta(db, "seeded", utcnow(zstore.clock).isoformat())  # last: marks a complete seed
 
 
-def _write_roster(roster_file: Path, zoho_roster_file: Path) -> None:
-    """The Salesforce roster with every user id in it (engineers, managers, …) as Zoho's."""
-    roster = yaml.safe_load(roster_file.read_text(encoding="utf-8")) if roster_file.exists() else None
-    zoho_roster_file.write_text(
-        "# Presales engineers of the sandbox's Zoho org (generated at seed time; edit freely).\n"
-        + yaml.safe_dump(
-            _zoho_ids(roster or {"engineers": []}),
-            sort_keys=False,
-            allow_unicode=True,
-            default_flow_style=None,
-        ),
-        encoding="utf-8",
-    )
-
-
-def _zoho_ids(value: Any) -> Any:
-    """``value`` with each Salesforce user id (``005…``, 18 characters) replaced by Zoho's."""
-    if isinstance(value, dict):
-        return {k: _zoho_ids(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_zoho_ids(v) for v in value]
-    if isinstance(value, str) and _SF_USER_ID.match(value):
-        return zoho_id(value)
-    return value
+def _zoho_people(people: list[SeededPerson]) -> list[SeededPerson]:
+    """The seeded people with Zoho's user ids."""
+    return [SeededPerson(p.key, zoho_id(p.user_id), zoho_id(p.manager_id) if p.manager_id else None, p.name,
+                         p.attributes) for p in people]
