@@ -6,7 +6,7 @@ It is a *CRM*, not a connector and not a copy of the product: the real connector
 to it exactly as they would to a real org, so end-to-end tests and the demo exercise the real
 wire format — JSON shapes, error bodies (JSON lists), ``nextRecordsUrl`` paging,
 ``Sforce-Limit-Info``, the JWT bearer token flow. It imports nothing else of presales_sync
-(importing it loads no connector), and it knows nothing of presales.
+(importing it loads no connector), and it knows nothing of the product it serves.
 
 The tree:
 

@@ -15,6 +15,7 @@ import pytest
 import responses
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.connector import AuthError, ConfigError
 from presales_sync.connector.salesforce import SalesforceSettings, connect
@@ -92,7 +93,7 @@ def _sandbox_login(sb: Sandbox, audience: str | None) -> None:
 
 @pytest.mark.parametrize("accept", [False, True])
 def test_the_sandbox_refuses_a_my_domain_audience_unless_configured(tmp_path: Path, accept: bool) -> None:
-    with Sandbox(tmp_path / "sb", seed=10, accept_my_domain_audience=accept) as sb:
+    with Sandbox(tmp_path / "sb", seed=10, accept_my_domain_audience=accept, org=PLUGIN_ORG) as sb:
         _sandbox_login(sb, None)  # the default audience (login.salesforce.com) is accepted
         _sandbox_login(sb, "https://test.salesforce.com")
         if accept:

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.connector import ConfigError, ConnectorError, RetryableError
 from presales_sync.connector.salesforce import SalesforceSettings
@@ -79,7 +80,7 @@ def test_untrusted_certificate_is_a_config_error_saying_what_to_trust(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
         monkeypatch.delenv(name, raising=False)
-    with Sandbox(tmp_path / "sb", seed=5) as sb:
+    with Sandbox(tmp_path / "sb", seed=5, org=PLUGIN_ORG) as sb:
         err = _read_salesforce(sb.url)
     assert isinstance(err, ConfigError)
     assert f"cannot reach 127.0.0.1:{sb.port}: TLS certificate not trusted (" in str(err)

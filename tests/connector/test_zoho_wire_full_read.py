@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
+from sandbox_seed import PLUGIN_ORG
 from test_zoho_connector import API, Clock, add_tokens, calls_to, deal, make, query
 
 from presales_sync.connector import FatalError
@@ -30,7 +31,7 @@ BASE = datetime(2026, 11, 2, 8, 0, 0, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     sb = Sandbox(tmp_path_factory.mktemp("reach"), seed=DEALS,
-                 zoho_limits=ZohoLimits(page_token_records=REACH))
+                 zoho_limits=ZohoLimits(page_token_records=REACH), org=PLUGIN_ORG)
     sb.start()
     yield sb
     sb.stop()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 import responses
+from sandbox_seed import PLUGIN_ORG
 from test_zoho_install import STANDARD, FakeZohoFields
 from test_zoho_install import make as installer
 from test_zoho_wire_full_read import crm
@@ -69,7 +70,7 @@ def test_updateable_is_api_update_and_not_read_only(read_only: bool, field_read_
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path_factory.mktemp("install"), seed=30) as sb:
+    with Sandbox(tmp_path_factory.mktemp("install"), seed=30, org=PLUGIN_ORG) as sb:
         yield sb
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.sandbox import Sandbox
 
@@ -198,7 +199,7 @@ class Org:
 
 @pytest.fixture(scope="module")
 def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
-    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300)
+    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300, org=PLUGIN_ORG)
     sb.start()
     yield Org(sb)
     sb.stop()
@@ -207,7 +208,7 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
 @pytest.fixture
 def fresh_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
     """A sandbox of this test's own (for tests that change the org in ways others must not see)."""
-    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300)
+    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300, org=PLUGIN_ORG)
     sb.start()
     yield Org(sb)
     sb.stop()

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from e2e_support import Org, write_config
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.connector.salesforce import SalesforceSettings, connect
 from presales_sync.sandbox import Sandbox, parse_spec
@@ -38,7 +39,7 @@ def _sync(tmp: Path, sb: Sandbox, **sync: Any) -> dict[str, Any]:
 def test_bulk_path_matches_rest_path(tmp_path: Path) -> None:
     orgs = []
     for name in ("rest", "bulk"):
-        sb = Sandbox(data_dir=tmp_path / f"sb-{name}", seed=900, seed_time=SEED_TIME)
+        sb = Sandbox(data_dir=tmp_path / f"sb-{name}", seed=900, seed_time=SEED_TIME, org=PLUGIN_ORG)
         sb.start()
         orgs.append(Org(sb))
     rest, bulk = orgs
@@ -104,7 +105,7 @@ def test_a_record_deleted_between_runs_is_closed_as_deleted(tmp_path: Path, path
     """Run 1 cannot write three records (row-locked), so they owe a write; then two go to the
     recycle bin and one is hard-deleted; run 2 writes them through sObject Collections or a
     Bulk ingest job and closes all three tasks as deleted."""
-    sb = Sandbox(data_dir=tmp_path / "sb", seed=300, seed_time=SEED_TIME)
+    sb = Sandbox(data_dir=tmp_path / "sb", seed=300, seed_time=SEED_TIME, org=PLUGIN_ORG)
     sb.start()
     org = Org(sb)
     try:
@@ -152,7 +153,7 @@ def test_bulk_read_in_pk_chunk_order_stays_cursor_safe(tmp_path: Path,
     the connector still hands out pages in stamp order, so a run that stops after any page
     and resumes from that page's largest stamp (what the engine stores) misses no record."""
     monkeypatch.setattr(sandbox_bulk, "PK_CHUNK_ROWS", 150)
-    with Sandbox(data_dir=tmp_path / "sb", seed=900, seed_time=SEED_TIME) as sb:
+    with Sandbox(data_dir=tmp_path / "sb", seed=900, seed_time=SEED_TIME, org=PLUGIN_ORG) as sb:
         settings = SalesforceSettings(instance_url=sb.url, auth_method="session",
                                       ca_bundle=str(sb.ca_file), page_size=200, bulk_read_threshold=300)
         env = {"PRESALES_SF_SESSION_ID": sb.session_id}

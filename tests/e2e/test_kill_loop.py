@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from e2e_support import CRMS, PRESALES, crm_env, crm_settings, presales, write_config
 from kill_support import Command, Ledger, People, StoreView, final_store, quiesce, store_view, write_calls
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.sandbox import Sandbox, parse_spec
 
@@ -210,7 +211,7 @@ def _assert_consistent(people: People, ledger: Ledger, config: Path, env: dict[s
 def test_sigkill_at_random_moments_then_a_clean_run_leaves_crm_and_store_consistent(
         crm: str, tmp_path: Path) -> None:
     started = time.monotonic()
-    sb = Sandbox(tmp_path / "sandbox", port=0, seed=ORG_SIZE)
+    sb = Sandbox(tmp_path / "sandbox", port=0, seed=ORG_SIZE, org=PLUGIN_ORG)
     sb.start()
     try:
         people, ledger = People(sb, crm), Ledger()

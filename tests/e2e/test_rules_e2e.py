@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from e2e_support import Org, presales, run_json, write_config
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.sandbox import Sandbox
 from presales_sync.sync import service
@@ -23,7 +24,7 @@ LEVELS = ("junior", "intermediate", "senior", "expert")
 @pytest.fixture(scope="module")
 def big_org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
     """Enough requests that accounts repeat and big deals occur."""
-    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=1500)
+    sb = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=1500, org=PLUGIN_ORG)
     sb.start()
     yield Org(sb)
     sb.stop()

@@ -22,6 +22,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync import rules as rules_pkg
 from presales_sync.connector.salesforce._adapter import build_soql
@@ -49,7 +50,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[Hea
 MAPPING = yaml.safe_load(default_mapping_path("salesforce").read_text(encoding="utf-8"))
 RULES_FILE = Path(rules_pkg.__file__).parent / "default.yaml"
 RULES = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
-OBJECTS = {o.name.lower(): o for o in default_objects()}
+OBJECTS = {o.name.lower(): o for o in default_objects(PLUGIN_ORG.fields)}
 
 # -- values and mutations ------------------------------------------------------------------
 

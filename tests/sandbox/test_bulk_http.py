@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from sandbox_seed import PLUGIN_ORG
 from simple_salesforce import Salesforce
 
 from presales_sync.sandbox import Sandbox
@@ -24,7 +25,7 @@ V = "66.0"
 
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(data_dir=tmp_path_factory.mktemp("bulk"), port=0, seed=300)
+    box = Sandbox(data_dir=tmp_path_factory.mktemp("bulk"), port=0, seed=300, org=PLUGIN_ORG)
     box.start()
     yield box
     box.stop()
@@ -331,7 +332,7 @@ def _ingest(box: Sandbox, s: requests.Session, operation: str, data: str) -> tup
 
 
 def test_writes_to_deleted_and_hard_deleted_records_fail_as_salesforce_says(tmp_path: Any) -> None:
-    with Sandbox(data_dir=tmp_path, seed=30) as box:
+    with Sandbox(data_dir=tmp_path, seed=30, org=PLUGIN_ORG) as box:
         s = requests.Session()
         s.trust_env = False
         s.verify = str(box.ca_file)

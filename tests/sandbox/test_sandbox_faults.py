@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.sandbox import FaultPlan, FaultRule, FaultSpecError, Sandbox, parse_spec
 from presales_sync.sandbox.core._faults import rules_from_json
@@ -66,7 +67,7 @@ def test_counting_after_times_family_crm_and_records() -> None:
 
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=50)
+    box = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=50, org=PLUGIN_ORG)
     box.start()
     yield box
     box.stop()

@@ -13,6 +13,7 @@ import jwt
 import pytest
 import requests
 import yaml
+from sandbox_seed import PLUGIN_ORG
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
@@ -32,7 +33,7 @@ def http(sb: Sandbox, session_id: str | None = None) -> requests.Session:
 
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300)
+    box = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox"), port=0, seed=300, org=PLUGIN_ORG)
     box.start()
     yield box
     box.stop()
@@ -592,7 +593,7 @@ def test_same_seed_same_org_and_restart_keeps_it(tmp_path: Path) -> None:
     )
     results = []
     for name in ("one", "two"):
-        box = Sandbox(tmp_path / name, seed=120, seed_time=pinned)
+        box = Sandbox(tmp_path / name, seed=120, seed_time=pinned, org=PLUGIN_ORG)
         box.start()
         try:
             sf = Salesforce(instance_url=box.url, session_id=box.session_id, version=V, session=http(box))
@@ -600,7 +601,7 @@ def test_same_seed_same_org_and_restart_keeps_it(tmp_path: Path) -> None:
         finally:
             box.stop()
     assert results[0][0] == results[1][0] and len(results[0][0]) == 120
-    box = Sandbox(tmp_path / "one", seed=120)
+    box = Sandbox(tmp_path / "one", seed=120, org=PLUGIN_ORG)
     box.start()
     try:
         assert box.session_id == results[0][1]  # stable for a data dir

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 import zeep.exceptions
+from sandbox_seed import PLUGIN_ORG
 from simple_salesforce import Salesforce
 
 from presales_sync.sandbox import Sandbox
@@ -38,7 +39,7 @@ def client(sb: Sandbox, session_id: str) -> Salesforce:
 
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    box = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox-md"), port=0, seed=50)
+    box = Sandbox(data_dir=tmp_path_factory.mktemp("sandbox-md"), port=0, seed=50, org=PLUGIN_ORG)
     box.start()
     yield box
     box.stop()

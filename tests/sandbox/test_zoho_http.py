@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 import yaml
+from sandbox_seed import PLUGIN_ORG, plugin_org
 from zoho_schema import validate
 
 from presales_sync.sandbox import ManualClock, Sandbox, ZohoLimits, describe_banner, parse_spec
@@ -87,7 +88,8 @@ def error_of(resp: requests.Response, status: int, code: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def sb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box = Sandbox(
-        tmp_path_factory.mktemp("zoho"), port=0, seed=300, zoho_limits=ZohoLimits(discrete_records=200)
+        tmp_path_factory.mktemp("zoho"), port=0, seed=300, zoho_limits=ZohoLimits(discrete_records=200),
+        org=PLUGIN_ORG,
     )
     box.start()
     yield box
@@ -162,7 +164,8 @@ def test_bad_credentials_fail_with_http_200(sb: Sandbox) -> None:
 
 def test_ten_tokens_per_ten_minutes_per_refresh_token(tmp_path: Path) -> None:
     clock = ManualClock()  # the grants all land in one window until the test moves it on
-    with Sandbox(tmp_path / "sb", seed=10, zoho_limits=ZohoLimits(token_window=3.0), clock=clock) as box:
+    limits = ZohoLimits(token_window=3.0)
+    with Sandbox(tmp_path / "sb", seed=10, zoho_limits=limits, clock=clock, org=PLUGIN_ORG) as box:
         http = session(box)  # one kept-alive connection: the ten grants take well under the window
         form = {
             "grant_type": "refresh_token",
@@ -297,7 +300,7 @@ def test_paging_past_the_discrete_limit_needs_page_token(sb: Sandbox, z: Zoho) -
 
 
 def test_default_limits_reach_2000_records_by_page(tmp_path: Path) -> None:
-    with Sandbox(tmp_path / "big", seed=2050) as box:
+    with Sandbox(tmp_path / "big", seed=2050, org=PLUGIN_ORG) as box:
         z = Zoho(box)
         assert (
             z.call("GET", "Deals", params={"fields": "Deal_Name", "per_page": 200, "page": 10}).status_code
@@ -321,7 +324,7 @@ def test_default_limits_reach_2000_records_by_page(tmp_path: Path) -> None:
 def test_page_token_reach_and_expiry(tmp_path: Path) -> None:
     limits = ZohoLimits(discrete_records=20, page_token_records=40, page_token_ttl=2.0)
     clock = ManualClock()
-    with Sandbox(tmp_path / "tokens", seed=60, zoho_limits=limits, clock=clock) as box:
+    with Sandbox(tmp_path / "tokens", seed=60, zoho_limits=limits, clock=clock, org=PLUGIN_ORG) as box:
         z = Zoho(box)
 
         def page(**params: Any) -> requests.Response:
@@ -498,7 +501,7 @@ def test_put_at_most_100_records(z: Zoho) -> None:
 
 
 def test_delete_records_and_list_deleted(tmp_path: Path) -> None:
-    with Sandbox(tmp_path / "del", seed=30) as box:
+    with Sandbox(tmp_path / "del", seed=30, org=PLUGIN_ORG) as box:
         z = Zoho(box)
         assert z.call("GET", "Deals/deleted").status_code == 204
         a, b, c = (d["id"] for d in z.deals(per_page=3).json()["data"])
@@ -608,7 +611,7 @@ def test_fields_and_modules_metadata(z: Zoho) -> None:
 
 
 def test_install_on_an_org_without_plugin_fields(tmp_path: Path) -> None:
-    with Sandbox(tmp_path / "bare", seed=60, plugin_fields=False) as box:
+    with Sandbox(tmp_path / "bare", seed=60, org=plugin_org(installed=False)) as box:
         z = Zoho(box)
         names = {
             f["api_name"]
@@ -616,8 +619,9 @@ def test_install_on_an_org_without_plugin_fields(tmp_path: Path) -> None:
         }
         assert not any(n.startswith("Presales_") for n in names)
         error_of(z.deals(), 400, "INVALID_DATA")  # DEAL_FIELDS names plugin fields that do not exist yet
-        pending = box.zoho_pending_requests()
-        assert pending and all(len(p[0]) == 19 and p[2] in ("P1", "P2", "P3") for p in pending)
+        pending = box.zoho_pending_values()
+        assert pending and all(len(p[0]) == 19 and p[2]["Presales_Priority"] in ("P1", "P2", "P3")
+                               for p in pending)
         new = [
             {"field_label": "Presales Requested", "data_type": "boolean"},
             {
@@ -685,7 +689,8 @@ def test_install_on_an_org_without_plugin_fields(tmp_path: Path) -> None:
             "MANDATORY_NOT_FOUND",
             "SUCCESS",
         ]
-        deal, owner, priority = pending[0]
+        deal, owner, values = pending[0]
+        priority = values["Presales_Priority"]
         as_owner = Zoho(box, box.zoho_token_for(owner))
         resp = as_owner.call(
             "PUT",
@@ -717,7 +722,7 @@ def test_install_on_an_org_without_plugin_fields(tmp_path: Path) -> None:
 
 
 def test_update_and_delete_custom_fields(tmp_path: Path) -> None:
-    with Sandbox(tmp_path / "patch", seed=10) as box:
+    with Sandbox(tmp_path / "patch", seed=10, org=PLUGIN_ORG) as box:
         z = Zoho(box)
 
         def field(module: str, api_name: str) -> dict[str, Any]:
@@ -830,7 +835,8 @@ def test_fault_plan_in_zoho_shapes(sb: Sandbox, z: Zoho) -> None:
 
 
 def test_credits_header_from_half_used_then_429(tmp_path: Path) -> None:
-    with Sandbox(tmp_path / "credits", seed=20, zoho_limits=ZohoLimits(daily_credits=8)) as box:
+    limits = ZohoLimits(daily_credits=8)
+    with Sandbox(tmp_path / "credits", seed=20, zoho_limits=limits, org=PLUGIN_ORG) as box:
         z = Zoho(box)
         seen = []
         for _ in range(3):
@@ -932,13 +938,13 @@ def test_plugin_fields_mirror_the_salesforce_catalogue(sb: Sandbox, z: Zoho) -> 
 
 
 def test_banner_has_zoho_keys_and_survives_restart(tmp_path: Path) -> None:
-    box = Sandbox(tmp_path / "keep", seed=10)
+    box = Sandbox(tmp_path / "keep", seed=10, org=PLUGIN_ORG)
     with box:
         banner = describe_banner(box)
         first = Zoho(box).token
     assert (banner["zoho_accounts_url"], banner["zoho_api_domain"]) == (f"{box.url}/accounts", box.url)
     assert banner["zoho_roster_file"] == str(tmp_path / "keep" / "engineers-zoho.yaml")
     assert json.loads(json.dumps(banner)) == banner
-    with Sandbox(tmp_path / "keep", seed=10) as again:
+    with Sandbox(tmp_path / "keep", seed=10, org=PLUGIN_ORG) as again:
         assert describe_banner(again)["zoho_refresh_token"] == banner["zoho_refresh_token"]
         assert Zoho(again, first).call("GET", "users", params={"type": "CurrentUser"}).status_code == 200

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sandbox_seed import PLUGIN_ORG
 from test_zoho_http import Zoho
 from zoho_schema import validate
 
@@ -20,7 +21,7 @@ ACCOUNT_LOOKUP = {"field_label": "Partner Account", "data_type": "lookup",
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path_factory.mktemp("fields"), seed=30) as sb:
+    with Sandbox(tmp_path_factory.mktemp("fields"), seed=30, org=PLUGIN_ORG) as sb:
         yield sb
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sandbox_seed import PLUGIN_ORG
 from test_zoho_http import Zoho
 from zoho_schema import validate
 
@@ -17,7 +18,7 @@ from presales_sync.sandbox import Sandbox, parse_spec
 
 @pytest.fixture(scope="module")
 def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    with Sandbox(tmp_path_factory.mktemp("ids"), seed=30) as sb:
+    with Sandbox(tmp_path_factory.mktemp("ids"), seed=30, org=PLUGIN_ORG) as sb:
         yield sb
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from sandbox_seed import PLUGIN_ORG
 from test_zoho_http import Zoho, error_of
 from zoho_schema import validate
 
@@ -17,7 +18,7 @@ from presales_sync.sandbox import Sandbox, ZohoLimits
 
 def test_the_reach_is_exact_by_page_token(tmp_path: Path) -> None:
     limits = ZohoLimits(discrete_records=20, page_token_records=45)
-    with Sandbox(tmp_path / "sb", seed=60, zoho_limits=limits) as box:
+    with Sandbox(tmp_path / "sb", seed=60, zoho_limits=limits, org=PLUGIN_ORG) as box:
         z = Zoho(box)
 
         def page(**params: Any) -> requests.Response:
@@ -41,7 +42,8 @@ def test_the_reach_is_exact_by_page_token(tmp_path: Path) -> None:
 
 
 def test_a_reach_below_the_discrete_limit_stops_page_too(tmp_path: Path) -> None:
-    with Sandbox(tmp_path / "sb", seed=60, zoho_limits=ZohoLimits(page_token_records=25)) as box:
+    limits = ZohoLimits(page_token_records=25)
+    with Sandbox(tmp_path / "sb", seed=60, zoho_limits=limits, org=PLUGIN_ORG) as box:
         z = Zoho(box)
 
         def page(n: int) -> requests.Response:

@@ -1,0 +1,94 @@
+"""The tests' org seed: the plugin's part of a sandbox org, built here as the demo builds its own.
+
+The sandbox is a bare CRM; the tests hand it the plugin's custom fields and picklist values
+(read from `mappings/plugin_fields.yaml`), a presales manager and twelve engineers, the roster
+file (``engineers.yaml`` and its Zoho twin) and the open deals whose reps ask for presales.
+Tests do not import demo/, so this is their own copy of `demo/org_seed.py`; the random parts
+draw from the sandbox seeder's generator, so a seed number gives the same org in both.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from presales_sync.mappings.fields import PLUGIN_FIELDS, PluginFields
+from presales_sync.mappings.load import load_model
+from presales_sync.sandbox import SAMPLE_INDUSTRIES, CustomField, OrgSeed, Person, SeededPerson
+
+LEVELS = ("junior", "intermediate", "senior", "expert")
+SKILLS = ("cloud", "database", "network", "security", "analytics", "erp", "iot", "ai", "devops", "storage")
+PRIORITIES = ("P1", "P2", "P3")
+#: The team, family name first as written.
+ENGINEERS = ("Li Wei", "Zhang Min", "Wang Fang", "Liu Yang", "Chen Jing", "Yang Lei", "Zhao Qiang",
+             "Huang Mei", "Zhou Tao", "Wu Xia", "Xu Hao", "Sun Li")
+MANAGER_SERIAL, ENGINEER_SERIAL = 1_000_002, 1_000_100
+_HEADERS = {"salesforce": "# Presales engineers of the sandbox org (generated at seed time; edit freely).\n",
+            "zoho": "# Presales engineers of the sandbox's Zoho org (generated at seed time; edit freely).\n"}
+
+
+def plugin_fields(path: Path = PLUGIN_FIELDS) -> tuple[CustomField, ...]:
+    """The plugin's field catalogue as the sandbox's custom fields."""
+    catalogue = load_model(path, PluginFields)
+    return tuple(
+        CustomField(object=obj, name=f.name, label=f.label, type=f.type, length=f.length,
+                    precision=f.precision, scale=f.scale, values=tuple(f.values),
+                    restricted=f.type == "Picklist", reference_to=f.reference_to,
+                    relationship_name=f.relationship_name)
+        for obj, fields in catalogue.objects.items() for f in fields.values())
+
+
+def _engineer(i: int) -> Person:
+    level = LEVELS[i // 3]
+    last, first = ENGINEERS[i].split(" ")
+
+    def draw(rng: random.Random) -> dict[str, Any]:
+        return {
+            "level": level,
+            "reviewer": level in ("senior", "expert"),
+            "skills": sorted(rng.sample(SKILLS, 2 + i % 2)),
+            "industries": sorted(rng.sample(SAMPLE_INDUSTRIES, 1 + i % 3), key=SAMPLE_INDUSTRIES.index),
+            "capacity": {"junior": 10, "intermediate": 12, "senior": 14, "expert": 14}[level],
+            "active": i != 1,  # one engineer is off the roster (on leave): skipping gets exercised
+        }
+
+    return Person(key=f"engineer-{i}", first_name=first, last_name=last, full_name=ENGINEERS[i],
+                  title=f"{level.capitalize()} Presales Engineer", department="Presales",
+                  serial=ENGINEER_SERIAL + i, manager="manager", draw=draw)
+
+
+def _roster(people: Sequence[SeededPerson], crm: str) -> str:
+    engineers = [{"crm_user_id": p.user_id, "name": p.name, **p.attributes, "manager": p.manager_id}
+                 for p in people if p.key.startswith("engineer-")]
+    managers = [p.user_id for p in people if p.key == "manager"]
+    return _HEADERS[crm] + yaml.safe_dump({"engineers": engineers, "managers": managers}, sort_keys=False,
+                                          allow_unicode=True, default_flow_style=None)
+
+
+def plugin_org(*, installed: bool = True, path: Path = PLUGIN_FIELDS) -> OrgSeed:
+    """The presales org; with ``installed`` false, one before `presales install` (the deals
+    that ask for presales are kept aside: `Sandbox.pending_values`)."""
+    fields = plugin_fields(path)
+    names = {f.label: f.name for f in fields}
+    requested, priority = names["Presales Requested"], names["Presales Priority"]
+
+    def opportunity_values(row: Mapping[str, Any], rng: random.Random) -> dict[str, Any]:
+        if row["IsClosed"] or rng.random() >= 0.1:
+            return {}
+        return {requested: True, priority: rng.choices(PRIORITIES, weights=(2, 5, 3))[0]}
+
+    manager = Person(key="manager", first_name="Gao", last_name="Yan", title="Presales Manager",
+                     department="Presales", serial=MANAGER_SERIAL)
+    return OrgSeed(fields=fields, installed=installed,
+                   people=(manager, *(_engineer(i) for i in range(len(ENGINEERS)))),
+                   opportunity_values=opportunity_values, roster=_roster, roster_name="engineers.yaml",
+                   email_domain="presales-sandbox.example.com", company="Presales Sandbox Inc.",
+                   integration_first_name="Presales")
+
+
+#: The org most tests run against: the plugin's fields installed.
+PLUGIN_ORG = plugin_org()
