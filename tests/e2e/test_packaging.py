@@ -56,11 +56,12 @@ def test_wheel_install_gives_a_working_presales_command(tmp_path: Path) -> None:
     assert (package / "mappings" / "salesforce.yaml").exists()
     assert (package / "rules" / "default.yaml").exists()
     assert (package / "sync" / "store" / "migrations" / "versions" / "0001_initial.py").exists()
+    assert (package / "sandbox" / "core" / "_clock.py").exists()
     # exactly one top-level import package from our wheel (its RECORD lists what it installed)
     (record,) = target.glob("presales_sync-*.dist-info/RECORD")
     tops = {line.split(",")[0].split("/")[0] for line in record.read_text().splitlines() if line}
     assert {t for t in tops if not t.endswith(".dist-info") and t != ".."} == {"presales_sync"}
-    for name in ("cli", "connector", "mappings", "sync", "rules"):
+    for name in ("cli", "connector", "mappings", "sandbox", "sync", "rules"):
         assert not (target / name).exists() and not (target / f"{name}.py").exists()
     # a config problem, from another directory, is reported with exit code 2
     missing = subprocess.run([str(exe), "--config", "nope.yaml", "status"], cwd=elsewhere,
