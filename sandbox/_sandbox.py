@@ -26,8 +26,9 @@ from presales_sync.sandbox.core._tls import KeyFiles, ensure_keys, server_contex
 from presales_sync.sandbox.salesforce._api import Api, Identity
 from presales_sync.sandbox.salesforce._seed import anchor_for, seed_org
 from presales_sync.sandbox.salesforce._store import Store
-from presales_sync.sandbox.zoho._api import ZohoApi, ZohoLimits
+from presales_sync.sandbox.zoho._api import ZohoApi
 from presales_sync.sandbox.zoho._handle import ZohoSandboxMixin
+from presales_sync.sandbox.zoho._limits import ZohoLimits
 
 
 class Sandbox(ZohoSandboxMixin):

@@ -1,14 +1,15 @@
 """The same org as Zoho CRM: the v8 API and Zoho's accounts server, served by the core.
 
-- `_api`: routing, the accounts server's token grants, records, users, fields, credits,
-  page tokens and Zoho's error bodies; its docstring lists the wire choices it makes
-  (`ZohoLimits` lowers Zoho's limits for tests).
+- `_api`: routing, records, users, fields, credits, page tokens and Zoho's error bodies;
+  its docstring lists the wire choices it makes.
+- `_accounts`: the accounts server (refresh-token grants, their limit, access tokens).
+- `_limits`: `ZohoLimits`, Zoho's documented limits, lowerable for fast tests.
 - `_wire`: values in Zoho's wire shapes (times in the org's zone, lookups, coercion).
 - `_store` (the org in SQLite), `_fields` (field metadata and its API), `_seed` (built from
   the seeded Salesforce org, ids in Zoho's 19-digit style), `_handle` (the Zoho half of
   the `Sandbox` handle).
 """
 
-from presales_sync.sandbox.zoho._api import ZohoLimits
+from presales_sync.sandbox.zoho._limits import ZohoLimits
 
 __all__ = ["ZohoLimits"]

@@ -55,12 +55,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qs
 
 from presales_sync.sandbox.core._clock import Clock
 from presales_sync.sandbox.core._faults import FaultPlan, FaultRule
 from presales_sync.sandbox.core._http import Reply, Request
+from presales_sync.sandbox.zoho._accounts import TOKEN_THROTTLED, AccountsServer
 from presales_sync.sandbox.zoho._fields import changed_field, field_json, module_json, new_field
+from presales_sync.sandbox.zoho._limits import ZohoLimits
 from presales_sync.sandbox.zoho._seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
 from presales_sync.sandbox.zoho._store import (
     LOOKUP_TYPES,
@@ -83,10 +84,6 @@ from presales_sync.sandbox.zoho._wire import (
 ACCOUNTS_PREFIX = "/accounts"
 API_PREFIX = "/crm/v8/"
 ADMIN_PREFIX = "/_sandbox/zoho"
-SCOPES = (
-    "ZohoCRM.modules.ALL ZohoCRM.settings.fields.ALL ZohoCRM.settings.modules.READ "
-    "ZohoCRM.users.ALL ZohoCRM.org.READ"
-)
 TRIGGERS = frozenset({"workflow", "approval", "blueprint", "pathfinder", "orchestration"})
 USER_TYPES = (
     "AllUsers",
@@ -105,32 +102,6 @@ THROTTLE_MESSAGE = (
     "for the app is exceeded"
 )
 BAD_URL = "Please check if the URL trying to access is a correct one"
-TOKEN_THROTTLED = "You have made too many requests continuously. Please try again after some time."
-
-
-@dataclass(frozen=True)
-class ZohoLimits:
-    """Zoho's documented limits, lowerable for fast tests."""
-
-    discrete_records: int = 2000  # reachable with page/per_page; beyond needs page_token
-    #: What one paged read reaches (Zoho: page_token "up to a maximum of 100,000 records");
-    #: the page past it is refused with PAGINATION_LIMIT_EXCEEDED (by page too, when this is
-    #: lowered below discrete_records).
-    page_token_records: int = 100_000
-    max_per_page: int = 200
-    max_fields: int = 50
-    max_write: int = 100
-    max_field_create: int = 5
-    token_grants: int = 10  # access tokens per refresh token per window
-    token_window: float = 600.0
-    token_ttl: int = 3600
-    daily_credits: int = 100_000
-    page_token_ttl: float = 86_400.0
-
-    def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if not value > 0:
-                raise ValueError(f"ZohoLimits.{name} must be positive, got {value!r}")
 
 
 @dataclass
@@ -172,7 +143,8 @@ class ZohoApi:
         self.base_url = ""  # set once the server is bound
         self._count = count
         self._lock = threading.Lock()
-        self._grants: dict[str, deque[float]] = {}
+        #: The accounts server (``/accounts/oauth/v2/token``): grants, their limit, tokens.
+        self.accounts = AccountsServer(store, self.limits, self.clock)
         self._credits: deque[tuple[float, int]] = deque()
         self._page_tokens: dict[str, _PageToken] = {}
         self._writes: list[dict[str, Any]] = []
@@ -190,15 +162,7 @@ class ZohoApi:
 
     def token_for(self, user_id: str) -> str:
         """A live access token acting as ``user_id`` (tests: edits made by another user)."""
-        with self.store.reader() as db:
-            known = self.store.rows(db, USERS, [user_id])
-        if not known:
-            raise KeyError(f"no such Zoho user: {user_id}")
-        token = self.store.live_token(user_id)
-        if token is None:
-            token = _new_token()
-            self.store.add_token(token, user_id, self.clock.now() + self.limits.token_ttl)
-        return token
+        return self.accounts.token_for(user_id)
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -214,7 +178,7 @@ class ZohoApi:
             if injection.error is not None:
                 reply = self._fault_reply(req, family, injection.error)
             elif family == "zoho_token":
-                reply = self._token(req)
+                reply = self.accounts.token(req, self.base_url)
             elif req.path.startswith(ACCOUNTS_PREFIX + "/"):
                 raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
             else:
@@ -239,7 +203,7 @@ class ZohoApi:
                 return Reply(400, {"error": "Access Denied", "error_description": TOKEN_THROTTLED})
             if rule.kind == "server_error":
                 return Reply(rule.status, b"Service Unavailable", {"Content-Type": "text/plain"})
-            return self._token(req)  # a session cannot expire before it is minted
+            return self.accounts.token(req, self.base_url)  # a session cannot expire before it is minted
         if rule.kind == "rate_limit":
             return Reply(429, error_body("TOO_MANY_REQUESTS", THROTTLE_MESSAGE))
         if rule.kind == "session_expired":
@@ -1082,52 +1046,6 @@ class ZohoApi:
 
     # -- OAuth (the accounts server) ---------------------------------------------------------
 
-    def _token(self, req: Request) -> Reply:
-        if req.method != "POST":
-            return Reply(405, {"error": "invalid_request"}, {"Allow": "POST"})
-        params = {k: v[0] for k, v in req.query.items()}
-        params.update({k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()})
-        grant = params.get("grant_type")
-        if grant == "authorization_code":
-            return Reply(200, {"error": "invalid_code"})  # the sandbox hands out no grant codes
-        if grant != "refresh_token":
-            return Reply(200, {"error": "unsupported_grant_type"})
-        client_id = self.store.meta("client_id")
-        if params.get("client_id") != client_id or params.get("client_secret") != self.store.meta(
-            "client_secret"
-        ):
-            return Reply(200, {"error": "invalid_client"})
-        refresh = params.get("refresh_token", "")
-        user_id = self.store.refresh_token_user(refresh, client_id or "")
-        if user_id is None:
-            return Reply(200, {"error": "invalid_code"})
-        now = self.clock.now()
-        with self._lock:
-            grants = self._grants.setdefault(refresh, deque())
-            while grants and grants[0] <= now - self.limits.token_window:
-                grants.popleft()
-            if len(grants) >= self.limits.token_grants:
-                return Reply(
-                    400,
-                    {
-                        "error": "Access Denied",
-                        "error_description": TOKEN_THROTTLED,
-                    },
-                )
-            grants.append(now)
-        token = _new_token()
-        self.store.add_token(token, user_id, now + self.limits.token_ttl)
-        return Reply(
-            200,
-            {
-                "access_token": token,
-                "scope": SCOPES,
-                "api_domain": self.base_url,
-                "token_type": "Bearer",
-                "expires_in": self.limits.token_ttl,
-            },
-        )
-
 
 def _minified(users: dict[str, Row], user_id: str) -> dict[str, Any]:
     """OAS Minified_User of ``user_id`` (name, id, email)."""
@@ -1160,10 +1078,6 @@ def _write_ids(req: Request, family: str) -> list[str]:
         return []
     items = body.get("users" if family == "zoho_users_put" else "data") if isinstance(body, dict) else None
     return [rid for rid in (record_id(i.get("id")) for i in items or () if isinstance(i, dict)) if rid]
-
-
-def _new_token() -> str:
-    return f"1000.{secrets.token_hex(16)}.{secrets.token_hex(16)}"
 
 
 _REPORTING_TO = ZField("Reporting_To", "Reporting To", "userlookup", "0", lookup_module=USERS)

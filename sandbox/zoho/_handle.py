@@ -17,7 +17,8 @@ from presales_sync.sandbox.core._db import discard
 from presales_sync.sandbox.core._faults import FaultPlan
 from presales_sync.sandbox.core._seed import OrgSeed
 from presales_sync.sandbox.salesforce._store import Store
-from presales_sync.sandbox.zoho._api import ACCOUNTS_PREFIX, ZohoApi, ZohoLimits
+from presales_sync.sandbox.zoho._api import ACCOUNTS_PREFIX, ZohoApi
+from presales_sync.sandbox.zoho._limits import ZohoLimits
 from presales_sync.sandbox.zoho._seed import seed_zoho
 from presales_sync.sandbox.zoho._store import ZohoStore
 
