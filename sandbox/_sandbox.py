@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from presales_sync.sandbox.core._clock import Clock, SystemClock, utcnow
-from presales_sync.sandbox.core._db import discard
+from presales_sync.sandbox.core._datadir import open_seeded
 from presales_sync.sandbox.core._faults import FaultPlan, FaultRule, parse_spec
 from presales_sync.sandbox.core._http import Reply, Request, TLSServer
 from presales_sync.sandbox.core._seed import OrgSeed
@@ -119,17 +119,10 @@ class Sandbox(ZohoSandboxMixin):
         self._thread.start()
 
     def _open_store(self) -> Store:
-        db_path = self.data_dir / "sandbox.db"
-        if db_path.exists():
-            store = Store(db_path, self.clock)
-            if store.meta("seed") is not None:
-                return store
-            store.close()  # a seed interrupted half-way: start over
-            discard(db_path)
-        store = Store(db_path, self.clock)
         anchor = anchor_for(self._seed_time or utcnow(self.clock))
-        seed_org(store, self.seed, anchor, self.org, self.roster_file)
-        return store
+        return open_seeded(self.data_dir / "sandbox.db", lambda path: Store(path, self.clock),
+                           lambda store: store.meta("seed") is not None,
+                           lambda store: seed_org(store, self.seed, anchor, self.org, self.roster_file))
 
     def pending_values(self) -> list[tuple[str, str, dict[str, Any]]]:
         """In an org seeded without its custom fields (``OrgSeed.installed`` false):

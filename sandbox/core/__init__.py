@@ -7,6 +7,7 @@
 - `_stats`: call accounting per endpoint family (``/_sandbox/stats``).
 - `_clock`: the one clock every stamp, expiry and rate window reads (`SystemClock`, `ManualClock`).
 - `_db`: one SQLite file in WAL mode, the base of each CRM's store.
+- `_datadir`: the data dir's reuse rule (a database seeded once, a half-made one re-seeded).
 - `_seed`: the seed data a caller hands in (`OrgSeed`): custom fields, people, a roster.
 """
 

@@ -54,8 +54,3 @@ class Database:
         with self._write_lock:
             self._writer.close()
 
-
-def discard(path: Path) -> None:
-    """Delete a database file and its WAL companions (a seed interrupted half-way)."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)

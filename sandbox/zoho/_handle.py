@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from presales_sync.sandbox.core._clock import Clock
-from presales_sync.sandbox.core._db import discard
+from presales_sync.sandbox.core._datadir import open_seeded
 from presales_sync.sandbox.core._faults import FaultPlan
 from presales_sync.sandbox.core._seed import OrgSeed
 from presales_sync.sandbox.salesforce._store import Store
@@ -42,15 +42,9 @@ class ZohoSandboxMixin:
         raise NotImplementedError
 
     def _start_zoho(self, store: Store, count: Callable[[str], None], faults: FaultPlan) -> ZohoApi:
-        path = self.data_dir / "zoho.db"
-        zstore = ZohoStore(path, self.clock) if path.exists() else None
-        if zstore is not None and zstore.meta("seeded") is None:  # a seed interrupted half-way
-            zstore.close()
-            zstore = None
-            discard(path)
-        if zstore is None:
-            zstore = ZohoStore(path, self.clock)
-            seed_zoho(zstore, store, self.org, self.zoho_roster_file)
+        zstore = open_seeded(self.data_dir / "zoho.db", lambda path: ZohoStore(path, self.clock),
+                             lambda z: z.meta("seeded") is not None,  # set last by seed_zoho
+                             lambda z: seed_zoho(z, store, self.org, self.zoho_roster_file))
         self._zoho_store = zstore
         self._zoho = ZohoApi(zstore, count, self._zoho_limits, faults)
         return self._zoho

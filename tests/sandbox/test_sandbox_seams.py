@@ -96,3 +96,16 @@ def test_seed_data_reaches_both_crms(tmp_path: Path) -> None:
     clash = OrgSeed(people=(Person("x", "A", "B", "T", "D", serial=1_000_001),))
     with pytest.raises(ValueError, match="serials"):
         Sandbox(tmp_path / "clash", seed=5, org=clash).start()
+
+
+def test_a_half_seeded_database_is_seeded_again_and_a_whole_one_reused(tmp_path: Path) -> None:
+    from presales_sync.sandbox.salesforce._store import Store
+
+    data = tmp_path / "half"
+    data.mkdir()
+    Store(data / "sandbox.db").close()  # created, never seeded: as if the first start died
+    with Sandbox(data, seed=10, org=PLUGIN_ORG) as sb:
+        session, integration = sb.session_id, sb.integration_user_id
+        assert integration.startswith("005")
+    with Sandbox(data, seed=10, org=PLUGIN_ORG) as again:
+        assert (again.session_id, again.integration_user_id) == (session, integration)
