@@ -54,7 +54,8 @@ class Sandbox(ZohoSandboxMixin):
     ) -> None:
         #: The one clock of this sandbox (see `core._clock`).
         self.clock: Clock = clock or SystemClock()
-        #: Calls per endpoint family, both CRMs together (``/_sandbox/stats``).
+        #: Calls per endpoint family, both CRMs together (``/_sandbox/stats``); each start
+        #: counts afresh.
         self.calls = CallStats()
         #: The fault plan every CRM API of this sandbox consults (see `_faults`).
         self.faults = FaultPlan()
@@ -91,6 +92,7 @@ class Sandbox(ZohoSandboxMixin):
             consumer_key=self.consumer_key,
             public_key_pem=self._keys.public_key_file.read_bytes(),
         )
+        self.calls = CallStats()
         api = Api(store, identity, self.faults, stats=self.calls, clock=self.clock)
         api.accept_my_domain_audience = self.accept_my_domain_audience
         zoho = self._start_zoho(store, api.record_call, self.faults)
