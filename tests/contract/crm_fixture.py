@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sandbox_seed import PLUGIN_ORG
 
 from presales_sync.connector import Connector, connect_salesforce, connect_zoho
 from presales_sync.connector.salesforce import SalesforceSettings
-from presales_sync.connector.sandbox import Sandbox, ZohoLimits  # SANDBOX: the one import to repoint
 from presales_sync.connector.zoho import ZohoSettings
+from presales_sync.sandbox import Sandbox, ZohoLimits  # SANDBOX: the one import of the sandbox
 
 CRMS = ("salesforce", "zoho")
 #: Opportunities (Zoho: deals) of the contract org: past two Salesforce pages of 200.
@@ -37,7 +38,7 @@ ZOHO_API = "/crm/v8"
 
 
 def start_sandbox(data_dir: Path) -> Sandbox:
-    sb = Sandbox(data_dir, seed=RECORDS, zoho_limits=ZohoLimits(max_per_page=ZOHO_PAGE))
+    sb = Sandbox(data_dir, seed=RECORDS, org=PLUGIN_ORG, zoho_limits=ZohoLimits(max_per_page=ZOHO_PAGE))
     sb.start()
     return sb
 
