@@ -155,3 +155,21 @@ def test_the_checker_passes_what_the_rules_allow() -> None:
                "import presales_sync\n")
     assert violations(allowed, "presales_sync.demo.run") == []
     assert violations("from . import model\nfrom .model import Task\n", "presales_sync.rules.sla") == []
+
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def demo_imports(source: str, module: str) -> list[int]:
+    """Lines of `source` that import the demo (tests keep their own helpers: item 6)."""
+    return [line for line, target in imported_modules(source, module, is_package=False)
+            if layer_of(target) == "demo"]
+
+
+def test_no_test_imports_the_demo() -> None:
+    files = [p for p in sorted(TESTS.rglob("*.py")) if p != Path(__file__).resolve()]
+    assert len(files) > 50
+    found = {str(p.relative_to(TESTS)): lines for p in files
+             if (lines := demo_imports(p.read_text(encoding="utf-8"), "tests." + p.stem))}
+    assert found == {}
+    assert demo_imports("from presales_sync.demo.org_seed import org_seed\n", "tests.x") == [1]
