@@ -33,9 +33,10 @@ test: lint typecheck pytest
 
 # The lane to run while working: ruff, mypy and the tests not marked `slow` (end to end, the
 # CLI as a process, over ~3 s) or `postgres` (the PostgreSQL half of the store tests), so it
-# needs neither PostgreSQL nor Chromium. `make test` still runs everything; see tests/fast_lane.py.
+# needs neither PostgreSQL nor Chromium; one pytest-xdist worker per core. `make test` still
+# runs everything, in one process; see tests/fast_lane.py.
 test-fast: lint typecheck
-	$(BIN)/python -m pytest -q -m "not slow and not postgres" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not postgres" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .demo

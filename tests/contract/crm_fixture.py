@@ -9,8 +9,11 @@ against) and the ``/_sandbox/...`` control endpoints (faults, stats, usage, cred
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,8 +40,42 @@ API = "/services/data/v66.0"
 ZOHO_API = "/crm/v8"
 
 
+class SteppingClock:
+    """The sandbox's clock in the suite: the machine's time, which a test steps forward or
+    holds still instead of sleeping until the CRM's whole-second stamps move on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._offset = 0.0
+        self._held: float | None = None
+
+    def now(self) -> float:
+        with self._lock:
+            return self._held if self._held is not None else time.time() + self._offset
+
+    def step(self, seconds: float) -> None:
+        """Move forward by `seconds` at once."""
+        with self._lock:
+            self._offset += seconds
+
+    @contextmanager
+    def held_at_next_second(self) -> Iterator[None]:
+        """Stand still just past the next whole second while the body runs (its edits share
+        one stamp, shared with no earlier edit), then run on from there."""
+        with self._lock:
+            self._held = math.floor(time.time() + self._offset) + 1.01
+        try:
+            yield
+        finally:
+            with self._lock:
+                assert self._held is not None
+                self._offset = self._held - time.time()
+                self._held = None
+
+
 def start_sandbox(data_dir: Path) -> Sandbox:
-    sb = Sandbox(data_dir, seed=RECORDS, org=PLUGIN_ORG, zoho_limits=ZohoLimits(max_per_page=ZOHO_PAGE))
+    sb = Sandbox(data_dir, seed=RECORDS, org=PLUGIN_ORG, zoho_limits=ZohoLimits(max_per_page=ZOHO_PAGE),
+                 clock=SteppingClock())
     sb.start()
     return sb
 
@@ -72,6 +109,11 @@ class Crm:
     kind: str
     sb: Sandbox
     token_cache: Path
+
+    @property
+    def clock(self) -> SteppingClock:
+        assert isinstance(self.sb.clock, SteppingClock)
+        return self.sb.clock
 
     # -- the CRM's vocabulary ---------------------------------------------------------------
 
@@ -255,11 +297,8 @@ class Crm:
                      headers={"Content-Type": "text/csv"}, timeout=30)
         assert resp.status_code == 201, resp.text
         s.patch(f"{jobs}/{job}", json={"state": "UploadComplete"}, timeout=30).raise_for_status()
-        for _ in range(200):
-            info = s.get(f"{jobs}/{job}", timeout=30).json()
-            if info["state"] in ("JobComplete", "Failed", "Aborted"):
-                break
-            time.sleep(0.02)
+        self.sb.settle_bulk_jobs()
+        info = s.get(f"{jobs}/{job}", timeout=30).json()
         assert (info["state"], info["numberRecordsFailed"]) == ("JobComplete", 0), info
 
     # -- the sandbox's control endpoints ------------------------------------------------------

@@ -131,7 +131,7 @@ def test_a_read_by_ids_hands_out_each_record_once_and_leaves_a_deleted_one_out(c
 def test_since_is_a_closed_lower_bound(crm: Crm) -> None:
     edited = targets(crm, 30, skip=60)
     crm.edit(edited[:10], {crm.f("Presales_Message__c"): message("since-a")})
-    time.sleep(1.05)  # both CRMs stamp whole seconds: a later second for the rest
+    crm.clock.step(1.05)  # both CRMs stamp whole seconds: a later second for the rest
     crm.edit(edited[10:], {crm.f("Presales_Message__c"): message("since-b")})
     truth = crm.stamps()
     since = truth[edited[0]]
@@ -160,12 +160,6 @@ def test_since_in_the_middle_of_the_org_reads_the_newer_half(crm: Crm) -> None:
 # -- 3. boundary ties -------------------------------------------------------------------------
 
 
-def _at_a_fresh_second() -> None:
-    """Wait for the next whole second (both CRMs stamp whole seconds), so that the edits
-    made right after it share one stamp and share it with no earlier edit."""
-    time.sleep(1 - time.time() % 1 + 0.01)
-
-
 def test_records_tied_on_one_stamp_across_page_boundaries_all_come_back_once(crm: Crm) -> None:
     # A few records, then, in one later second, more tied records than a page holds: the
     # read from the first stamp meets the tie inside its first page and the tie runs on
@@ -173,8 +167,8 @@ def test_records_tied_on_one_stamp_across_page_boundaries_all_come_back_once(crm
     lead = targets(crm, crm.page_size // 4, skip=120)
     tied = targets(crm, crm.write_call + crm.page_size // 4, skip=120 + len(lead))
     crm.edit(lead, {crm.f("Presales_Message__c"): message("tie-lead")})
-    _at_a_fresh_second()
-    crm.edit(tied, {crm.f("Presales_Message__c"): message("tie")})  # two write calls
+    with crm.clock.held_at_next_second():  # both CRMs stamp whole seconds: one stamp for all
+        crm.edit(tied, {crm.f("Presales_Message__c"): message("tie")})  # two write calls
     truth = crm.stamps()
     assert len({truth[i] for i in tied}) == 1, "the tie's write calls fell in two seconds"
     assert len(tied) > crm.page_size and max(truth[i] for i in lead) < truth[tied[0]]
