@@ -47,6 +47,16 @@ class RecordChange:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordUpsert:
+    """One record to create, or update when the CRM already holds one with the same key: the
+    value of the upsert's external-id field. A batch re-sent after a lost answer updates the
+    records the first send created; it never duplicates them."""
+
+    key: str
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class WriteResult:
     """What the CRM said about one record of a batched write, in request order."""
 
@@ -121,6 +131,36 @@ class Connector(Protocol):
         """Delete custom fields by full name (``Opportunity.X__c``); missing ones are fine."""
         ...
 
+    def ensure_objects(self, specs: Sequence[ObjectSpec], *, dry_run: bool = False,
+                       assignees: Sequence[str] = ()) -> list[ObjectChangePlan]:
+        """Create the custom objects (Salesforce) / modules (Zoho) the plugin needs, with their
+        parent relationship and key field, and let the integration user and `assignees` read,
+        create and edit their records; an existing object costs no write. Their other fields
+        go through `ensure_fields` afterwards."""
+        ...
+
+    def remove_objects(self, names: Sequence[str]) -> None:
+        """Delete custom objects / modules by name, with their records; missing ones are fine."""
+        ...
+
+    def upsert(self, *, object_name: str, key_field: str,
+               records: Sequence[RecordUpsert]) -> list[WriteResult]:
+        """Create-or-update by the external-id field `key_field`, batched to the CRM's maximum
+        (Salesforce sObject Collections upsert 200, Zoho upsert 100 with
+        ``duplicate_check_fields``); one result per record in order, its `id` the CRM's record
+        id. Keys must be unique within the call (ConfigError otherwise)."""
+        ...
+
+    def org_setting(self, name: str, *, container: str) -> str | None:
+        """An org-wide text value the plugin owns, or None when unset. Salesforce: the
+        ``Value__c`` of the record named `name` of the list custom setting `container`; Zoho:
+        the org variable with api_name `name` in the variable group `container`."""
+        ...
+
+    def set_org_setting(self, name: str, value: str, *, container: str) -> None:
+        """Create or replace the org-wide value `name` (at most 255 characters)."""
+        ...
+
     def current_user(self) -> str:
         """The CRM user id the integration runs as (its writes carry this id)."""
         ...
@@ -135,7 +175,7 @@ class Connector(Protocol):
         ...
 
 
-FieldType = Literal["Text", "Number", "Checkbox", "Date", "DateTime", "Picklist", "Lookup"]
+FieldType = Literal["Text", "LongText", "Number", "Checkbox", "Date", "DateTime", "Picklist", "Lookup"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +194,9 @@ class FieldSpec:
     reference_to: str | None = None
     relationship_name: str | None = None
     default_checked: bool = False
+    #: A unique, case-sensitive external id (Salesforce ``externalId``+``unique``; Zoho a
+    #: unique text field): the key `Connector.upsert` matches on. Text only.
+    external_id: bool = False
 
 
 def check_specs(specs: Sequence[FieldSpec], check: Callable[[FieldSpec], None]) -> None:
@@ -176,3 +219,36 @@ class FieldChangePlan:
     spec: FieldSpec
     action: Literal["create", "update", "unchanged"]
     differences: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """A custom object / module the plugin needs.
+
+    ``kind="detail"``: records that belong to one `parent` record (Salesforce Master-Detail
+    field `parent_field` with sharing controlled by the parent; Zoho a lookup field
+    `parent_field` to the parent module, its related list labelled `relationship_label`),
+    named by an auto-number (`name_format`, like ``PA-{000000}``), keyed by the external-id
+    text field `key_field`. ``kind="setting"`` (Salesforce only; Zoho keeps org values as
+    variables and needs no object): a list custom setting whose records are keyed by their
+    ``Name`` and hold one 255-character text field ``Value__c`` (`Connector.org_setting`)."""
+
+    name: str
+    label: str
+    plural_label: str
+    kind: Literal["detail", "setting"]
+    parent: str | None = None
+    parent_field: str | None = None
+    parent_label: str | None = None
+    relationship_name: str | None = None
+    relationship_label: str | None = None
+    key_field: str | None = None
+    name_format: str = "A-{000000}"
+
+
+@dataclass(frozen=True)
+class ObjectChangePlan:
+    """What installing `spec` does: create it, or nothing (an object is never redefined)."""
+
+    spec: ObjectSpec
+    action: Literal["create", "unchanged"]

@@ -60,6 +60,7 @@ from presales_sync.sandbox._sandbox import Sandbox, describe_banner
 from presales_sync.sandbox.core import (
     Clock,
     CustomField,
+    CustomObject,
     FaultPlan,
     FaultRule,
     FaultSpecError,
@@ -73,6 +74,7 @@ from presales_sync.sandbox.core import (
 from presales_sync.sandbox.salesforce import SAMPLE_INDUSTRIES
 from presales_sync.sandbox.zoho import ZohoLimits
 
-__all__ = ["SAMPLE_INDUSTRIES", "Clock", "CustomField", "FaultPlan", "FaultRule", "FaultSpecError",
-           "ManualClock", "OrgSeed", "Person", "Sandbox", "SeededPerson", "SystemClock", "ZohoLimits",
+__all__ = ["SAMPLE_INDUSTRIES", "Clock", "CustomField", "CustomObject", "FaultPlan", "FaultRule",
+           "FaultSpecError", "ManualClock", "OrgSeed", "Person", "Sandbox", "SeededPerson", "SystemClock",
+           "ZohoLimits",
            "describe_banner", "parse_spec"]

@@ -13,8 +13,8 @@
 
 from presales_sync.sandbox.core._clock import Clock, ManualClock, SystemClock
 from presales_sync.sandbox.core._faults import FaultPlan, FaultRule, FaultSpecError, parse_spec
-from presales_sync.sandbox.core._seed import CustomField, OrgSeed, Person, SeededPerson
+from presales_sync.sandbox.core._seed import CustomField, CustomObject, OrgSeed, Person, SeededPerson
 from presales_sync.sandbox.core._stats import CallStats
 
-__all__ = ["CallStats", "Clock", "CustomField", "FaultPlan", "FaultRule", "FaultSpecError", "ManualClock",
-           "OrgSeed", "Person", "SeededPerson", "SystemClock", "parse_spec"]
+__all__ = ["CallStats", "Clock", "CustomField", "CustomObject", "FaultPlan", "FaultRule", "FaultSpecError",
+           "ManualClock", "OrgSeed", "Person", "SeededPerson", "SystemClock", "parse_spec"]

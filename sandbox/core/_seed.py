@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 #: Field types in the Salesforce Metadata API's words (each CRM of the sandbox maps them).
-FieldType = Literal["Text", "Number", "Checkbox", "Date", "DateTime", "Picklist", "Lookup"]
+FieldType = Literal["Text", "LongText", "Number", "Checkbox", "Date", "DateTime", "Picklist", "Lookup"]
 #: The CRMs a roster is rendered for.
 Crm = Literal["salesforce", "zoho"]
 
@@ -41,6 +41,32 @@ class CustomField:
     restricted: bool = False
     reference_to: str | None = None
     relationship_name: str | None = None  # without ``__r``
+    external_id: bool = False  # unique, case-sensitive external id (Text only)
+
+
+@dataclass(frozen=True)
+class CustomObject:
+    """A custom object the seeded org has from the start (a Zoho custom module).
+
+    ``kind="detail"``: a Salesforce detail of `parent` through the Master-Detail field
+    `parent_field` (sharing ControlledByParent), auto-numbered by `name_format`, with the
+    child relationship `relationship_name` (without ``__r``); in Zoho the module
+    `zoho_name` with the lookup field `zoho_parent_field` to the parent module.
+    ``kind="setting"``: a Salesforce list custom setting (records keyed by ``Name``, one text
+    field ``Value__c``); Zoho has none (org variables play its part).
+    Its other fields are `CustomField`s whose ``object`` is this `name`."""
+
+    name: str  # Salesforce API name, ending ``__c``
+    label: str
+    plural_label: str
+    kind: Literal["detail", "setting"] = "detail"
+    parent: str | None = None  # Salesforce object name (Opportunity); Zoho's follows
+    parent_field: str | None = None
+    relationship_name: str | None = None
+    key_field: str | None = None  # its external-id field (also listed in OrgSeed.fields)
+    name_format: str = "A-{000000}"
+    zoho_name: str | None = None
+    zoho_parent_field: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +118,7 @@ class OrgSeed:
     (`Sandbox.pending_values`) for a demo to write once the fields exist."""
 
     fields: tuple[CustomField, ...] = ()
+    objects: tuple[CustomObject, ...] = ()
     installed: bool = True
     people: tuple[Person, ...] = ()
     opportunity_values: RecordValues | None = None
