@@ -152,19 +152,24 @@ def sync(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the field diff; write nothing.")] = False,
     retry_failed: Annotated[bool, typer.Option(
         "--retry-failed", help="Also re-read the quarantined records (`presales status`) by id.")] = False,
+    take_over: Annotated[bool, typer.Option(
+        "--take-over", help="Make this store the org's, when the org's marker names another one "
+                            "(that store is gone for good).")] = False,
 ) -> None:
-    """Pull changed opportunities, apply the presales rules, write the fields back.
+    """Pull changed opportunities and new action records, apply the presales rules, write the
+    fields, the actions' outcomes and the audit trail back.
 
     Exit 0: done; 1: done, but some records were quarantined or failed to write (they are
     retried: writes on the next run, quarantined reads with --retry-failed), or the API budget
-    stopped the run early (the next run resumes)."""
+    stopped the run early (the next run resumes); 2: the org is synced from another store
+    (see --take-over), or the config is wrong."""
     from presales_sync.sync.service import sync_once
 
     tick, done = _progress()
     with _exit_codes():
         try:
             report = sync_once(state.config, os.environ, full=full, dry_run=dry_run, progress=tick,
-                               retry_failed=retry_failed)
+                               retry_failed=retry_failed, take_over=take_over)
         finally:
             done()
     if state.json:
@@ -175,7 +180,10 @@ def sync(
         c = report.counts
         out.print(f"{'dry run: ' if dry_run else ''}read {c['read']} records, "
                   f"{c['tasks_created']} tasks created, {c['assigned']} assigned, "
-                  f"{c['commands_applied']} commands applied, {c['commands_rejected']} refused, "
+                  f"{c['commands_applied']} actions applied, {c['commands_rejected']} refused, "
+                  + (f"{c['rebuilt_tasks']} tasks rebuilt from the CRM, " if c['rebuilt_tasks'] else "") +
+                  f"{c['events_written'] if not dry_run else c['events_to_write']} event records "
+                  f"{'written' if not dry_run else 'to write'}, "
                   f"{c['written'] if not dry_run else c['records_to_write']} records "
                   f"{'written' if not dry_run else 'to write'}, {len(report.failures)} failed; "
                   f"API calls: {sum(report.api_calls.values())}")
@@ -313,18 +321,29 @@ def install(
     grant_to: Annotated[list[str] | None, typer.Option(
         "--grant-to", help="Also give this CRM user id access (repeatable), e.g. sales users.")] = None,
 ) -> None:
-    """Create or update the plugin's custom fields in the CRM and grant read/edit on them
+    """Create the plugin's custom objects (the action records people sign off with, the org
+    marker) and create or update its custom fields in the CRM, and grant access to them
     (permission set Presales_Sync) to the integration user, the roster's engineers and
     managers, and --grant-to users. Running it again changes nothing."""
     from presales_sync.sync.service import install as do_install
 
     with _exit_codes():
-        plans = do_install(state.config, os.environ, dry_run=dry_run, grant_to=grant_to or [])
+        objects, plans = do_install(state.config, os.environ, dry_run=dry_run, grant_to=grant_to or [])
     if state.json:
-        _print_json({"dry_run": dry_run, "fields": [
+        _print_json({"dry_run": dry_run,
+                     "objects": [{"object": o.spec.name, "kind": o.spec.kind, "parent": o.spec.parent,
+                                  "action": o.action} for o in objects],
+                     "fields": [
             {"object": p.spec.object_name, "field": p.spec.name, "type": p.spec.type,
              "action": p.action, "differences": list(p.differences)} for p in plans]})
         return
+    if objects:
+        objs = Table(title=("Would change" if dry_run else "Installed") + " plugin objects")
+        for col in ("object", "kind", "parent", "action"):
+            objs.add_column(col)
+        for o in objects:
+            objs.add_row(o.spec.name, o.spec.kind, o.spec.parent or "", o.action)
+        out.print(objs)
     table = Table(title=("Would change" if dry_run else "Installed") + " plugin fields")
     for col in ("object", "field", "type", "action", "differences"):
         table.add_column(col)
@@ -340,7 +359,8 @@ def install(
 def uninstall(
     yes: Annotated[bool, typer.Option("--yes", help="Don't ask (for scripts).")] = False,
 ) -> None:
-    """Delete the plugin's custom fields from the CRM, with the data they hold."""
+    """Delete the plugin's custom objects and fields from the CRM, with the data they hold
+    (the action records too)."""
     from presales_sync.sync.service import uninstall as do_uninstall
 
     if not yes:
@@ -354,7 +374,7 @@ def uninstall(
     if state.json:
         _print_json({"removed": names})
     else:
-        out.print(f"removed {len(names)} fields: " + ", ".join(names), markup=False)
+        out.print(f"removed {len(names)} objects and fields: " + ", ".join(names), markup=False)
 
 
 @mappings_app.command("validate")

@@ -20,9 +20,19 @@ from typing import Any
 
 import yaml
 
-from presales_sync.mappings.fields import PLUGIN_FIELDS, PluginFields
-from presales_sync.mappings.load import load_model
-from presales_sync.sandbox import SAMPLE_INDUSTRIES, CustomField, OrgSeed, Person, Sandbox, SeededPerson
+from presales_sync.mappings import default_mapping_path, load_mapping
+from presales_sync.mappings.fields import PLUGIN_FIELDS
+from presales_sync.mappings.fields import plugin_fields as resolve_fields
+from presales_sync.mappings.fields import plugin_objects as resolve_objects
+from presales_sync.sandbox import (
+    SAMPLE_INDUSTRIES,
+    CustomField,
+    CustomObject,
+    OrgSeed,
+    Person,
+    Sandbox,
+    SeededPerson,
+)
 
 LEVELS = ("junior", "intermediate", "senior", "expert")
 SKILLS = ("cloud", "database", "network", "security", "analytics", "erp", "iot", "ai", "devops", "storage")
@@ -36,14 +46,29 @@ _HEADERS = {"salesforce": "# Presales engineers of the sandbox org (generated at
 
 
 def plugin_fields(path: Path = PLUGIN_FIELDS) -> tuple[CustomField, ...]:
-    """The plugin's field catalogue as the sandbox's custom fields."""
-    catalogue = load_model(path, PluginFields)
+    """The plugin's field catalogue as the sandbox's custom fields, named and valued as
+    `presales install` creates them with the shipped mapping (the action object's key too)."""
+    mapping = load_mapping(default_mapping_path("salesforce"))
+    fields = [CustomField(object=obj, name=f.name, label=f.label, type=f.type, length=f.length,
+                          precision=f.precision, scale=f.scale, values=tuple(f.values),
+                          restricted=f.type == "Picklist", reference_to=f.reference_to,
+                          relationship_name=f.relationship_name)
+              for obj, resolved in resolve_fields(mapping, path).items() for f in resolved]
+    fields += [CustomField(object=o.name, name=o.key_field, label="Ext Id", type="Text", length=80,
+                           external_id=True) for o in resolve_objects(mapping, path) if o.key_field]
+    return tuple(fields)
+
+
+def plugin_objects(path: Path = PLUGIN_FIELDS) -> tuple[CustomObject, ...]:
+    """The plugin's custom objects as `presales install` creates them (Zoho's names beside)."""
+    zoho = {o.spec.label: o for o in resolve_objects(load_mapping(default_mapping_path("zoho")), path)}
     return tuple(
-        CustomField(object=obj, name=f.name, label=f.label, type=f.type, length=f.length,
-                    precision=f.precision, scale=f.scale, values=tuple(f.values),
-                    restricted=f.type == "Picklist", reference_to=f.reference_to,
-                    relationship_name=f.relationship_name)
-        for obj, fields in catalogue.objects.items() for f in fields.values())
+        CustomObject(name=o.name, label=o.spec.label, plural_label=o.spec.plural_label, kind=o.spec.kind,
+                     parent=o.parent, parent_field=o.parent_field, relationship_name=o.spec.relationship_name,
+                     key_field=o.key_field, name_format=o.spec.name_format,
+                     zoho_name=zoho[o.spec.label].name if o.spec.label in zoho else None,
+                     zoho_parent_field=zoho[o.spec.label].parent_field if o.spec.label in zoho else None)
+        for o in resolve_objects(load_mapping(default_mapping_path("salesforce")), path))
 
 
 def _engineer(i: int) -> Person:
@@ -87,7 +112,7 @@ def org_seed(*, installed: bool = True, path: Path = PLUGIN_FIELDS) -> OrgSeed:
 
     manager = Person(key="manager", first_name="Gao", last_name="Yan", title="Presales Manager",
                      department="Presales", serial=MANAGER_SERIAL)
-    return OrgSeed(fields=fields, installed=installed,
+    return OrgSeed(fields=fields, objects=plugin_objects(path), installed=installed,
                    people=(manager, *(_engineer(i) for i in range(len(ENGINEERS)))),
                    opportunity_values=opportunity_values, roster=_roster, roster_name="engineers.yaml",
                    email_domain="presales-sandbox.example.com", company="Presales Sandbox Inc.",

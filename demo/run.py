@@ -28,6 +28,7 @@ from presales_sync.connector.salesforce import SalesforceSettings
 from presales_sync.connector.salesforce import connect as connect_salesforce
 from presales_sync.demo.history import HISTORY_DAYS, activities_csv, replay
 from presales_sync.demo.org_seed import org_seed, pending_requests
+from presales_sync.demo.people import Act, DemoClock, act_as
 from presales_sync.rules import Step
 from presales_sync.rules.kpi import Period
 from presales_sync.sandbox import Sandbox
@@ -148,11 +149,13 @@ def _sales_ask_for_presales(sb: Sandbox, loaded: config_mod.Loaded, say: Say,
 def _install(config_path: Path, env: dict[str, str], sb: Sandbox, say: Say, crm: str) -> None:
     reps = sorted({owner for _, owner, _ in _pending_requests(sb, crm)})
     for label in ("install", "install again"):
-        plans = install(config_path, env, dry_run=False, grant_to=reps)
+        objects, plans = install(config_path, env, dry_run=False, grant_to=reps)
+        made = sum(1 for o in objects if o.action != "unchanged")
         changed = sum(1 for p in plans if p.action != "unchanged")
         access = ("field access per Zoho profile" if crm == "zoho" else
                   f"permission set granted to the integration user, engineers and {len(reps)} sales reps")
-        say(f"{label}: {changed} fields created or updated, {len(plans) - changed} unchanged ({access})")
+        say(f"{label}: {made} objects created ({', '.join(o.spec.name for o in objects)}), {changed} fields "
+            f"created or updated, {len(plans) - changed} unchanged ({access})")
 
 
 def _engineers_sign_off(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int:
@@ -168,12 +171,10 @@ def _engineers_sign_off(sb: Sandbox, loaded: config_mod.Loaded, say: Say) -> int
         eng = st.task.engineer_id
         if eng and st.task.step is Step.REQUIREMENTS and eng not in picked:
             picked[eng] = opp_id
-    obj = loaded.mapping.opportunity
-    field_name = obj.outbound["command"].field
+    actions = loaded.mapping.action
     for eng, opp_id in picked.items():
-        _edit_as(sb, loaded.config.crm.kind, eng, obj.object,
-                 [RecordChange(opp_id, {field_name: "Sign Off"})])
-    say(f"{len(picked)} engineers set '{field_name} = Sign Off' on one task each in the CRM")
+        act_as(sb, loaded.config.crm.kind, eng, actions, [Act(opp_id, "Sign Off")])
+    say(f"{len(picked)} engineers added a 'Sign Off' {actions.object} record to one deal each in the CRM")
     return len(picked)
 
 
@@ -183,7 +184,10 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities, org=org_seed(installed=False))
+    # the sandbox's clock starts before the history and stands at its moments until released
+    clock = DemoClock(datetime.now(UTC) - timedelta(days=HISTORY_DAYS + 2))
+    sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities, org=org_seed(installed=False),
+                 clock=clock)
     sb.start()
     try:
         say(f"sandbox ({crm}): {sb.url}, an org with {opportunities} opportunities and none of "
@@ -205,8 +209,12 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
                 people[who] = _as_user(sb, who)
             return people[who].write(object_name=module, changes=changes)
 
-        result.history = replay(loaded, env, edit_as, past, today=today, rng=random.Random(opportunities),
-                                say=say)
+        def act(who: str, acts: list[Act]) -> None:
+            act_as(sb, crm, who, loaded.mapping.action, acts)
+
+        result.history = replay(loaded, env, edit_as, act, clock, past, today=today,
+                                rng=random.Random(opportunities), say=say)
+        clock.release()  # the present: the machine's time
         _sales_ask_for_presales(sb, loaded, say, pending)
 
         def one_run(label: str) -> SyncReport:

@@ -3,6 +3,7 @@ names and picklist values follow the admin's mapping, so install creates *their*
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -19,8 +20,8 @@ class PluginField(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*__c$")
     label: str = Field(max_length=40)
-    type: Literal["Text", "Number", "Checkbox", "Date", "DateTime", "Picklist", "Lookup"]
-    length: int | None = Field(default=None, ge=1, le=255)
+    type: Literal["Text", "LongText", "Number", "Checkbox", "Date", "DateTime", "Picklist", "Lookup"]
+    length: int | None = Field(default=None, ge=1, le=131_072)
     precision: int | None = Field(default=None, ge=1, le=18)
     scale: int | None = Field(default=None, ge=0, le=17)
     values: list[str] = Field(default_factory=list)
@@ -28,11 +29,26 @@ class PluginField(BaseModel):
     relationship_name: str | None = None
 
 
+class PluginObject(BaseModel):
+    """A custom object the plugin installs (`connector.ObjectSpec`, before the mapping names it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str = Field(max_length=40)
+    plural_label: str = Field(max_length=40)
+    kind: Literal["detail", "setting"]
+    parent: str | None = None
+    parent_label: str | None = None
+    relationship_name: str | None = None
+    name_format: str = "A-{000000}"
+
+
 class PluginFields(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     version: Literal[1] = 1
     objects: dict[str, dict[str, PluginField]]
+    custom_objects: dict[str, PluginObject] = Field(default_factory=dict)
 
 
 def _custom(crm: str, field: str) -> bool:
@@ -43,7 +59,7 @@ def _custom(crm: str, field: str) -> bool:
 
 def object_maps(mapping: Mapping) -> dict[str, ObjectMap]:
     """The mapping's object map for each object of the catalogue (its Salesforce name)."""
-    return {"Opportunity": mapping.opportunity, "User": mapping.user}
+    return {"Opportunity": mapping.opportunity, "User": mapping.user, "Presales_Action__c": mapping.action}
 
 
 def plugin_fields(mapping: Mapping, path: Path = PLUGIN_FIELDS) -> dict[str, list[PluginField]]:
@@ -69,4 +85,38 @@ def plugin_fields(mapping: Mapping, path: Path = PLUGIN_FIELDS) -> dict[str, lis
     return out
 
 
-__all__ = ["PLUGIN_FIELDS", "PluginField", "PluginFields", "object_maps", "plugin_fields"]
+@dataclass(frozen=True, slots=True)
+class InstalledObject:
+    """A custom object of the catalogue as this org names it: the object, its parent and the
+    fields that come with it (the parent reference and the external-id key), from the mapping."""
+
+    name: str
+    spec: PluginObject
+    parent: str | None = None
+    parent_field: str | None = None
+    key_field: str | None = None
+
+
+def plugin_objects(mapping: Mapping, path: Path = PLUGIN_FIELDS) -> list[InstalledObject]:
+    """The custom objects to install before their fields, parents first. The action object
+    takes its name, parent field and key from the mapping's `action:` map; Zoho keeps org
+    settings in org variables, so a setting object is Salesforce's only."""
+    catalogue = load_model(path, PluginFields)
+    parents = {"Opportunity": mapping.opportunity.object, "User": mapping.user.object}
+    out: list[InstalledObject] = []
+    for name, spec in catalogue.custom_objects.items():
+        if spec.kind == "setting":
+            if mapping.crm == "salesforce":
+                out.append(InstalledObject(name, spec))
+            continue
+        objmap = object_maps(mapping).get(name)
+        if objmap is None:
+            raise ValueError(f"{path}: custom object {name} has no map in the mapping")
+        out.append(InstalledObject(objmap.object, spec, parent=parents.get(spec.parent or "", spec.parent),
+                                   parent_field=objmap.inbound["opportunity_id"].field,
+                                   key_field=objmap.outbound["key"].field))
+    return out
+
+
+__all__ = ["PLUGIN_FIELDS", "InstalledObject", "PluginField", "PluginFields", "PluginObject", "object_maps",
+           "plugin_fields", "plugin_objects"]

@@ -20,11 +20,19 @@ FieldType = Literal["string", "id", "user", "boolean", "number", "integer", "dat
 _FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
 # Domain names the sync engine needs on the opportunity, inbound and outbound.
-REQUIRED_INBOUND = ("requested", "is_closed", "is_won", "last_modified_by", "command", "engineer")
-REQUIRED_OUTBOUND = ("engineer", "step", "status", "due_date", "message", "command")
+REQUIRED_INBOUND = ("requested", "is_closed", "is_won", "last_modified_by", "engineer")
+REQUIRED_OUTBOUND = ("engineer", "step", "status", "due_date", "message")
 # … and on the engineer's CRM user, where `presales score` writes the KPI scorecard.
 REQUIRED_USER_OUTBOUND = ("kpi_score", "rating", "kpi_period")
-#: The shipped mapping per CRM: a copy written before `user:` existed takes its `user:` map.
+# … and on the action records (the audit trail): what people write and the CRM stamps, and
+# the event the plugin writes for each change of a task.
+_EVENT_FIELDS = ("key", "kind", "note", "outcome", "seq", "at", "actor", "engineer", "step_before",
+                 "step_after", "status_before", "status_after", "result")
+REQUIRED_ACTION_INBOUND = ("opportunity_id", "command", "new_engineer", "created_by", "created_by_name",
+                           "created_at", *_EVENT_FIELDS)
+REQUIRED_ACTION_OUTBOUND = ("opportunity_id", "reason", *_EVENT_FIELDS)
+#: The shipped mapping per CRM: a copy written before `user:` or `action:` existed takes the
+#: shipped one's.
 DEFAULT_MAPPINGS = {crm: Path(__file__).parent / f"{crm}.yaml" for crm in ("salesforce", "zoho")}
 
 
@@ -112,6 +120,15 @@ class ObjectMap(_Frozen):
         return self
 
 
+class OrgMarker(_Frozen):
+    """Where the org records which store syncs it: an org-wide value the plugin owns
+    (Salesforce: the record `name` of the list custom setting `container`; Zoho: the org
+    variable `name` of the variable group `container`)."""
+
+    container: str
+    name: str
+
+
 class Mapping(_Frozen):
     """Per CRM object the plugin writes, its map: the opportunity (`presales sync`) and the
     engineer's user record (`presales score`), both written back by the same path."""
@@ -120,13 +137,18 @@ class Mapping(_Frozen):
     crm: Literal["salesforce", "zoho"]
     opportunity: ObjectMap
     user: ObjectMap
+    action: ObjectMap
+    org_marker: OrgMarker
 
     @model_validator(mode="before")
     @classmethod
-    def _default_user(cls, data: Any) -> Any:
-        """A mapping copied before `user:` existed writes the KPI fields the shipped one names."""
-        if isinstance(data, dict) and "user" not in data and data.get("crm") in DEFAULT_MAPPINGS:
-            return {**data, "user": _shipped_user_map(data["crm"])}
+    def _default_sections(cls, data: Any) -> Any:
+        """A mapping copied before `user:` (the KPI fields) or `action:` (the audit trail)
+        existed uses the objects and fields the shipped one names."""
+        if isinstance(data, dict) and data.get("crm") in DEFAULT_MAPPINGS:
+            missing = {k: _shipped_section(data["crm"], k) for k in ("user", "action", "org_marker")
+                       if k not in data}
+            return {**data, **missing} if missing else data
         return data
 
     @model_validator(mode="after")
@@ -136,16 +158,19 @@ class Mapping(_Frozen):
         missing += [f"opportunity.outbound.{k}" for k in REQUIRED_OUTBOUND
                     if k not in self.opportunity.outbound]
         missing += [f"user.outbound.{k}" for k in REQUIRED_USER_OUTBOUND if k not in self.user.outbound]
+        missing += [f"action.inbound.{k}" for k in REQUIRED_ACTION_INBOUND if k not in self.action.inbound]
+        missing += [f"action.outbound.{k}" for k in REQUIRED_ACTION_OUTBOUND if k not in self.action.outbound]
         if missing:
             raise ValueError("missing required mapping(s): " + ", ".join(missing))
         return self
 
 
 @cache
-def _shipped_user_map(crm: str) -> Any:
+def _shipped_section(crm: str, section: str) -> Any:
     # the shipped file is ours and small: no hostile-input limits needed
-    return yaml.safe_load(DEFAULT_MAPPINGS[crm].read_text(encoding="utf-8"))["user"]
+    return yaml.safe_load(DEFAULT_MAPPINGS[crm].read_text(encoding="utf-8"))[section]
 
 
-__all__ = ["DEFAULT_MAPPINGS", "REQUIRED_INBOUND", "REQUIRED_OUTBOUND", "REQUIRED_USER_OUTBOUND", "FieldMap",
-           "FieldType", "Mapping", "ObjectMap"]
+__all__ = ["DEFAULT_MAPPINGS", "REQUIRED_ACTION_INBOUND", "REQUIRED_ACTION_OUTBOUND", "REQUIRED_INBOUND",
+           "REQUIRED_OUTBOUND", "REQUIRED_USER_OUTBOUND", "FieldMap", "FieldType", "Mapping", "ObjectMap",
+           "OrgMarker"]

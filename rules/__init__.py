@@ -48,7 +48,7 @@ from presales_sync.rules.policy import (
 )
 from presales_sync.rules.settings import PRIORITIES, AssignmentSettings, RulesSettings
 from presales_sync.rules.sla import Outlook, assess, first_response_at, last_progress_at, requested_at
-from presales_sync.rules.workflow import apply_command, assign, close, create_task
+from presales_sync.rules.workflow import apply_command, assign, close, create_task, reassign, replay
 
 __all__ = [
     "LEVEL_RANK",
@@ -95,7 +95,9 @@ __all__ = [
     "last_progress_at",
     "needs_presales",
     "priority_of",
+    "reassign",
     "reconcile_queue",
+    "replay",
     "requested_at",
     "requirement_of",
     "round_robin",

@@ -34,13 +34,15 @@ class Status(StrEnum):
 
 
 class Command(StrEnum):
-    """Values people put in the CRM's sign-off field."""
+    """What people ask for in the CRM, one action record each (``Presales_Action__c``)."""
 
+    REQUEST = "Request"
     SIGN_OFF = "Sign Off"
     REVIEW_PASS = "Review Pass"
     REVIEW_REWORK = "Review Rework"
     HOLD = "Hold"
     RESUME = "Resume"
+    REASSIGN = "Reassign"
 
 
 class Level(StrEnum):
@@ -86,6 +88,10 @@ class TaskEvent:
     to_status: Status | None
     outcome: str | None = None
     note: str | None = None
+    #: Who holds the task after the event (so a task can be replayed from its events alone).
+    engineer_id: str | None = None
+    #: The CRM record of the person's action that caused the event (None: the plugin's own).
+    source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

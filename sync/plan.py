@@ -15,8 +15,9 @@ MESSAGE_LIMIT = 255
 
 
 def compose_message(rejection: str | None, look: Outlook) -> str | None:
-    """What people should read on the opportunity: why a command was refused, why the light
-    is not green, and whether the deadline is an estimate."""
+    """What people should read on the opportunity: what the store noted on the task (such
+    as its deal being deleted), why the light is not green, and whether the deadline is an
+    estimate."""
     parts = [p for p in (rejection, look.warning) if p]
     if look.estimated:
         parts.append("deadline estimated: the official calendar for that year is not published yet")
@@ -27,8 +28,8 @@ def compose_message(rejection: str | None, look: Outlook) -> str | None:
 
 
 def desired_values(task: Task, message: str | None, look: Outlook) -> dict[str, Any]:
-    """Domain values to show in the CRM. The sign-off command field is always cleared:
-    a command is consumed once applied (or refused, with the reason in the message)."""
+    """Domain values to show in the CRM (people's commands are action records of their own,
+    whose outcome is written on them: `sync.trail`)."""
     return {
         "engineer": task.engineer_id,
         "step": task.step.value,
@@ -38,7 +39,6 @@ def desired_values(task: Task, message: str | None, look: Outlook) -> dict[str, 
         "health": look.health.value if look.health else None,
         "rework_count": task.rework_count,
         "message": compose_message(message, look),
-        "command": None,
     }
 
 

@@ -75,14 +75,14 @@ def store_owner(loaded: Loaded) -> StoreOwner:
 
 def sync_once(config_path: Path, env: Mapping[str, str], *, full: bool = False,
               dry_run: bool = False, progress: ProgressFn | None = None,
-              now: datetime | None = None, retry_failed: bool = False) -> SyncReport:
+              now: datetime | None = None, retry_failed: bool = False, take_over: bool = False) -> SyncReport:
     """Load everything (config problems surface before any I/O), then run one sync."""
     loaded = config_mod.load(config_path)
     store = open_store(loaded)
     try:
         crm = connector_for(loaded, env)
         return run_sync(loaded, store, crm, now=now or datetime.now(UTC), full=full,
-                        dry_run=dry_run, progress=progress, retry_failed=retry_failed)
+                        dry_run=dry_run, progress=progress, retry_failed=retry_failed, take_over=take_over)
     except UnknownFieldError as err:  # a mapping names a field the CRM does not have
         from presales_sync.mappings import default_mapping_path
 
@@ -131,7 +131,8 @@ def tasks(config_path: Path) -> list[dict[str, Any]]:
         "rework_count": st.task.rework_count, "message": st.message,
         "events": [{"kind": e.kind.value, "at": e.at.isoformat(), "actor": e.actor,
                     "from_step": e.from_step, "to_step": e.to_step, "from_status": e.from_status,
-                    "to_status": e.to_status, "outcome": e.outcome, "note": e.note}
+                    "to_status": e.to_status, "outcome": e.outcome, "note": e.note,
+                    "engineer_id": e.engineer_id, "action_record": e.source}
                    for e in st.task.events],
     } for opp_id, st in stored.items()]
 
@@ -165,7 +166,6 @@ def validate_mapping(config_path: Path, env: Mapping[str, str]) -> list[Any]:
     loaded = config_mod.load(config_path)
     crm = connector_for(loaded, env)
     objmap, users = loaded.mapping.opportunity, loaded.mapping.user
-    # Commands are read, never written (the plugin only clears the field): no values to check.
     writes = {"step": frozenset(s.value for s in Step), "status": frozenset(s.value for s in Status),
               "health": frozenset(h.value for h in Health), "rating": frozenset(b.value for b in Band)}
     schema = _schema(crm, objmap, users.object)
@@ -197,11 +197,26 @@ def plugin_field_specs(loaded: Loaded) -> list[Any]:
             for obj, fields in plugin_fields(loaded.mapping).items() for f in fields]
 
 
+def plugin_object_specs(loaded: Loaded) -> list[Any]:
+    """The plugin's custom objects for this org, as connector object specs."""
+    from presales_sync.connector.base import ObjectSpec
+    from presales_sync.mappings.fields import plugin_objects
+
+    return [ObjectSpec(name=o.name, label=o.spec.label, plural_label=o.spec.plural_label, kind=o.spec.kind,
+                       parent=o.parent, parent_field=o.parent_field, parent_label=o.spec.parent_label,
+                       relationship_name=o.spec.relationship_name,
+                       relationship_label=o.spec.plural_label if o.parent else None,
+                       key_field=o.key_field, name_format=o.spec.name_format)
+            for o in plugin_objects(loaded.mapping)]
+
+
 def install(config_path: Path, env: Mapping[str, str], *, dry_run: bool,
-            grant_to: Sequence[str] = ()) -> list[Any]:
-    """`presales install`: create or update the plugin's fields, then grant read/edit on them
-    to the integration user, the roster's engineers and managers (they set the sign-off
-    field) and `grant_to` (e.g. sales users). Idempotent: a second run changes nothing."""
+            grant_to: Sequence[str] = ()) -> tuple[list[Any], list[Any]]:
+    """`presales install`: create the plugin's objects (the action records of the audit
+    trail, the org marker), then create or update its fields, and grant access to them to
+    the integration user, the roster's engineers and managers (they write action records) and
+    `grant_to` (e.g. sales users). Idempotent: a second run changes nothing. Returns the
+    object plans and the field plans."""
     loaded = _with_admin_mapping(config_mod.load_crm_only(config_path))
     roster = config_mod.resolve(loaded, loaded.config.roster)
     people: list[str] = []
@@ -209,17 +224,21 @@ def install(config_path: Path, env: Mapping[str, str], *, dry_run: bool,
         engineers, managers = config_mod.load_roster(roster)
         people = [*engineers, *sorted(managers)]
     crm = connector_for(loaded, env)
-    return list(crm.ensure_fields(plugin_field_specs(loaded), dry_run=dry_run,
-                                  assignees=[*people, *grant_to]))
+    assignees = [*people, *grant_to]
+    objects = list(crm.ensure_objects(plugin_object_specs(loaded), dry_run=dry_run, assignees=assignees))
+    return objects, list(crm.ensure_fields(plugin_field_specs(loaded), dry_run=dry_run, assignees=assignees))
 
 
 def uninstall(config_path: Path, env: Mapping[str, str]) -> list[str]:
-    """`presales uninstall`: delete the plugin's fields (their data goes with them)."""
+    """`presales uninstall`: delete the plugin's objects with their records, then its fields
+    on the CRM's own objects (their data goes with them)."""
     loaded = _with_admin_mapping(config_mod.load_crm_only(config_path))
     crm = connector_for(loaded, env)
-    names = [f"{s.object_name}.{s.name}" for s in plugin_field_specs(loaded)]
+    objects = [o.name for o in plugin_object_specs(loaded)]
+    crm.remove_objects(objects)
+    names = [f"{s.object_name}.{s.name}" for s in plugin_field_specs(loaded) if s.object_name not in objects]
     crm.remove_fields(names)
-    return names
+    return [*objects, *names]
 
 
 def _with_admin_mapping(loaded: Loaded) -> Loaded:

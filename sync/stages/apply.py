@@ -1,10 +1,10 @@
 """Stage 2, apply: each page of CRM records into the store, in the page's transaction.
 
-A record is stored (its opportunity and what the ledger saw), then people's commands become
-task events, validated by the workflow rules: intake (a new opportunity that needs presales
-gets a task), a manager's reassignment, a sign-off command, and closing with the
-opportunity. A refused command gets its reason (written back later), never a silent change.
-A record that cannot be applied is quarantined and the page goes on."""
+A record is stored (its opportunity and what the ledger saw), then what the deal itself says
+becomes task events: intake (a new opportunity that needs presales gets a task, at the CRM's
+time of the change) and closing with the opportunity. People's commands are action records
+of their own (`stages.actions`), never fields of the deal: the deal's last editor is not the
+one who signed off. A record that cannot be applied is quarantined and the page goes on."""
 
 from __future__ import annotations
 
@@ -19,12 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from presales_sync.connector import RemoteRecord
 from presales_sync.mappings import ValueError_, inbound, observed, typed
 from presales_sync.rules import (
-    Command,
-    DomainError,
     ExpressionError,
-    Task,
-    apply_command,
-    assign,
     close,
     create_task,
     needs_presales,
@@ -182,74 +177,20 @@ def _apply_record(ctx: RunContext, conn: Connection, page: _Page, rec: RemoteRec
         if not wanted:
             return True
         actor = values.get("last_modified_by") or values.get("owner_id") or ctx.me
-        task = create_task(rec.id, at=ctx.now, actor=actor)
+        # the request's time is the CRM's: the record's stamp when it first asks for presales
+        task = create_task(rec.id, at=min(rec.stamp, ctx.now).replace(microsecond=0), actor=actor)
         counts["tasks_created"] += 1
     before = task
-    actor = values.get("last_modified_by") or ""
-    task, message = _reassignment(ctx, page, task, message, values, seen, known, actor)
-    task, message = _command(ctx, rec.id, task, message, values.get("command"), actor)
     if values.get("is_closed") and task.is_open:
-        task = close(task, at=ctx.now, outcome="won" if values.get("is_won") else "lost",
-                     actor=actor or ctx.me)
+        task = close(task, at=min(rec.stamp, ctx.now).replace(microsecond=0),
+                     outcome="won" if values.get("is_won") else "lost",
+                     actor=values.get("last_modified_by") or ctx.me)
         counts["tasks_closed"] += 1
     if stored is None or task is not before or message != stored.message:
         ctx.store.save_task(conn, task, message=message, now=ctx.now, stored=stored)
     page.touched.add(rec.id)
     page.names[rec.id] = values.get("name") or rec.id  # for the diff report (touched only)
     return True
-
-
-def _reassignment(ctx: RunContext, page: _Page, task: Task, message: str | None,
-                  values: dict[str, Any], seen: dict[str, Any], known: dict[str, Any],
-                  actor: str) -> tuple[Task, str | None]:
-    """A presales manager who sets the engineer field in the CRM reassigns the task
-    (validated against the roster, audited as an event); anyone else's change is undone."""
-    field_name = ctx.objmap.outbound["engineer"].field
-    wanted = values.get("engineer")
-    if not (wanted and wanted != task.engineer_id and ledger.changed_by_crm(field_name, seen, known)
-            and actor != ctx.me):
-        return task, message
-    if not task.is_open:
-        return task, message
-    kept = f"the assignment to {task.engineer_id or 'nobody yet'} was kept."
-    counts = ctx.report.counts
-    if actor not in ctx.loaded.managers:
-        counts["reassignments_refused"] += 1
-        return task, f"only a presales manager can change the engineer; {kept}"
-    engineer = ctx.engineers.get(wanted)
-    if engineer is None or not engineer.active:
-        counts["reassignments_refused"] += 1
-        return task, f"{wanted} is not an active presales engineer in the roster; {kept}"
-    counts["reassigned"] += 1
-    page.reassigned[task.opportunity_id] = (task.engineer_id, wanted)
-    return assign(task, wanted, at=ctx.now, actor=actor,
-                  reason=f"reassigned in the CRM by manager {actor} from "
-                         f"{task.engineer_id or 'nobody'} to {wanted}"), None
-
-
-def _command(ctx: RunContext, record_id: str, task: Task, message: str | None, raw: str | None,
-             actor: str) -> tuple[Task, str | None]:
-    """A sign-off command a person wrote in the CRM, applied as a task event or refused with
-    the reason."""
-    if not raw or actor == ctx.me:
-        return task, message
-    report = ctx.report
-    try:
-        command = Command(raw)
-    except ValueError:
-        reason = (f"'{raw}' is not a sign-off command; use one of: "
-                  + ", ".join(c.value for c in Command) + ".")
-        report.rejected.append((record_id, reason))
-        report.counts["commands_rejected"] += 1
-        return task, reason
-    try:
-        task = apply_command(task, command, actor=actor, at=ctx.now, reviewers=ctx.reviewers)
-    except DomainError as err:
-        report.rejected.append((record_id, err.reason))
-        report.counts["commands_rejected"] += 1
-        return task, err.reason
-    report.counts["commands_applied"] += 1
-    return task, None
 
 
 __all__ = ["QUARANTINE_CODES", "Applied", "FailureQueue", "apply_page", "close_deleted", "failure_queue"]

@@ -121,6 +121,7 @@ class RunContext:
            dry_run: bool, retry_failed: bool, tx: Transaction,
            progress: ProgressFn | None) -> RunContext:
         engineers = loaded.engineers
+        now = now.replace(microsecond=0)  # event times round-trip through the CRM, which keeps seconds
         return cls(loaded=loaded, store=store, crm=crm, now=now, full=full, dry_run=dry_run,
                    retry_failed=retry_failed, rules=loaded.compiled_rules(now.astimezone(loaded.tz).date()),
                    calendar=loaded.calendar(),
@@ -136,6 +137,20 @@ class RunContext:
     @property
     def obj(self) -> str:
         return self.objmap.object
+
+    @property
+    def actmap(self) -> ObjectMap:
+        """The action records' map (the audit trail: people's actions, the plugin's events)."""
+        return self.loaded.mapping.action
+
+    @property
+    def act_obj(self) -> str:
+        return self.actmap.object
+
+    def names(self, **more: str) -> dict[str, str]:
+        """People's names by CRM user id, for reasons people read: the roster's, and `more`
+        (names the CRM gave with the records, such as an action's creator)."""
+        return {**{e: eng.name for e, eng in self.engineers.items()}, **more}
 
     @property
     def profile(self) -> str:

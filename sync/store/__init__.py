@@ -5,6 +5,7 @@ name the file or URL and say what to do (see `sync.store.errors`); it belongs to
 (`Store.claim`)."""
 
 from presales_sync.sync.store.errors import (
+    OrgHasAnotherStore,
     StoreCorrupt,
     StoreError,
     StoreInaccessible,
@@ -14,8 +15,22 @@ from presales_sync.sync.store.errors import (
     store_fault,
 )
 from presales_sync.sync.store.owner import StoreOwner
-from presales_sync.sync.store.repo import ActivityRow, LockHeld, OpportunityRow, Store, StoredTask
+from presales_sync.sync.store.repo import ActionRow, ActivityRow, LockHeld, OpportunityRow, Store, StoredTask
 
-__all__ = ["ActivityRow", "LockHeld", "OpportunityRow", "Store", "StoreCorrupt", "StoreError",
-           "StoreInaccessible", "StoreOwnedElsewhere", "StoreOwner", "StoreTooNew", "StoreUnavailable",
-           "StoredTask", "store_fault"]
+__all__ = [
+    "ActionRow",
+    "ActivityRow",
+    "LockHeld",
+    "OpportunityRow",
+    "OrgHasAnotherStore",
+    "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreInaccessible",
+    "StoreOwnedElsewhere",
+    "StoreOwner",
+    "StoreTooNew",
+    "StoreUnavailable",
+    "StoredTask",
+    "store_fault",
+]

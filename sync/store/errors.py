@@ -38,6 +38,11 @@ class StoreOwnedElsewhere(StoreError):
     records for deleted ones."""
 
 
+class OrgHasAnotherStore(StoreError):
+    """The CRM org is synced from another store: two stores on one org undo each other's
+    writes (each takes the other's changes for people's and restores its own)."""
+
+
 class StoreUnavailable(StoreError):
     """The store failed now (disk full, I/O error, busy, server gone); the transaction in
     flight was rolled back and the next run resumes."""
@@ -109,5 +114,5 @@ RESTORE_ADVICE = ("it was left untouched. Restore it from a backup (presales kee
                   "*.bak-<revision>-<time>, before each migration) or move it away to start a fresh "
                   "store (the next sync reads the CRM again)")
 
-__all__ = ["StoreCorrupt", "StoreError", "StoreInaccessible", "StoreOwnedElsewhere", "StoreTooNew",
-           "StoreUnavailable", "store_fault"]
+__all__ = ["OrgHasAnotherStore", "StoreCorrupt", "StoreError", "StoreInaccessible", "StoreOwnedElsewhere",
+           "StoreTooNew", "StoreUnavailable", "store_fault"]

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -122,6 +122,31 @@ class StoredTask:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ActionRow:
+    """An action record the sync took up, as the store keeps it."""
+
+    crm_id: str
+    opportunity_id: str
+    command: str | None
+    actor: str | None
+    at: datetime
+    outcome: Literal["applied", "refused"]
+    reason: str | None = None
+    seq: int | None = None
+
+
+def _event(e: Any) -> TaskEvent:
+    """A `task_events` row as the domain's event."""
+    return TaskEvent(
+        kind=EventKind(e.kind), at=_aware(e.at), actor=e.actor,  # type: ignore[arg-type]
+        from_step=Step(e.from_step) if e.from_step else None,
+        to_step=Step(e.to_step) if e.to_step else None,
+        from_status=Status(e.from_status) if e.from_status else None,
+        to_status=Status(e.to_status) if e.to_status else None,
+        outcome=e.outcome, note=e.note, engineer_id=e.engineer_id, source=e.source)
+
+
 def _cut(value: Any, size: int) -> Any:
     return value[:size] if isinstance(value, str) else value
 
@@ -142,6 +167,9 @@ _LEDGER_ONE = select(t.ledger.c.field, t.ledger.c.value).where(
 _TASK_INSERT = insert(t.tasks)
 _TASK_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id"))
 _EVENTS_INSERT = insert(t.task_events)
+_MIRRORED_UPDATE = update(t.task_events).where(
+    (t.task_events.c.task_id == bindparam("b_task")) & (t.task_events.c.seq == bindparam("b_seq"))
+).values(mirrored=True)
 _REVIEW_UPDATE = update(t.tasks).where(t.tasks.c.id == bindparam("b_id")).values(
     review_at=bindparam("review_at"))
 
@@ -456,13 +484,7 @@ class Store:
         for chunk in _chunks(list(by_task), 500):
             for e in conn.execute(select(t.task_events).where(t.task_events.c.task_id.in_(chunk))
                                   .order_by(t.task_events.c.task_id, t.task_events.c.seq)):
-                by_task[e.task_id].append(TaskEvent(
-                    kind=EventKind(e.kind), at=_aware(e.at), actor=e.actor,  # type: ignore[arg-type]
-                    from_step=Step(e.from_step) if e.from_step else None,
-                    to_step=Step(e.to_step) if e.to_step else None,
-                    from_status=Status(e.from_status) if e.from_status else None,
-                    to_status=Status(e.to_status) if e.to_status else None,
-                    outcome=e.outcome, note=e.note))
+                by_task[e.task_id].append(_event(e))
         out = {}
         for r in rows:
             task = Task(opportunity_id=r.opportunity_id, step=Step(r.step), status=Status(r.status),
@@ -474,8 +496,9 @@ class Store:
         return out
 
     def save_task(self, conn: Connection, task: Task, *, message: str | None, now: datetime,
-                  stored: StoredTask | None) -> StoredTask:
-        """Insert or update a task and append the events the store has not seen yet."""
+                  stored: StoredTask | None, mirrored: bool = False) -> StoredTask:
+        """Insert or update a task and append the events the store has not seen yet (not yet
+        `mirrored` to the CRM, unless they were read from it)."""
         cols = {"engineer_id": task.engineer_id, "step": task.step.value, "status": task.status.value,
                 "held_status": task.held_status.value if task.held_status else None,
                 "rework_count": task.rework_count, "step_started_at": task.step_started_at,
@@ -494,11 +517,70 @@ class Store:
                 "actor": e.actor, "from_step": e.from_step and e.from_step.value,
                 "to_step": e.to_step and e.to_step.value,
                 "from_status": e.from_status and e.from_status.value,
-                "to_status": e.to_status and e.to_status.value, "outcome": e.outcome, "note": e.note}
+                "to_status": e.to_status and e.to_status.value, "outcome": e.outcome, "note": e.note,
+                "engineer_id": e.engineer_id, "source": e.source, "mirrored": mirrored}
                for i, e in enumerate(task.events[known:])]
         if new:
             conn.execute(_EVENTS_INSERT, new)
         return StoredTask(task_id, task, message, created)
+
+    # -- the audit trail in the CRM ---------------------------------------------------
+    def unmirrored_events(self, conn: Connection) -> list[tuple[str, int, TaskEvent]]:
+        """The plugin's own events the CRM has no record of yet: (opportunity id, seq, event),
+        oldest first. Events caused by an action record are mirrored on that record
+        (`unwritten_actions`)."""
+        e, tk = t.task_events.c, t.tasks.c
+        rows = conn.execute(
+            select(tk.opportunity_id, t.task_events).join(t.tasks, tk.id == e.task_id)
+            .where(self._mine(t.tasks) & e.mirrored.is_(False) & e.source.is_(None))
+            .order_by(e.task_id, e.seq)).all()
+        return [(r.opportunity_id, r.seq, _event(r)) for r in rows]
+
+    def mark_mirrored(self, conn: Connection, events: Iterable[tuple[str, int]]) -> None:
+        """The CRM holds these events (by opportunity id and seq) now."""
+        wanted = list(events)
+        if not wanted:
+            return
+        c = t.tasks.c
+        ids = {r.opportunity_id: r.id for r in conn.execute(select(c.id, c.opportunity_id).where(
+            self._mine(t.tasks) & c.opportunity_id.in_({o for o, _ in wanted})))}
+        conn.execute(_MIRRORED_UPDATE, [{"b_task": ids[o], "b_seq": q} for o, q in wanted if o in ids])
+
+    def known_actions(self, conn: Connection, ids: Iterable[str]) -> set[str]:
+        """The action records among `ids` that the sync already took up."""
+        out: set[str] = set()
+        for chunk in _chunks(list(ids), 500):
+            out.update(r[0] for r in conn.execute(select(t.actions.c.crm_id).where(
+                self._mine(t.actions) & t.actions.c.crm_id.in_(chunk))))
+        return out
+
+    def record_action(self, conn: Connection, row: ActionRow, now: datetime, *,
+                      written: bool = False) -> None:
+        """Take up one action record: applied (its event's `seq`) or refused (`reason`)."""
+        conn.execute(insert(t.actions), {
+            "profile": self.profile, "crm_id": row.crm_id, "opportunity_id": row.opportunity_id,
+            "command": _cut(row.command, 40), "actor": row.actor, "at": row.at, "outcome": row.outcome,
+            "reason": _cut(row.reason, 255), "seq": row.seq, "written": written, "taken_at": now})
+
+    def unwritten_actions(self, conn: Connection) -> list[ActionRow]:
+        """Action records whose outcome the CRM does not show yet, oldest first."""
+        c = t.actions.c
+        rows = conn.execute(select(t.actions).where(self._mine(t.actions) & c.written.is_(False))
+                            .order_by(c.at, c.crm_id)).all()
+        return [ActionRow(r.crm_id, r.opportunity_id, r.command, r.actor, _aware(r.at),  # type: ignore[arg-type]
+                          r.outcome, r.reason, r.seq) for r in rows]
+
+    def mark_actions_written(self, conn: Connection, ids: Iterable[str]) -> None:
+        """The CRM shows these actions' outcomes (and, for applied ones, their events)."""
+        wanted = list(ids)
+        for chunk in _chunks(wanted, 500):
+            conn.execute(update(t.actions).where(self._mine(t.actions) & t.actions.c.crm_id.in_(chunk))
+                         .values(written=True))
+            conn.execute(update(t.task_events).where(t.task_events.c.source.in_(chunk)).values(mirrored=True))
+
+    def count_actions(self, conn: Connection) -> int:
+        return int(conn.execute(select(func.count()).select_from(t.actions).where(
+            self._mine(t.actions))).scalar_one())
 
     # -- key/value state (round-robin queue) -------------------------------------------
     def _state_key(self, key: str) -> Any:

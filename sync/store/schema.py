@@ -81,7 +81,30 @@ task_events = Table(
     Column("to_status", String(40)),
     Column("outcome", String(40)),
     Column("note", Text),
+    Column("engineer_id", String(64)),
+    Column("source", String(64)),  # the action record that caused it (None: the plugin's own)
+    # whether the CRM holds its copy (an event record, or the applied action record)
+    Column("mirrored", Boolean, nullable=False, default=False),
     UniqueConstraint("task_id", "seq", name="uq_task_events_task_seq"),
+    Index("ix_task_events_unmirrored", "mirrored", "task_id"),
+)
+
+# Every action record people made in the CRM that the sync took up: applied (with the seq of
+# the event it became) or refused (with the reason), and whether the CRM shows the outcome.
+actions = Table(
+    "actions", metadata,
+    Column("profile", String(80), primary_key=True),
+    Column("crm_id", String(64), primary_key=True),
+    Column("opportunity_id", String(64), nullable=False),
+    Column("command", String(40)),
+    Column("actor", String(64)),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", String(255)),
+    Column("seq", Integer),
+    Column("written", Boolean, nullable=False, default=False),
+    Column("taken_at", DateTime(timezone=True), nullable=False),
+    Index("ix_actions_unwritten", "profile", "written"),
 )
 
 # What the CRM is known to hold for each field we own: updated from every read and every

@@ -21,6 +21,7 @@ from presales_sync.rules import (
     assign,
     close,
     create_task,
+    replay,
     round_robin,
 )
 
@@ -129,6 +130,29 @@ def test_events_only_append_and_chain(actions, first):
         assert final.events[0].kind is EventKind.CREATED
         for prev, nxt in zip(final.events, final.events[1:], strict=False):
             assert (prev.to_step, prev.to_status) == (nxt.from_step, nxt.from_status)
+
+
+@settings(max_examples=300)
+@given(actions=_actions, first=st.sampled_from([None, *ENGINEERS]))
+def test_a_task_is_its_history(actions, first):
+    """Replaying any task's events gives the task back: the CRM's copy of the history is
+    enough to rebuild a lost store."""
+    for _before, after in _run(actions, first):
+        if after is not None:
+            assert replay(after.opportunity_id, after.events) == after
+
+
+def test_replay_needs_the_creation():
+    task = create_task("opp-1", at=T0, actor="sales-1")
+    held = apply_command(assign(task, "eng-1", at=T0, actor="mgr", reason="r"), Command.HOLD, actor="eng-1",
+                         at=T0 + timedelta(hours=1), reviewers=REVIEWERS)
+    assert replay("opp-1", held.events).held_status is held.held_status is not None
+    try:
+        replay("opp-1", held.events[1:])
+    except ValueError as err:
+        assert "does not start with its creation" in str(err)
+    else:
+        raise AssertionError("a history without its creation was replayed")
 
 
 def test_property_checker_can_fail():
