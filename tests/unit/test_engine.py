@@ -30,15 +30,24 @@ ME = "005INTEGRATION"
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # a Monday, 10:00 in Shanghai
 
 
+ACTIONS = "Presales_Action__c"
+
+
 class MemoryCRM:
-    """A CRM port in memory: (stamp, id) ordered reads, batched writes that bump the stamp."""
+    """A CRM port in memory: (stamp, id) ordered reads, batched writes that bump the stamp;
+    the action object's records (`act`, upserted event records) and the org's settings beside
+    the opportunities."""
 
     kind = "memory"
     write_batch = 200
 
     def __init__(self, records: dict[str, dict[str, Any]], page_size: int = 3):
         self.records = records
-        self.stamps = {rid: NOW - timedelta(days=1, seconds=i) for i, rid in enumerate(sorted(records))}
+        # the reps asked two hours before the first run (08:00 in Shanghai, before business hours)
+        self.stamps = {rid: NOW - timedelta(hours=2, seconds=i) for i, rid in enumerate(sorted(records))}
+        self.actions: dict[str, dict[str, Any]] = {}
+        self.action_stamps: dict[str, datetime] = {}
+        self.settings: dict[str, str] = {}
         self.page_size = page_size
         self.calls: dict[str, int] = {}
         self.fail_ids: set[str] = set()
@@ -69,31 +78,84 @@ class MemoryCRM:
     def describe(self, object_name: str) -> ObjectSchema:
         return ObjectSchema(object_name)
 
+    def _objects(self, object_name: str) -> tuple[dict[str, dict[str, Any]], dict[str, datetime]]:
+        if object_name == ACTIONS:
+            return self.actions, self.action_stamps
+        return self.records, self.stamps
+
     def read_changed(self, *, object_name: str, fields: Sequence[str],
                      since: datetime | None) -> Iterator[Page]:
-        rows = sorted((s, rid) for rid, s in self.stamps.items() if since is None or s >= since)
+        records, stamps = self._objects(object_name)
+        rows = sorted((s, rid) for rid, s in stamps.items() if since is None or s >= since)
         for n, start in enumerate(range(0, max(len(rows), 1), self.page_size)):
-            if self.crash_after_pages is not None and n >= self.crash_after_pages:
+            if self.crash_after_pages is not None and n >= self.crash_after_pages and object_name != ACTIONS:
                 raise RetryableError("connection reset", code="CONNECTION")
             self._count("query")
             chunk = rows[start:start + self.page_size]
-            yield Page([RemoteRecord(rid, s, {f: self.records[rid].get(f) for f in fields})
+            yield Page([RemoteRecord(rid, s, {f: records[rid].get(f) for f in fields})
                         for s, rid in chunk], n + 1)
 
     def write(self, *, object_name: str, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        records, _ = self._objects(object_name)
         out = []
         for i in range(0, len(changes), self.write_batch):
             self._count("composite_sobjects")
             for c in changes[i:i + self.write_batch]:
-                if c.id not in self.records:
+                if c.id not in records:
                     out.append(WriteResult(c.id, False, "ENTITY_IS_DELETED", "entity is deleted", gone=True))
                     continue
                 if c.id in self.fail_ids:
                     out.append(WriteResult(c.id, False, "UNABLE_TO_LOCK_ROW", "locked", True))
                     continue
-                self.edit(ME, c.id, dict(c.fields))
+                if object_name == ACTIONS:
+                    self._touch_action(c.id, dict(c.fields))
+                else:
+                    self.edit(ME, c.id, dict(c.fields))
                 out.append(WriteResult(c.id, True))
         return out
+
+    def upsert(self, *, object_name: str, key_field: str, records: Sequence[Any]) -> list[WriteResult]:
+        assert object_name == ACTIONS
+        by_key = {a.get(key_field): rid for rid, a in self.actions.items() if a.get(key_field)}
+        out = []
+        for i in range(0, len(records), self.write_batch):
+            self._count("composite_sobjects")
+            for r in records[i:i + self.write_batch]:
+                rid = by_key.get(r.key)
+                if rid is None:
+                    rid = f"a00{len(self.actions):012d}"
+                    self.actions[rid] = {"Id": rid, "CreatedById": ME, "CreatedBy.Name": "Integration",
+                                         "CreatedDate": self._tick().isoformat()}
+                self._touch_action(rid, {**r.fields, key_field: r.key})
+                out.append(WriteResult(rid, True))
+        return out
+
+    def act(self, user: str, opp: str, command: str, note: str | None = None,
+            new_engineer: str | None = None, name: str = "A Person") -> str:
+        """A person makes an action record on a deal."""
+        rid = f"a00{len(self.actions):012d}"
+        at = self._tick()
+        self.actions[rid] = {"Id": rid, "Opportunity__c": opp, "Action__c": command, "Note__c": note,
+                             "New_Engineer__c": new_engineer, "CreatedById": user, "CreatedBy.Name": name,
+                             "CreatedDate": at.isoformat()}
+        self.action_stamps[rid] = at
+        return rid
+
+    def _touch_action(self, rid: str, fields: dict[str, Any]) -> None:
+        self.actions[rid].update(fields)
+        self.action_stamps[rid] = self._tick()
+
+    def _tick(self) -> datetime:
+        self.clock += timedelta(seconds=1)
+        return self.clock
+
+    def org_setting(self, name: str, *, container: str) -> str | None:
+        self._count("setting")
+        return self.settings.get(f"{container}.{name}")
+
+    def set_org_setting(self, name: str, value: str, *, container: str) -> None:
+        self._count("setting")
+        self.settings[f"{container}.{name}"] = value
 
     def edit(self, user: str, rid: str, fields: dict[str, Any]) -> None:
         self.clock += timedelta(seconds=1)
@@ -188,35 +250,38 @@ def test_echo_costs_no_write_and_time_alone_can_change_health(loaded: Loaded, st
     assert crm.records["006000"]["Presales_Response_Due__c"] is not None
 
 
-def test_manager_reassignment_and_unknown_engineer(loaded: Loaded, store: Store) -> None:
+def test_a_managers_reassign_action_moves_the_task_and_any_other_is_refused_by_name(
+        loaded: Loaded, store: Store) -> None:
     crm = MemoryCRM(_org(4))
     run_sync(loaded, store, crm, now=NOW)
     current = crm.records["006000"]["Presales_Engineer__c"]
     other = next(e for e in ENGINEERS if e != current)
     before = crm.records["006002"]["Presales_Engineer__c"]
-    crm.edit("005MANAGER", "006000", {"Presales_Engineer__c": other})
-    crm.edit("005MANAGER", "006002", {"Presales_Engineer__c": "005STRANGER"})
+    moved = crm.act("005MANAGER", "006000", "Reassign", new_engineer=other, name="Gao Yan")
+    stranger = crm.act("005MANAGER", "006002", "Reassign", new_engineer="005STRANGER", name="Gao Yan")
+    by_rep = crm.act("005SALES", "006002", "Reassign", new_engineer=other, name="Pat Rep")
     report = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
-    assert report.counts["reassigned"] == 1
+    assert report.counts["commands_applied"] == 1 and report.counts["commands_rejected"] == 2
     assert crm.records["006000"]["Presales_Engineer__c"] == other
-    assert crm.records["006002"]["Presales_Engineer__c"] == before  # restored
-    assert "not an active presales engineer" in crm.records["006002"]["Presales_Message__c"]
+    assert crm.records["006002"]["Presales_Engineer__c"] == before
+    assert crm.actions[moved]["Outcome__c"] == "Applied" and crm.actions[moved]["Kind__c"] == "Assigned"
+    assert crm.actions[stranger]["Outcome__c"] == "Refused"
+    assert "005STRANGER is not an active presales engineer" in crm.actions[stranger]["Reason__c"]
+    assert crm.actions[by_rep]["Reason__c"] == "Only a presales manager can reassign; Pat Rep is not one."
     task = store_task(store, "006000")
     audit = task.events[-1]
-    assert (audit.kind, audit.actor) == (EventKind.ASSIGNED, "005MANAGER")
-    assert audit.note == f"reassigned in the CRM by manager 005MANAGER from {current} to {other}"
+    assert (audit.kind, audit.actor, audit.source) == (EventKind.ASSIGNED, "005MANAGER", moved)
+    assert audit.note == f"reassigned by Gao Yan from {current} to {other}"
 
 
-def test_reassignment_by_someone_who_is_not_a_manager_is_undone(loaded: Loaded, store: Store) -> None:
+def test_an_engineer_field_changed_by_hand_is_restored(loaded: Loaded, store: Store) -> None:
     crm = MemoryCRM(_org(2))
     run_sync(loaded, store, crm, now=NOW)
     current = crm.records["006000"]["Presales_Engineer__c"]
     other = next(e for e in ENGINEERS if e != current)
-    crm.edit("005SALES", "006000", {"Presales_Engineer__c": other})
-    report = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
-    assert report.counts["reassignments_refused"] == 1
+    crm.edit("005MANAGER", "006000", {"Presales_Engineer__c": other})  # a field, not a Reassign action
+    run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
     assert crm.records["006000"]["Presales_Engineer__c"] == current
-    assert crm.records["006000"]["Presales_Message__c"].startswith("only a presales manager can change")
     assert store_task(store, "006000").engineer_id == current
 
 
@@ -281,10 +346,12 @@ def test_a_record_deleted_in_the_crm_closes_its_task_and_leaves_the_queue_on_ret
 
 def test_the_run_stops_at_the_api_budget_and_the_next_run_resumes(loaded: Loaded, store: Store) -> None:
     crm = MemoryCRM(_org(8), page_size=3)
-    crm.daily_limit, crm.used_by_others = 100, 78  # 80% of 100 may be used: two calls left
+    # 80% of 100 may be used: four calls left, for the org's marker (a new store: read, then
+    # set), the action records (none) and two opportunity pages of three
+    crm.daily_limit, crm.used_by_others = 100, 76
     stopped = run_sync(loaded, store, crm, now=NOW)
     assert stopped.exit_code == 1 and stopped.stopped and "API budget reached" in stopped.stopped
-    assert crm.calls == {"query": 2} and stopped.counts["read"] == 6  # two of three pages
+    assert crm.calls == {"setting": 2, "query": 2} and stopped.counts["read"] == 3  # one of three pages
     assert "Presales_Step__c" not in crm.records["006000"]  # nothing written past the budget
     crm.calls.clear()
     crm.used_by_others = 0  # a new day
@@ -298,12 +365,14 @@ def test_the_write_budget_counts_calls_in_the_crm_s_own_batch(loaded: Loaded, st
     one of the CRM's batches, not two."""
     crm = MemoryCRM(_org(8), page_size=3)
     crm.write_batch = 2
-    crm.daily_limit, crm.used_by_others = 100, 76  # 80 may be used: 3 reads, then 1 call left
+    # 80 may be used: the marker (2), the action records (1), 3 pages, then 1 call left (and
+    # the CREATED events of the four tasks to upsert first: one batch of two)
+    crm.daily_limit, crm.used_by_others = 100, 73
     stopped = run_sync(loaded, store, crm, now=NOW)
-    assert crm.calls == {"query": 3, "composite_sobjects": 1}
+    assert crm.calls == {"setting": 2, "query": 4, "composite_sobjects": 1}
     assert stopped.exit_code == 1 and stopped.stopped and "API budget reached" in stopped.stopped
     written = [i for i in range(0, 8, 2) if crm.records[f"006{i:03d}"].get("Presales_Step__c")]
-    assert len(written) == 2  # one batch of two, the other two wait for the next run
+    assert written == [] and len(crm.actions) == 2  # one batch of two events; the rest waits
     crm.calls.clear()
     crm.used_by_others = 0
     resumed = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
@@ -340,7 +409,7 @@ def test_a_quiet_run_evaluates_only_what_changed_or_is_due(loaded: Loaded, store
     quiet = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=1))
     assert quiet.counts["evaluated"] == 0 and quiet.counts["open_tasks"] == 4
     engineer = crm.records["006000"]["Presales_Engineer__c"]
-    crm.edit(engineer, "006000", {"Presales_Signoff__c": "Sign Off"})
+    crm.act(engineer, "006000", "Sign Off")
     one = run_sync(loaded, store, crm, now=NOW + timedelta(minutes=2))
     assert one.counts["evaluated"] == 1 and one.counts["commands_applied"] == 1
     run_sync(loaded, store, crm, now=NOW + timedelta(minutes=3))  # its echo
@@ -430,7 +499,7 @@ def test_two_profiles_sharing_one_store_keep_their_own_tasks_ledger_state_and_cu
     with store.begin() as conn:
         assert sorted(store.all_tasks(conn)) == ["006000", "006002"]
         assert sorted(south_store.all_tasks(conn)) == ["006000", "006002", "006004"]
-        assert store.get_cursor(conn, "default", "Opportunity") == NOW - timedelta(days=1)
+        assert store.get_cursor(conn, "default", "Opportunity") == NOW - timedelta(hours=2)
         assert south_store.get_cursor(conn, "south", "Opportunity") == south_crm.stamps["006005"]
         assert store.get_state(conn, "evaluate.fingerprint") is not None
         assert south_store.get_state(conn, "evaluate.fingerprint") is not None
