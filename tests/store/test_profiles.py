@@ -139,7 +139,7 @@ def test_migration_0004_gives_an_old_stores_rows_its_profile_and_keeps_them(
     store = Store.open(store_url, profile=expected)
     try:
         with store.engine.connect() as conn:
-            assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0004"
+            assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0005"
             for table in ("opportunities", "tasks", "ledger", "write_failures"):
                 assert conn.execute(sa.text(f"select profile from {table}")).scalars().all() == [expected]
             assert dict(conn.execute(sa.text("select key, profile from state")).all()) == {
@@ -195,3 +195,25 @@ def test_a_store_that_was_never_used_migrates_to_the_default_profile(store_url: 
         assert conn.execute(sa.text("select profile from state where key = 'assignment.account_owners'")
                             ).scalar() == "default"
     engine.dispose()
+
+
+# -- migration 0005 ---------------------------------------------------------------------------
+
+def test_migration_0005_marks_an_old_stores_events_as_in_the_crm_and_starts_no_actions(
+        store_url: str) -> None:
+    """Events from before the audit trail are not sent to the CRM as a flood of event records;
+    the events of tasks made after the upgrade are."""
+    _store_at(store_url, "0003")
+    _seed_0003(store_url, owner_profile="default", cursor_profile=None)
+    store = Store.open(store_url)
+    try:
+        with store.begin() as conn:
+            assert store.unmirrored_events(conn) == []
+            assert store.count_actions(conn) == 0 and store.unwritten_actions(conn) == []
+            task = store.load_tasks(conn, ["006A"])["006A"]
+            assert [e.source for e in task.task.events] == [None, None]
+            later = assign(task.task, "005F", at=T0, actor="005I", reason="by hand")
+            store.save_task(conn, later, message=None, now=T0, stored=task)
+            assert [(o, q) for o, q, _ in store.unmirrored_events(conn)] == [("006A", 2)]
+    finally:
+        store.close()

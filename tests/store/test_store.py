@@ -25,11 +25,13 @@ def store(store_url: str) -> Store:
 def test_migrations_create_schema_and_are_idempotent(store: Store, store_url: str) -> None:
     tables = set(sa.inspect(store.engine).get_table_names())
     assert {"opportunities", "tasks", "task_events", "ledger", "cursors", "runs",
-            "run_locks", "write_failures", "state", "alembic_version"} <= tables
+            "run_locks", "write_failures", "state", "actions", "alembic_version"} <= tables
     again = Store.open(store_url)  # second open: migrate is a no-op, data kept
     with again.engine.connect() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0004"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0005"
     assert "review_at" in {c["name"] for c in sa.inspect(again.engine).get_columns("tasks")}
+    events = {c["name"] for c in sa.inspect(again.engine).get_columns("task_events")}
+    assert {"engineer_id", "source", "mirrored"} <= events
     again.close()
 
 

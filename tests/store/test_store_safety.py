@@ -70,7 +70,7 @@ def test_a_store_of_a_newer_version_is_refused_naming_its_version_and_nothing_ch
     with pytest.raises(StoreTooNew) as caught:
         Store.open(store_url)
     message = str(caught.value)
-    assert "0099" in message and "presales-sync 9.0.0" in message and "0004" in message
+    assert "0099" in message and "presales-sync 9.0.0" in message and "0005" in message
     assert "upgrade presales-sync" in message and "Nothing was changed" in message
     if before is not None:
         assert _digest(db) == before and _siblings(db) == set()  # not even a -wal or -shm
@@ -200,7 +200,7 @@ def test_an_old_store_is_copied_aside_with_its_write_ahead_log_before_migrating(
     store.close()
     writer.close()
     [copy] = tmp_path.glob("presales.db.bak-0002-*")
-    assert f"copied to {copy} before migrating its schema from revision 0002 to 0004" in caplog.text
+    assert f"copied to {copy} before migrating its schema from revision 0002 to 0005" in caplog.text
     with sqlite3.connect(copy) as conn:
         assert conn.execute("select version_num from alembic_version").fetchone() == ("0002",)
         assert conn.execute("select value from state where key = 'in.the.wal'").fetchone() == (1,)

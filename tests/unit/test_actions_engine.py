@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from test_engine import ENGINEERS, ME, NOW, MemoryCRM, _org
-from test_engine import loaded as loaded  # noqa: F401 (the fixture)
+from test_engine import loaded as loaded  # the fixture
 
 from presales_sync.connector import RetryableError
 from presales_sync.rules import EventKind, Step

@@ -44,7 +44,7 @@ def test_restricted_picklist_values_are_checked_after_translation() -> None:
 
 def test_starter_mapping_comments_out_optional_and_flags_required_fields() -> None:
     text, missing = starter_mapping(DEFAULT.read_text(encoding="utf-8"), "Opportunity",
-                                    _schema({"Presales_Health__c", "Presales_Signoff__c"}))
-    assert missing == ["Presales_Health__c", "Presales_Signoff__c"]
+                                    _schema({"Presales_Health__c", "Presales_Message__c"}))
+    assert missing == ["Presales_Health__c", "Presales_Message__c"]
     assert "# health:" in text  # optional: commented out
-    assert "command:          {field: Presales_Signoff__c}" in text and "NOT IN YOUR ORG" in text
+    assert "message:          {field: Presales_Message__c}" in text and "NOT IN YOUR ORG" in text

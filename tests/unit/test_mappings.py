@@ -96,11 +96,11 @@ def test_inbound_keeps_absent_none_and_falsy_apart() -> None:
     absent = inbound(m, {})
     assert absent["requested"] is False and absent["priority"] == "P2" and absent["amount"] is None
     present = inbound(m, {"Amount": 0, "Presales_Requested__c": False, "Presales_Priority__c": None,
-                          "Presales_Signoff__c": ""})
+                          "Presales_Engineer__c": ""})
     assert present["amount"] == 0.0 and present["amount"] is not None
     assert present["requested"] is False
     assert present["priority"] == "P2"  # a null falls back to the mapping's default
-    assert present["command"] is None
+    assert present["engineer"] is None
 
 
 def test_value_maps_translate_both_ways(tmp_path: Path) -> None:
@@ -154,7 +154,7 @@ def test_the_full_example_in_docs_loads(tmp_path: Path) -> None:
     block = text.split("## Full example")[1].split("```yaml")[1].split("```")[0]
     m = mappings.load_mapping(_write(tmp_path, block)).opportunity
     assert outbound(m, {"step": "Done"}) == {"SE_Step__c": "完成"}
-    assert inbound(m, {"SE_Signoff__c": "签字确认"})["command"] == "Sign Off"
+    assert inbound(m, {"SE_Urgency__c": "紧急"})["priority"] == "P1"
 
 
 @pytest.mark.parametrize(("kind", "raw", "says"), [

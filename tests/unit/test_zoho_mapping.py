@@ -12,7 +12,7 @@ import yaml
 
 from presales_sync import mappings
 from presales_sync.mappings import FileProblems, inbound, load_mapping
-from presales_sync.mappings.fields import plugin_fields
+from presales_sync.mappings.fields import plugin_fields, plugin_objects
 from presales_sync.mappings.validate import CrmField, validate
 from presales_sync.sync import config as config_mod
 
@@ -65,7 +65,6 @@ def _schema() -> dict[str, dict[str, CrmField]]:
         "Modified_By": CrmField("Modified_By", "reference", False, reference_to=("users",)),
         "Presales_Requested": CrmField("Presales_Requested", "boolean", True),
         "Presales_Priority": CrmField("Presales_Priority", "picklist", True, ("P1", "P2", "P3"), True),
-        "Presales_Signoff": CrmField("Presales_Signoff", "picklist", True, ("Sign Off",), True),
         "Presales_Engineer": CrmField("Presales_Engineer", "reference", True, reference_to=("users",)),
         "Presales_Step": CrmField("Presales_Step", "picklist", True, ("Requirements",), True),
         "Presales_Status": CrmField("Presales_Status", "picklist", True, ("New",), True),
@@ -103,9 +102,12 @@ def test_validate_flags_a_stage_the_org_does_not_have() -> None:
 
 def test_plugin_fields_under_zoho_names_and_modules(tmp_path: Path) -> None:
     fields = plugin_fields(load_mapping(ZOHO))
-    assert set(fields) == {"Deals", "users"}
+    assert set(fields) == {"Deals", "users", "Presales_Actions"}
     deals = {f.name: f for f in fields["Deals"]}
-    assert "Presales_Response_Due" in deals and "Presales_Signoff" in deals
+    assert "Presales_Response_Due" in deals and "Presales_Signoff" not in deals
+    assert "Action" in {f.name for f in fields["Presales_Actions"]}
+    assert [(o.name, o.parent, o.parent_field, o.key_field) for o in plugin_objects(load_mapping(ZOHO))] == [
+        ("Presales_Actions", "Deals", "Deal", "Ext_Id")]  # no setting object: Zoho keeps org variables
     assert all(not name.endswith("__c") for name in deals)
     assert [f.name for f in fields["users"]] == ["Presales_KPI_Score", "Presales_Rating",
                                                  "Presales_KPI_Period"]
