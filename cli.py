@@ -279,7 +279,8 @@ def task_list(
     rows = [r for r in rows if (engineer is None or engineer in (r["engineer_id"], r["engineer"]))
             and (step is None or r["step"] == step)]
     if state.json:
-        _print_json([{k: v for k, v in r.items() if k != "events"} for r in rows])
+        _print_json([{**{k: v for k, v in r.items() if k != "events"}, "event_count": len(r["events"])}
+                     for r in rows])
         return
     table = Table(title=f"{len(rows)} tasks")
     for col in ("opportunity", "name", "engineer", "step", "status", "reworks", "message"):

@@ -38,7 +38,13 @@ ZOHO_STANDARD = {"Name": "Deal_Name", "IsClosed": "Stage", "Amount": "Amount", "
                  "OwnerId": "Owner", "StageName": "Stage"}
 PLUGIN_FIELDS = ("Presales_Requested__c", "Presales_Priority__c", "Presales_Engineer__c", "Presales_Step__c",
                  "Presales_Status__c", "Presales_Due_Date__c", "Presales_Response_Due__c",
-                 "Presales_Health__c", "Presales_Signoff__c", "Presales_Message__c")
+                 "Presales_Health__c", "Presales_Message__c")
+#: The action records' object per CRM, and the fields `Org.actions` returns (Salesforce names).
+ACTIONS = {"salesforce": "Presales_Action__c", "zoho": "Presales_Actions"}
+ACTION_FIELDS = ("Opportunity__c", "Action__c", "Note__c", "New_Engineer__c", "Outcome__c", "Reason__c",
+                 "Kind__c", "Seq__c", "Ext_Id__c", "Event_Time__c", "Actor__c", "Engineer__c",
+                 "Step_Before__c", "Step_After__c", "Status_Before__c", "Status_After__c", "Result__c")
+_ZOHO_SYSTEM = {"CreatedById": "Created_By", "CreatedDate": "Created_Time", "Opportunity__c": "Deal"}
 
 
 def crm_settings(sb: Sandbox, crm: str) -> dict[str, Any]:
@@ -162,6 +168,58 @@ class Org:
         resp = self.zoho_http(user_id).put(f"{self.sb.zoho_api_domain}/crm/v8/Deals", json={"data": [row]},
                                            timeout=30)
         assert resp.status_code == 200, resp.text
+
+    def act(self, user_id: str, opp_id: str, command: str, *, note: str | None = None,
+            new_engineer: str | None = None) -> str:
+        """A person adds an action record to a deal (the deal's related list in the CRM):
+        the new record's id."""
+        fields: dict[str, Any] = {"Opportunity__c": opp_id, "Action__c": command}
+        if note is not None:
+            fields["Note__c"] = note
+        if new_engineer is not None:
+            fields["New_Engineer__c"] = new_engineer
+        if self.crm != "zoho":
+            resp = self.http(self.sb.session_for(user_id)).post(
+                f"{self.sb.url}/services/data/v66.0/sobjects/Presales_Action__c", json=fields, timeout=30)
+            assert resp.status_code == 201, resp.text
+            return str(resp.json()["id"])
+        refs = ("Opportunity__c", "New_Engineer__c")
+        row = {_ZOHO_SYSTEM.get(k, self.f(k)): ({"id": v} if k in refs else v) for k, v in fields.items()}
+        resp = self.zoho_http(user_id).post(f"{self.sb.zoho_api_domain}/crm/v8/Presales_Actions",
+                                            json={"data": [row]}, timeout=30)
+        assert resp.status_code == 201, resp.text
+        return str(resp.json()["data"][0]["details"]["id"])
+
+    def actions(self) -> dict[str, dict[str, Any]]:
+        """Every action record by id, its fields by their Salesforce names (a Zoho lookup as its
+        id; ``CreatedById``, ``CreatedDate`` and ``CreatedBy.Name`` for the CRM's own)."""
+        if self.crm != "zoho":
+            names = ", ".join(("Id", "CreatedById", "CreatedBy.Name", "CreatedDate", *ACTION_FIELDS))
+            rows = self.query(f"SELECT {names} FROM Presales_Action__c ORDER BY CreatedDate, Id")
+            return {r["Id"]: {**r, "CreatedBy.Name": (r.get("CreatedBy") or {}).get("Name")} for r in rows}
+        wire = {**{k: self.f(k) for k in ACTION_FIELDS}, **_ZOHO_SYSTEM}
+        s = self.zoho_http()
+        out: dict[str, dict[str, Any]] = {}
+        page = 1
+        while True:
+            resp = s.get(f"{self.sb.zoho_api_domain}/crm/v8/Presales_Actions", timeout=30, params={
+                "fields": ",".join(dict.fromkeys(wire.values())), "per_page": 200, "page": page,
+                "sort_by": "Created_Time", "sort_order": "asc"})
+            if resp.status_code == 204:
+                return out
+            resp.raise_for_status()
+            body = resp.json()
+            for raw in body["data"]:
+                row: dict[str, Any] = {"Id": raw["id"]}
+                for sf_name, name in wire.items():
+                    value = raw.get(name)
+                    row[sf_name] = value.get("id") if isinstance(value, dict) else value
+                creator = raw.get("Created_By")
+                row["CreatedBy.Name"] = creator.get("name") if isinstance(creator, dict) else None
+                out[raw["id"]] = row
+            if not body["info"]["more_records"]:
+                return out
+            page += 1
 
     def http(self, session_id: str | None = None) -> requests.Session:
         s = requests.Session()

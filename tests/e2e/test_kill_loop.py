@@ -1,10 +1,12 @@
-"""Crash safety (issue 7 item 2): `presales sync`, the real CLI over HTTPS against a 5,000-
-opportunity sandbox org, is killed with SIGKILL at random moments in 20 runs (more runs finish
-before their kill comes) while the org keeps changing between runs (sales reps ask for presales
-on new deals, engineers sign off, reviewers pass reviews, the presales manager reassigns).
-After one clean run: every request has exactly one task, no event exists twice, every sign-off
-was applied exactly once, every reassignment holds, and the CRM's plugin fields equal what the
-store says (a dry run finds nothing to write). For Salesforce and for Zoho."""
+"""Crash safety (issue 7 item 2, issue 14 item 3): `presales sync`, the real CLI over HTTPS
+against a 5,000-opportunity sandbox org, is killed with SIGKILL at random moments in 20 runs
+(more runs finish before their kill comes) while the org keeps changing between runs (sales
+reps ask for presales on new deals; engineers sign off, reviewers pass reviews and the presales
+manager reassigns with action records). After one clean run: every request has exactly one
+task, no event exists twice, every action record was taken up exactly once (applied once, or
+refused, never lost) and shows its outcome, no event record is duplicated in the CRM, the last
+applied reassignment holds, and the CRM's plugin fields equal what the store says (a dry run
+finds nothing to write). For Salesforce and for Zoho."""
 
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ SIGNABLE = ("Requirements", "Solution Design", "Presentation", "Feedback")
 PRIORITIES = ("P1", "P2", "P3")
 #: For the kills that follow the first write call: a CRM slow to answer writes, so that a kill
 #: often lands while a write is under way (the sandbox carries it out for the dead client).
-SLOW_WRITES = "latency@composite_sobjects:seconds=0.4,times=0;latency@zoho_records_put:seconds=0.4,times=0"
+SLOW_WRITES = ("latency@composite_sobjects:seconds=0.4,times=0;latency@zoho_records_put:seconds=0.4,times=0;"
+               "latency@zoho_records_upsert:seconds=0.4,times=0")
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,11 @@ class Outcome:
 
 
 def _phase(code: int, before: StoreView, after: StoreView, writes: int, top: datetime,
-           signed: list[str]) -> str:
+           acted: list[str]) -> str:
     """Where the kill landed, from what it left: no run row yet (imports, config, store, lock);
     reading (the cursor short of the newest change); rules and the diff (everything read, nothing
-    sent); writing (the CRM received writes, their acknowledgement not in the ledger yet: the
-    sign-offs given before the run still show there); after the ledger commit; after the run
+    sent); writing (the CRM received writes, their acknowledgement not in the store yet: the
+    actions given before the run are not marked written back); after that commit; after the run
     was recorded (releasing the lock, printing, exiting)."""
     if code == 0:
         return "finished"
@@ -63,7 +66,7 @@ def _phase(code: int, before: StoreView, after: StoreView, writes: int, top: dat
     if after.last_finished:
         return "exit"
     if writes:
-        return "ledger" if signed and all(after.signoffs.get(i) is None for i in signed) else "write"
+        return "ledger" if acted and all(i in after.written for i in acted) else "write"
     return "rules" if after.cursor is not None and after.cursor >= top else "read"
 
 
@@ -86,8 +89,9 @@ def _run_until_killed(cmd: list[str], env: dict[str, str], workdir: Path, name: 
 
 def _act(it: int, people: People, ledger: Ledger, rng: random.Random, unrequested: list[str],
          owners: dict[str, str], busy: set[str]) -> tuple[list[str], datetime]:
-    """The org's people at work between two runs; at most one edit per deal until a run has
-    read it (`busy`: edits no run has read yet). Returns the edited ids and the newest stamp."""
+    """The org's people at work between two runs; at most one edit or action per deal until a
+    run has taken it up (`busy`: deals with a change no run has read yet). Returns the edited
+    deals and the newest stamp."""
     deals = people.requested_deals()
     edited: list[str] = []
     for rid in rng.sample(unrequested, 3):
@@ -96,21 +100,21 @@ def _act(it: int, people: People, ledger: Ledger, rng: random.Random, unrequeste
         ledger.requests.append(Command(it, rid, owners[rid], "requested", None))
         edited.append(rid)
     free = [d for _, d in sorted(deals.items()) if d.id not in busy and d.engineer in people.active
-            and d.signoff is None and d.status not in ("Closed", "On Hold")]
+            and d.status not in ("Closed", "On Hold")]
     rng.shuffle(free)
     for d in [d for d in free if d.step in SIGNABLE][:3]:
-        people.edit(d.engineer or "", d.id, {"signoff": "Sign Off"})
-        ledger.signoffs.append(Command(it, d.id, d.engineer or "", "Sign Off", d.step))
+        made = people.act(d.engineer or "", d.id, "Sign Off")
+        ledger.signoffs.append(Command(it, d.id, d.engineer or "", "Sign Off", d.step, made))
         edited.append(d.id)
     for d in [d for d in free if d.step == "Internal Review" and d.id not in edited][:1]:
         reviewer = rng.choice([r for r in people.reviewers if r != d.engineer])
-        people.edit(reviewer, d.id, {"signoff": "Review Pass"})
-        ledger.reviews.append(Command(it, d.id, reviewer, "Review Pass", d.step))
+        made = people.act(reviewer, d.id, "Review Pass")
+        ledger.reviews.append(Command(it, d.id, reviewer, "Review Pass", d.step, made))
         edited.append(d.id)
     for d in [d for d in free if d.id not in edited][:1]:
         new = rng.choice(sorted(people.active - {d.engineer or ""}))
-        people.edit(people.manager, d.id, {"engineer": new})
-        ledger.reassignments.append(Command(it, d.id, people.manager, new, d.step))
+        made = people.act(people.manager, d.id, "Reassign", new_engineer=new)
+        ledger.reassignments.append(Command(it, d.id, people.manager, new, d.step, made))
         edited.append(d.id)
     return edited, max(d.stamp for d in deals.values())
 
@@ -128,6 +132,7 @@ def _kill_loop(sb: Sandbox, crm: str, workdir: Path, people: People,
     owners = {i: deals[i].owner for i in unrequested}
     top = max(d.stamp for d in deals.values())
     busy: dict[str, datetime] = {}  # edited deal → its stamp after the edit
+    pending: dict[str, str] = {}  # deal → the action record on it no run has taken up yet
     typical, startup = FIRST_RUN_GUESS, 0.0
     outcomes: list[Outcome] = []
     it = -1
@@ -136,7 +141,10 @@ def _kill_loop(sb: Sandbox, crm: str, workdir: Path, people: People,
         assert it < 2 * KILLS, "most runs finished before their kill: the delays are too long"
         before = store_view(db, busy)
         busy = {i: s for i, s in busy.items() if not (i in before.stamps and before.stamps[i] >= s)}
-        edited, newest = _act(it, people, ledger, rng, unrequested, owners, set(busy))
+        pending = {d: a for d, a in pending.items() if a not in before.written}
+        edited, newest = _act(it, people, ledger, rng, unrequested, owners, set(busy) | set(pending))
+        pending.update({c.record_id: c.action_id for c in ledger.actions()
+                        if c.iteration == it and c.action_id})
         stamps = {i: d.stamp for i, d in people.deals(edited).items()}
         busy.update(stamps)
         top = max(top, newest, *stamps.values())
@@ -160,12 +168,12 @@ def _kill_loop(sb: Sandbox, crm: str, workdir: Path, people: People,
         if code == 0:
             typical = seconds
         writes = write_calls(people.stats())
-        signed = [c.record_id for c in ledger.signoffs if c.iteration == it]
-        after = store_view(db, signed, people.f["signoff"])
+        acted = [c.action_id for c in ledger.actions() if c.iteration == it and c.action_id]
+        after = store_view(db, [])
         if after.runs > before.runs and after.last_started is not None:
             startup = (after.last_started - launched).total_seconds()
         outcomes.append(Outcome(it, trigger, delay, seconds, code,
-                                _phase(code, before, after, writes, top, signed)))
+                                _phase(code, before, after, writes, top, acted)))
     return config, env, outcomes
 
 
@@ -183,23 +191,37 @@ def _assert_consistent(people: People, ledger: Ledger, config: Path, env: dict[s
     same = Counter((e.task_id, e.kind, e.at, e.actor, e.from_step, e.to_step, e.from_status, e.to_status)
                    for e in events)
     assert [k for k, n in same.items() if n > 1] == []
-    # each sign-off and review pass applied exactly once, by the person who gave it
-    def applied(kind: str) -> Counter[tuple[str, str]]:
-        return Counter((opp_of[e.task_id], e.actor) for e in events if e.kind == kind)
-    assert applied("signed_off") == Counter((c.record_id, c.actor) for c in ledger.signoffs)
-    assert applied("reviewed") == Counter((c.record_id, c.actor) for c in ledger.reviews)
+    # every action record was taken up exactly once: applied once (the event names it) or
+    # refused, and the CRM shows that outcome on it; none was lost
+    crm_actions = people.actions()
+    given = {c.action_id: c for c in ledger.actions()}
+    applied = Counter(e.source for e in events if e.source)
+    assert max(applied.values()) == 1
+    assert set(applied) <= set(given)
+    outcomes = {i: crm_actions[i].outcome for i in given}
+    assert {i for i, o in outcomes.items() if o == "Applied"} == set(applied)
+    assert {o for o in outcomes.values()} <= {"Applied", "Refused"}  # none pending, none lost
+    assert len(applied) >= len(given) * 3 // 4, "most actions fit the deal's step when they were given"
+    by_source = {e.source: e for e in events if e.source}
+    for i in applied:
+        c = given[i]
+        assert (opp_of[by_source[i].task_id], by_source[i].actor) == (c.record_id, c.actor)
+        kind = {"Sign Off": "signed_off", "Review Pass": "reviewed"}.get(c.value, "assigned")
+        assert by_source[i].kind == kind
     assert all(e.outcome == "pass" for e in events if e.kind == "reviewed")
-    # every reassignment by the manager is an audited event, and the last one holds in both places
-    by_manager = Counter(opp_of[e.task_id] for e in events
-                         if e.kind == "assigned" and e.actor == people.manager)
-    assert by_manager == Counter(c.record_id for c in ledger.reassignments)
-    last = {c.record_id: c.value for c in ledger.reassignments}
-    assert {i: (tasks[i].engineer_id, deals[i].engineer) for i in last} == {
-        i: (e, e) for i, e in last.items()}
-    # the CRM shows the store's tasks, every command field is cleared, nothing waits or is locked
+    # the last applied reassignment of a deal holds in both places
+    last = {c.record_id: c.value for c in ledger.reassignments if c.action_id in applied}
+    holds = {i: (tasks[i].engineer_id, deals[i].engineer) for i in last}
+    assert holds == {i: (e, e) for i, e in last.items()}
+    # no event record twice in the CRM, and one for each of the plugin's own events
+    keys = Counter(a.key for a in crm_actions.values() if a.key)
+    assert max(keys.values()) == 1
+    own = {f"{opp_of[e.task_id]}-{e.seq}" for e in events if not e.source}
+    assert set(keys) == own
+    # the CRM shows the store's tasks, nothing waits or is locked
     for opp, t in tasks.items():
         d = deals[opp]
-        assert (d.engineer, d.step, d.status, d.signoff) == (t.engineer_id, t.step, t.status, None), opp
+        assert (d.engineer, d.step, d.status) == (t.engineer_id, t.step, t.status), opp
     assert failures == 0 and locks == 0
     # and the engine, run again, has nothing left to write (due dates, health, messages included)
     dry = presales(config, "--json", "sync", "--dry-run", extra_env=env)
@@ -224,8 +246,8 @@ def test_sigkill_at_random_moments_then_a_clean_run_leaves_crm_and_store_consist
     killed = [o for o in outcomes if o.exit_code == -signal.SIGKILL]
     phases = Counter(o.phase for o in outcomes)
     print(f"{crm}: {len(outcomes)} runs, {len(killed)} killed, kills by phase {dict(phases)}, "
-          f"{len(ledger.requests)} requests, {len(ledger.signoffs)} sign-offs, "
-          f"{len(ledger.reviews)} reviews, {len(ledger.reassignments)} reassignments, "
+          f"{len(ledger.requests)} requests, {len(ledger.signoffs)} sign-off, "
+          f"{len(ledger.reviews)} review and {len(ledger.reassignments)} reassign action records, "
           f"{time.monotonic() - started:.0f}s")
     for o in outcomes:
         print(f"  run {o.iteration:2}: {o.trigger:5} +{o.delay:5.2f}s -> exit {o.exit_code:3} after "
