@@ -21,7 +21,7 @@ from presales_sync.sync.service import sync_once
 SEED_TIME = datetime(2026, 11, 20, tzinfo=UTC)
 NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
 PRESALES_FIELDS = ("Presales_Engineer__c", "Presales_Step__c", "Presales_Status__c", "Presales_Due_Date__c",
-                   "Presales_Health__c", "Presales_Signoff__c", "Presales_Message__c")
+                   "Presales_Health__c", "Presales_Message__c")
 
 
 def _org_state(org: Org) -> dict[str, dict[str, Any]]:

@@ -28,7 +28,7 @@ def _sync(org: Org, config: Path) -> dict:
 
 def _command(org: Org, tasks: dict[str, str], value: str, ids: list[str]) -> None:
     for opp in ids:
-        org.set_fields(tasks[opp], opp, {"Presales_Signoff__c": value})
+        org.act(tasks[opp], opp, value)
 
 
 @pytest.fixture(scope="module")

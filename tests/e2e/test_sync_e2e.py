@@ -1,6 +1,6 @@
 """`presales sync` through the CLI against the sandbox over HTTPS, on Salesforce and on Zoho
-(`crm_org`), fields read back from the sandbox: tasks appear, commands are applied or refused,
-and a quiet run writes nothing."""
+(`crm_org`), fields read back from the sandbox: tasks appear, action records are applied or
+refused, and a quiet run writes nothing."""
 
 from __future__ import annotations
 
@@ -55,22 +55,22 @@ def test_first_sync_creates_assigns_and_writes_back(crm_org: Org, tmp_path: Path
     assert again["counts"].get("written", 0) == 0 and again["counts"].get("tasks_created", 0) == 0
     assert org.write_calls() == 0
 
-    # a sign-off by the assigned engineer moves the step and is cleared
+    # a sign-off by the assigned engineer (an action record on the deal) moves the step
     first_id, first = sorted(requested.items())[0]
-    org.edit(first["Presales_Engineer__c"], first_id, {"Presales_Signoff__c": "Sign Off"})
-    # the same command by someone who is not the assigned engineer is refused, with a reason
+    signed = org.act(first["Presales_Engineer__c"], first_id, "Sign Off")
+    # the same action by someone who is not the assigned engineer is refused, with a reason
     second_id, second = sorted(requested.items())[1]
     intruder = next(e for e in sorted(active) if e != second["Presales_Engineer__c"])
-    org.edit(intruder, second_id, {"Presales_Signoff__c": "Sign Off"})
+    refused = org.act(intruder, second_id, "Sign Off")
     third = run_json(config, "sync", extra_env=org.env)
     assert third["counts"]["commands_applied"] == 1 and third["counts"]["commands_rejected"] == 1
     after = org.deals()
     assert after[first_id]["Presales_Step__c"] == "Solution Design"
     assert after[first_id]["Presales_Status__c"] == "In Progress"
-    assert after[first_id]["Presales_Signoff__c"] is None
     assert after[second_id]["Presales_Step__c"] == "Requirements"
-    assert after[second_id]["Presales_Signoff__c"] is None
-    assert "assigned engineer" in (after[second_id]["Presales_Message__c"] or "")
+    actions = org.actions()
+    assert actions[signed]["Outcome__c"] == "Applied" and actions[refused]["Outcome__c"] == "Refused"
+    assert "assigned engineer" in (actions[refused]["Reason__c"] or "")
 
     # the history holds who signed, when, from and to
     show = presales(config, "--json", "task", "show", first_id, extra_env=org.env)
