@@ -141,6 +141,7 @@ class FieldInstaller:
     def __init__(self, connector: ZohoConnector) -> None:
         self._crm = connector
         self._transport = connector.transport
+        self._module_ids: dict[str, str] = {}
 
     def _existing(self, modules: Sequence[str]) -> dict[str, dict[str, Mapping[str, Any]]]:
         return {m: {str(f["api_name"]).lower(): f for f in self._crm.fields_metadata(m)} for m in modules}
@@ -175,7 +176,7 @@ class FieldInstaller:
         for module in modules:
             mine = [p for p in plans if p.spec.object_name == module]
             for chunk in chunks([p.spec for p in mine if p.action == "create"], FIELDS_BATCH):
-                rows = [{**definition(s), **extra.get(full_name(s), {})} for s in chunk]
+                rows = [self._with_module_id({**definition(s), **extra.get(full_name(s), {})}) for s in chunk]
                 ids = self._send("POST", module, chunk, rows)
                 created.update(zip(ids, chunk, strict=True))
             current = self._existing([module])[module]
@@ -185,6 +186,26 @@ class FieldInstaller:
         if created:
             self._check_created_names(created)
         return plans
+
+    def _with_module_id(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A lookup's ``lookup.module`` with the target's ``id`` too: the OAS Minified_Module
+        requires ``api_name`` and ``id`` and the docs' sample sends both (issue-14 facts §8)."""
+        lookup = row.get("lookup")
+        if not isinstance(lookup, Mapping):
+            return row
+        module = lookup.get("module")
+        if not isinstance(module, Mapping) or module.get("id"):
+            return row
+        name = str(module.get("api_name"))
+        if name not in self._module_ids:
+            answer = self._transport.request("modules", "GET", f"{API}/settings/modules/{name}")
+            found = (answer.body or {}).get("modules")
+            module_id = found[0].get("id") if isinstance(found, list) and found and isinstance(
+                found[0], Mapping) else None
+            if not isinstance(module_id, str) or not module_id:
+                raise FatalError(f"GET {API}/settings/modules/{name} answered without the module's id")
+            self._module_ids[name] = module_id
+        return {**row, "lookup": {**lookup, "module": {**module, "id": self._module_ids[name]}}}
 
     def _send(self, method: str, module: str, specs: list[FieldSpec],
               rows: list[dict[str, Any]]) -> list[str]:

@@ -41,7 +41,7 @@ choice open, the choice is written down here so tests (and the connector) can re
 - Custom modules (`_modules`): ``POST /settings/modules``, listed by ``GET /settings/modules``
   with ``generated_type: custom``; their records take ``POST /{module}`` (Insert Records; the
   standard modules keep refusing POST) and ``POST /{module}/upsert`` (`_upsert`). A lookup
-  field's ``lookup.module`` needs ``api_name``; an ``id`` sent with it is not checked.
+  field's ``lookup.module`` needs ``api_name`` and that module's ``id`` (OAS Minified_Module).
 - ``/settings/variables`` (`_variables`) and ``GET /settings/profiles``; those and the modules
   API check the token's scopes (`_scopes`: 401 ``OAUTH_SCOPE_MISMATCH``).
 - Injected faults (the sandbox's shared `FaultPlan`, crm ``zoho``): ``rate_limit`` → 429
@@ -66,7 +66,7 @@ from presales_sync.sandbox.core._clock import Clock
 from presales_sync.sandbox.core._faults import FaultPlan, FaultRule
 from presales_sync.sandbox.core._http import Reply, Request
 from presales_sync.sandbox.zoho._accounts import TOKEN_THROTTLED, AccountsServer
-from presales_sync.sandbox.zoho._fields import changed_field, field_json, module_json, new_field
+from presales_sync.sandbox.zoho._fields import MODULE_IDS, changed_field, field_json, module_json, new_field
 from presales_sync.sandbox.zoho._limits import ZohoLimits
 from presales_sync.sandbox.zoho._modules import (
     DISPLAY_FIELDS,
@@ -1040,7 +1040,8 @@ class ZohoApi:
             labels = {f.field_label.lower() for f in existing}
             names = {f.api_name.lower() for f in existing}
             unique = sum(f.unique for f in existing)
-            targets = self._record_modules()
+            targets = {m: MODULE_IDS[m] for m in RECORD_MODULES}
+            targets.update({m.api_name: m.id for m in self._custom_modules()})
             next_id = int(self.store.meta("next_id") or ZBASE + 9_000_000_000)
             for i, item in enumerate(items):
                 try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -103,9 +104,11 @@ UNIQUE_TYPES = frozenset({"text", "email", "phone", "website", "integer", "bigin
 
 
 def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: str,
-              targets: tuple[str, ...] = RECORD_MODULES, unique_count: int = 0) -> ZField:
+              targets: Mapping[str, str] | None = None, unique_count: int = 0) -> ZField:
     """A custom field from one ``POST /settings/fields`` entry (raises the entry's error).
-    `targets`: the modules a lookup may point to; `unique_count`: unique fields the module
+    `targets`: the modules a lookup may point to, by api_name → id (the standard ones when
+    None): ``lookup.module`` must name one by ``api_name`` and ``id`` (the OAS
+    ``Minified_Module`` requires both; the docs' sample sends both); `unique_count`: unique fields the module
     already has (``unique`` past `MAX_UNIQUE` is ``LIMIT_EXCEEDED``)."""
     if not isinstance(item, dict):
         raise EntryError("INVALID_DATA", "invalid data", {"api_name": "fields", "json_path": path})
@@ -197,8 +200,9 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
         lookup = item.get("lookup")
         module = lookup.get("module") if isinstance(lookup, dict) else None
         name = module.get("api_name") if isinstance(module, dict) else None
+        modules = targets if targets is not None else {m: MODULE_IDS[m] for m in RECORD_MODULES}
         target = next(
-            (m for m in targets if isinstance(name, str) and m.lower() == name.lower()), None
+            (m for m in modules if isinstance(name, str) and m.lower() == name.lower()), None
         )
         if target is None:
             raise EntryError(
@@ -212,6 +216,17 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
                 "MANDATORY_NOT_FOUND",
                 "required field not found",
                 {"api_name": "display_label", "json_path": f"{path}.lookup.display_label"},
+            )
+        module_id = module.get("id") if isinstance(module, dict) else None
+        if module_id is None:
+            raise EntryError(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "id", "json_path": f"{path}.lookup.module.id"},
+            )
+        if str(module_id) != modules[target]:
+            raise EntryError(
+                "INVALID_DATA", "invalid data", {"api_name": "id", "json_path": f"{path}.lookup.module.id"}
             )
     unique, case_sensitive = _unique(item, path, data_type, unique_count)
     external = item.get("external")
