@@ -23,7 +23,7 @@ from presales_sync.connector.base import FieldSpec, ObjectSpec, RecordChange, Re
 from presales_sync.connector.zoho import ZohoConnector, ZohoSettings, connect
 from presales_sync.connector.zoho._install import definition
 from presales_sync.connector.zoho._objects import module_body
-from presales_sync.sandbox import ManualClock, Sandbox
+from presales_sync.sandbox import ManualClock, Sandbox, parse_spec
 
 API = "https://www.zohoapis.com/crm/v8"
 MODULE = "Presales_Actions"
@@ -475,3 +475,25 @@ def test_remove_objects_against_the_sandbox(connector: ZohoConnector) -> None:
     connector.remove_objects(["Not_There"])
     with pytest.raises(ConfigError, match="no API to delete"):
         connector.remove_objects([MODULE])
+
+
+def test_a_lost_upsert_answer_resent_against_the_sandbox(box: Sandbox, connector: ZohoConnector) -> None:
+    """The sandbox applies the upsert, then drops the answer; the adapter sends it again and
+    the key finds the records the first send created."""
+    records = [RecordUpsert(f"lost-{i}", {"Note": "n"}) for i in range(2)]
+    before = connector.api_calls().get("update_records", 0)
+    box.faults.set(parse_spec("lost_response@zoho_upsert_post:times=1"))
+    try:
+        results = connector.upsert(object_name=MODULE, key_field="Ext_Id", records=records)
+    finally:
+        box.faults.set(())
+    assert all(r.ok for r in results)
+    assert connector.api_calls()["update_records"] - before == 2  # the answer was lost once
+    pages = connector.read_changed(object_name=MODULE, fields=["Ext_Id"], since=None)
+    keys = [
+        r.fields["Ext_Id"]
+        for p in pages
+        for r in p.records
+        if str(r.fields.get("Ext_Id", "")).startswith("lost-")
+    ]
+    assert sorted(keys) == ["lost-0", "lost-1"]
