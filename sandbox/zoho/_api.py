@@ -1097,7 +1097,11 @@ class ZohoApi:
                 400, "INVALID_DATA", "invalid data", {"api_name": "trigger", "json_path": "$.trigger"}
             )
         fields = {f.api_name: f for f in self.store.fields(module)}
-        order = check_order(module, fields, body.get("duplicate_check_fields")) if upsert else None
+        order = (
+            check_order(module, fields, body.get("duplicate_check_fields"), req.headers.get("x-external"))
+            if upsert
+            else None
+        )
         self._record_write(module, trigger, len(items), user_id)
         results = write_new(self.store, module, items, user_id, int(self.clock.now()), order, req.locked)
         inserted = any(r["status"] == "success" and r.get("action", "insert") == "insert" for r in results)

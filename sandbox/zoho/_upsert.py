@@ -16,6 +16,7 @@ https://zoho.com/crm/developer/docs/api/v8/upsert-records.html):
   omitted, the order is the system field, then the unique fields; a unique field listed is
   followed by the other unique fields; a system field not listed is not checked;
 - an insert that would repeat a unique field's value is ``DUPLICATE_DATA``;
+- ``X-EXTERNAL: <module>.<field>`` matches on that External ID field instead;
 - HTTP: every record done → 201 when one was inserted, else 200; mixed 207; all refused 400.
 Inferred (not documented; the adapter never sends it): a key repeated within one body is
 matched by the later record against the record the earlier one wrote, so the later one is an
@@ -44,8 +45,14 @@ def minified(users: dict[str, Row], user_id: str) -> dict[str, Any]:
     }
 
 
-def check_order(module: str, fields: dict[str, ZField], given: Any) -> list[str]:
-    """The fields an upsert matches on, in order (request-level errors raised)."""
+def check_order(module: str, fields: dict[str, ZField], given: Any, external: str | None = None) -> list[str]:
+    """The fields an upsert matches on, in order (request-level errors raised). `external`:
+    the ``X-EXTERNAL: <module>.<field>`` header, naming an External ID field to match on."""
+    if external is not None:
+        head, _, name = external.partition(".")
+        if head.lower() != module.lower() or name not in fields or not fields[name].external:
+            raise ZohoError(400, "INVALID_DATA", "invalid data", {"header_name": "X-EXTERNAL"})
+        return [name]
     system = SYSTEM_DUPLICATE_FIELDS.get(module, "Name")
     unique = [f.api_name for f in fields.values() if f.unique]
     if given is None:

@@ -416,3 +416,55 @@ def test_an_org_seeded_with_the_module(tmp_path_factory: pytest.TempPathFactory,
             "POST", f"{MODULE}/upsert", json={"data": [{"Ext_Id": "k"}], "duplicate_check_fields": ["Ext_Id"]}
         )
         assert made.status_code == 201, made.text
+
+
+def test_upsert_by_an_external_id_field(z: Zoho, installed: dict[str, Any]) -> None:
+    field = {
+        "fields": [
+            {
+                "field_label": "Outside Ref",
+                "data_type": "text",
+                "length": 40,
+                "external": {"type": "org", "show": True},
+            }
+        ]
+    }
+    assert z.call("POST", "settings/fields", params={"module": MODULE}, json=field).status_code == 201
+    headers = {"X-EXTERNAL": f"{MODULE}.Outside_Ref"}
+    first = z.call("POST", f"{MODULE}/upsert", json={"data": [{"Outside_Ref": "o-1"}]}, headers=headers)
+    second = z.call("POST", f"{MODULE}/upsert", json={"data": [{"Outside_Ref": "o-1"}]}, headers=headers)
+    assert first.json()["data"][0]["action"] == "insert" and second.json()["data"][0]["action"] == "update"
+    error_of(
+        z.call(
+            "POST",
+            f"{MODULE}/upsert",
+            json={"data": [{"Note": "x"}]},
+            headers={"X-EXTERNAL": f"{MODULE}.Note"},
+        ),
+        400,
+        "INVALID_DATA",
+    )
+
+
+def test_an_update_sets_the_deal_lookup_and_reads_sort_by_created(z: Zoho, installed: dict[str, Any]) -> None:
+    deal = a_deal(z)
+    made = z.call("POST", MODULE, json={"data": [{"Note": "no deal yet"}]}).json()["data"][0]["details"]["id"]
+    bad = z.put(MODULE, {"data": [{"id": made, "Deal": {"id": "5725767000000000009"}}]})
+    assert (
+        bad.status_code == 400
+        and bad.json()["data"][0]["message"] == "the related id given seems to be invalid"
+    )
+    assert z.put(MODULE, {"data": [{"id": made, "Deal": {"id": deal["id"]}}]}).status_code == 200
+    rows = z.call(
+        "GET",
+        MODULE,
+        params={
+            "fields": "Deal,Created_Time",
+            "sort_by": "Created_Time",
+            "sort_order": "desc",
+            "per_page": 200,
+        },
+    ).json()["data"]
+    assert rows[0]["id"] == made and rows[0]["Deal"]["id"] == deal["id"]
+    stamps = [r["Created_Time"] for r in rows]
+    assert stamps == sorted(stamps, reverse=True)
