@@ -24,6 +24,7 @@ from presales_sync.connector.zoho import ZohoConnector, ZohoSettings, connect
 from presales_sync.connector.zoho._install import definition
 from presales_sync.connector.zoho._objects import module_body
 from presales_sync.sandbox import ManualClock, Sandbox, parse_spec
+from presales_sync.sandbox.core._seed import CustomField, CustomObject, OrgSeed
 
 API = "https://www.zohoapis.com/crm/v8"
 MODULE = "Presales_Actions"
@@ -497,3 +498,72 @@ def test_a_lost_upsert_answer_resent_against_the_sandbox(box: Sandbox, connector
         if str(r.fields.get("Ext_Id", "")).startswith("lost-")
     ]
     assert sorted(keys) == ["lost-0", "lost-1"]
+
+
+SEED_OBJECT = CustomObject(
+    name="Presales_Action__c",
+    label="Presales Action",
+    plural_label="Presales Actions",
+    parent="Opportunity",
+    parent_field="Opportunity__c",
+    relationship_name="Presales_Actions",
+    key_field="Ext_Id__c",
+    name_format="PA-{000000}",
+    zoho_name=MODULE,
+    zoho_parent_field="Deal",
+)
+SEED_FIELDS = (
+    CustomField("Presales_Action__c", "Ext_Id__c", "Ext Id", "Text", length=80, external_id=True),
+    CustomField("Presales_Action__c", "Note__c", "Note", "LongText", length=32000),
+    CustomField("Presales_Action__c", "Actor__c", "Actor", "Lookup", reference_to="User"),
+    CustomField("Presales_Action__c", "Kind__c", "Kind", "Picklist", values=("Created", "Assigned")),
+    CustomField("Presales_Action__c", "Seq__c", "Seq", "Number", precision=6, scale=0),
+    CustomField("Presales_Action__c", "Event_Time__c", "Event Time", "DateTime"),
+)
+
+
+def shape(c: ZohoConnector) -> dict[str, tuple[Any, ...]]:
+    out = {}
+    for f in c.fields_metadata(MODULE):
+        lookup = f.get("lookup") or {}
+        out[str(f["api_name"])] = (
+            f["data_type"],
+            f.get("field_label"),
+            f.get("length"),
+            f.get("unique"),
+            (lookup.get("module") or {}).get("api_name"),
+            lookup.get("display_label"),
+            [v["actual_value"] for v in f.get("pick_list_values") or ()],
+        )
+    return out
+
+
+def test_a_seeded_installed_org_matches_an_install(tmp_path_factory: pytest.TempPathFactory) -> None:
+    specs = [
+        FieldSpec(
+            object_name=MODULE,
+            name=f.name.removesuffix("__c"),
+            label=f.label,
+            type=f.type,
+            length=f.length,
+            precision=f.precision,
+            scale=f.scale,
+            picklist_values=f.values,
+            reference_to=f.reference_to,
+        )
+        for f in SEED_FIELDS
+        if not f.external_id
+    ]
+    seeded_org = OrgSeed(fields=SEED_FIELDS, objects=(SEED_OBJECT,))
+    with (
+        Sandbox(tmp_path_factory.mktemp("zs1"), seed=10, org=seeded_org) as seeded,
+        Sandbox(tmp_path_factory.mktemp("zs2"), seed=10) as fresh,
+    ):
+        installed = crm(fresh)
+        installed.ensure_objects([ACTION])
+        installed.ensure_fields(specs)
+        already = crm(seeded)
+        assert [p.action for p in already.ensure_objects([ACTION])] == ["unchanged"]
+        assert {p.action for p in already.ensure_fields(specs)} == {"unchanged"}
+        assert writes(already) == 0
+        assert shape(already) == shape(installed)
