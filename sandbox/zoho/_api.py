@@ -1135,6 +1135,9 @@ class ZohoApi:
                         "currency_symbol": "$",
                         "country_code": "CN",
                         "zgid": "70000001",
+                        # the org's identity, for binding an org marker (OAS org.json Org)
+                        "primary_zuid": "70000000",
+                        "domain_name": "org70000001",
                         "type": "production",
                         "license_details": {
                             "paid_type": "enterprise",

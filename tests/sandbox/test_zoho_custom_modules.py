@@ -468,3 +468,8 @@ def test_an_update_sets_the_deal_lookup_and_reads_sort_by_created(z: Zoho, insta
     assert rows[0]["id"] == made and rows[0]["Deal"]["id"] == deal["id"]
     stamps = [r["Created_Time"] for r in rows]
     assert stamps == sorted(stamps, reverse=True)
+
+
+def test_the_org_names_its_identity(z: Zoho) -> None:
+    org = z.call("GET", "org").json()["org"][0]
+    assert {"id", "zgid", "primary_zuid", "domain_name"} <= set(org)
