@@ -10,7 +10,10 @@ Usage (tests/ is on sys.path through tests/conftest.py)::
 Names are the files under tests/schemas/zoho/ without ``.json``: ``token_response``,
 ``token_error``, ``records_get_response``, ``records_put_request``, ``records_put_response``,
 ``users_get_response``, ``users_put_request``, ``users_put_response``, ``fields_get_response``,
-``fields_post_request``, ``fields_post_response``, ``modules_get_response``, ``error``.
+``fields_post_request``, ``fields_post_response``, ``modules_get_response``,
+``modules_post_request``, ``modules_post_response``, ``records_upsert_request``,
+``records_upsert_response``, ``error``. (Zoho's OAS set has no variables or profiles API:
+those bodies are checked by the tests that use them.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ refresh-token grant against the data centre's accounts server (US, EU, IN, AU, J
 SA, or overridden URLs); the API domain comes from the token response.
 
 Secrets come only from `env` (pass ``os.environ``): ``PRESALES_ZOHO_CLIENT_ID``,
-``PRESALES_ZOHO_CLIENT_SECRET`` and ``PRESALES_ZOHO_REFRESH_TOKEN``.
+``PRESALES_ZOHO_CLIENT_SECRET`` and ``PRESALES_ZOHO_REFRESH_TOKEN``; the refresh token needs
+the scopes in `REQUIRED_SCOPES`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from presales_sync.connector.zoho._auth import (
     load_credentials,
 )
 from presales_sync.connector.zoho._transport import Transport
-from presales_sync.connector.zoho.settings import DATA_CENTERS, ZohoSettings
+from presales_sync.connector.zoho.settings import DATA_CENTERS, REQUIRED_SCOPES, ZohoSettings
 
 
 def connect(
@@ -42,5 +43,5 @@ def connect(
     return ZohoConnector(Transport(settings, credentials, session=session, sleep=sleep, clock=clock))
 
 
-__all__ = ["DATA_CENTERS", "ENV_CLIENT_ID", "ENV_CLIENT_SECRET", "ENV_REFRESH_TOKEN", "ZohoConnector",
-           "ZohoSettings", "connect"]
+__all__ = ["DATA_CENTERS", "ENV_CLIENT_ID", "ENV_CLIENT_SECRET", "ENV_REFRESH_TOKEN", "REQUIRED_SCOPES",
+           "ZohoConnector", "ZohoSettings", "connect"]

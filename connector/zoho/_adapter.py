@@ -25,16 +25,23 @@ from presales_sync.connector.base import (
     FieldChangePlan,
     FieldInfo,
     FieldSpec,
+    ObjectChangePlan,
     ObjectSchema,
+    ObjectSpec,
     Page,
     RecordChange,
+    RecordUpsert,
     RemoteRecord,
     WriteResult,
 )
 from presales_sync.connector.errors import ConfigError, FatalError
 from presales_sync.connector.zoho._install import FieldInstaller
 from presales_sync.connector.zoho._metadata import checked_fields
+from presales_sync.connector.zoho._objects import ObjectInstaller
 from presales_sync.connector.zoho._transport import Answer, Transport
+from presales_sync.connector.zoho._upsert import check_keys
+from presales_sync.connector.zoho._upsert import upsert as upsert_records
+from presales_sync.connector.zoho._variables import set_value, value_of
 
 API = "/crm/v8"
 #: Get Records: at most 50 fields a call, 200 records a page, and `page` reaches only the
@@ -499,6 +506,44 @@ class ZohoConnector:
     def remove_fields(self, names: Sequence[str]) -> None:
         """Delete custom fields given as ``Module.Api_Name``; missing ones are skipped."""
         FieldInstaller(self).remove(names)
+
+    # -- custom modules, upsert, org values --------------------------------------------------
+
+    def ensure_objects(self, specs: Sequence[ObjectSpec], *, dry_run: bool = False,
+                       assignees: Sequence[str] = ()) -> list[ObjectChangePlan]:
+        """Create the missing detail modules (``POST /settings/modules`` for every profile:
+        Zoho grants module access per profile, so `assignees` need nothing more), then their
+        lookup to the parent and their unique key field (`_objects`). ``kind="setting"``
+        needs nothing in Zoho (org variables). An installed module costs reads only."""
+        return ObjectInstaller(self).ensure(specs, dry_run=dry_run)
+
+    def remove_objects(self, names: Sequence[str]) -> None:
+        """Zoho has no API to delete a module: missing ones are fine, an existing one is a
+        `ConfigError` naming the step in Zoho's setup."""
+        ObjectInstaller(self).remove(names)
+
+    def upsert(self, *, object_name: str, key_field: str,
+               records: Sequence[RecordUpsert]) -> list[WriteResult]:
+        """``POST /{module}/upsert`` with ``duplicate_check_fields: [key_field]``, 100 a call;
+        lookups sent as ``{"id": …}``; one result per record in order, its id the record's
+        (a refused record's result carries its key). Keys repeated in the call are a
+        `ConfigError` before anything is sent."""
+        check_module(object_name)
+        if not isinstance(key_field, str) or not _MODULE.match(key_field):
+            raise ConfigError(f"invalid Zoho key field {key_field!r}")
+        check_keys(key_field, records)
+        if not records:
+            return []
+        lookups = self._lookup_fields(object_name, {k for r in records for k in r.fields})
+        return upsert_records(self, object_name, key_field, records, lookups)
+
+    def org_setting(self, name: str, *, container: str) -> str | None:
+        """The org variable `name` of the variable group `container` (None when absent)."""
+        return value_of(self._transport, name, container)
+
+    def set_org_setting(self, name: str, value: str, *, container: str) -> None:
+        """Create the text variable `name` in group `container`, or replace its value."""
+        set_value(self._transport, name, value, container)
 
     @property
     def transport(self) -> Transport:

@@ -22,6 +22,8 @@ FIELDS_BATCH = 5
 API = "/crm/v8"
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+#: A Zoho textarea (multi-line, "long") holds at most 32,000 characters.
+LONG_TEXT = 32000
 
 
 def full_name(spec: FieldSpec) -> str:
@@ -45,6 +47,10 @@ def check_spec(spec: FieldSpec) -> None:
         raise ConfigError(f"invalid Zoho custom field {where!r}: expected Module.Api_Name (no __c)")
     if spec.type == "Text" and not (spec.length and 1 <= spec.length <= 255):
         raise ConfigError(f"{where}: Text needs a length of 1..255")
+    if spec.type == "LongText" and not (spec.length is None or 1 <= spec.length <= LONG_TEXT):
+        raise ConfigError(f"{where}: LongText takes a length of 1..{LONG_TEXT}")
+    if spec.external_id and spec.type != "Text":
+        raise ConfigError(f"{where}: only a Text field can be an external id")
     if spec.type == "Picklist" and not spec.picklist_values:
         raise ConfigError(f"{where}: Picklist needs picklist_values")
     if spec.type == "Lookup" and not spec.reference_to:
@@ -56,6 +62,12 @@ def definition(spec: FieldSpec) -> dict[str, Any]:
     body: dict[str, Any] = {"field_label": zoho_label(spec)}
     if spec.type == "Text":
         body.update(data_type="text", length=spec.length)
+        if spec.external_id:
+            # Zoho's unique fields ("Do not allow duplicate values") are what an upsert's
+            # duplicate_check_fields may name; "the accepted value for case_sensitive is false".
+            body["unique"] = {"case_sensitive": False}
+    elif spec.type == "LongText":
+        body.update(data_type="textarea", length=spec.length or LONG_TEXT)
     elif spec.type == "Number":
         precision = spec.precision if spec.precision is not None else 9
         scale = spec.scale or 0
@@ -114,6 +126,7 @@ def update_row(spec: FieldSpec, current: Mapping[str, Any]) -> dict[str, Any]:
     picklist values (a type cannot change; Zoho refuses it in an update)."""
     row = {"id": str(current["id"]), **definition(spec)}
     row.pop("data_type")
+    row.pop("unique", None)  # uniqueness is set when the field is created
     if "pick_list_values" in row:
         missing = set(missing_values(spec, current))
         row["pick_list_values"] = [v for v in row["pick_list_values"] if v["actual_value"] in missing]
@@ -128,6 +141,7 @@ class FieldInstaller:
     def __init__(self, connector: ZohoConnector) -> None:
         self._crm = connector
         self._transport = connector.transport
+        self._module_ids: dict[str, str] = {}
 
     def _existing(self, modules: Sequence[str]) -> dict[str, dict[str, Mapping[str, Any]]]:
         return {m: {str(f["api_name"]).lower(): f for f in self._crm.fields_metadata(m)} for m in modules}
@@ -149,8 +163,12 @@ class FieldInstaller:
                                          differences=diffs))
         return plans
 
-    def ensure(self, specs: Sequence[FieldSpec], *, dry_run: bool = False) -> list[FieldChangePlan]:
+    def ensure(self, specs: Sequence[FieldSpec], *, dry_run: bool = False,
+               overrides: Mapping[str, Mapping[str, Any]] | None = None) -> list[FieldChangePlan]:
+        """`overrides`: per ``Module.Field``, keys that replace those of its create entry
+        (the installer of a module gives its lookup the target's id and related list)."""
         plans = self.plan(specs)
+        extra = overrides or {}
         if dry_run:
             return plans
         modules = list(dict.fromkeys(p.spec.object_name for p in plans if p.action != "unchanged"))
@@ -158,7 +176,8 @@ class FieldInstaller:
         for module in modules:
             mine = [p for p in plans if p.spec.object_name == module]
             for chunk in chunks([p.spec for p in mine if p.action == "create"], FIELDS_BATCH):
-                ids = self._send("POST", module, chunk, [definition(s) for s in chunk])
+                rows = [self._with_module_id({**definition(s), **extra.get(full_name(s), {})}) for s in chunk]
+                ids = self._send("POST", module, chunk, rows)
                 created.update(zip(ids, chunk, strict=True))
             current = self._existing([module])[module]
             updates = [p.spec for p in mine if p.action == "update"]
@@ -167,6 +186,26 @@ class FieldInstaller:
         if created:
             self._check_created_names(created)
         return plans
+
+    def _with_module_id(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A lookup's ``lookup.module`` with the target's ``id`` too: the OAS Minified_Module
+        requires ``api_name`` and ``id`` and the docs' sample sends both (issue-14 facts §8)."""
+        lookup = row.get("lookup")
+        if not isinstance(lookup, Mapping):
+            return row
+        module = lookup.get("module")
+        if not isinstance(module, Mapping) or module.get("id"):
+            return row
+        name = str(module.get("api_name"))
+        if name not in self._module_ids:
+            answer = self._transport.request("modules", "GET", f"{API}/settings/modules/{name}")
+            found = (answer.body or {}).get("modules")
+            module_id = found[0].get("id") if isinstance(found, list) and found and isinstance(
+                found[0], Mapping) else None
+            if not isinstance(module_id, str) or not module_id:
+                raise FatalError(f"GET {API}/settings/modules/{name} answered without the module's id")
+            self._module_ids[name] = module_id
+        return {**row, "lookup": {**lookup, "module": {**module, "id": self._module_ids[name]}}}
 
     def _send(self, method: str, module: str, specs: list[FieldSpec],
               rows: list[dict[str, Any]]) -> list[str]:

@@ -56,7 +56,7 @@ CREDITS_HEADER = "X-API-CREDITS-REMAINING"
 #: Statuses whose answer the adapter reads: 204/304 mean "nothing"; 207 is a mixed batch.
 OK_STATUSES = frozenset({200, 201, 202, 204, 207, 304})
 #: The per-record (or per-field) result lists of batch answers.
-RECORD_LISTS = ("data", "users", "fields")
+RECORD_LISTS = ("data", "users", "fields", "modules", "variables")
 
 
 class Answer(NamedTuple):

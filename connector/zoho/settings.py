@@ -20,6 +20,17 @@ DATA_CENTERS: dict[str, tuple[str, str]] = {
     "ca": ("https://accounts.zohocloud.ca", "https://www.zohoapis.ca"),
     "sa": ("https://accounts.zoho.sa", "https://www.zohoapis.sa"),
 }
+#: The OAuth scopes the self client's refresh token needs: records (Deals, Users and the
+#: plugin's custom module: ``custom``), field and module metadata and their creation, the
+#: profiles a new module is given, and the org variables holding the plugin's org values.
+#: Zoho: https://zoho.com/crm/developer/docs/api/v8/create-custom-module-api.html
+#: (``ZohoCRM.settings.modules.CREATE|ALL``), .../create-variables.html
+#: (``ZohoCRM.settings.variables.ALL``); docs/design/issue-14-wire-facts.md §7, §11.
+REQUIRED_SCOPES = (
+    "ZohoCRM.modules.deals.ALL", "ZohoCRM.modules.custom.ALL", "ZohoCRM.users.ALL",
+    "ZohoCRM.settings.fields.ALL", "ZohoCRM.settings.modules.ALL", "ZohoCRM.settings.profiles.READ",
+    "ZohoCRM.settings.variables.ALL",
+)
 #: The names people use for the same data centres (``US``, ``CN``, ...).
 DC_ALIASES = {"us": "com", "au": "com.au", "cn": "com.cn"}
 

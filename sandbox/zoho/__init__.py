@@ -8,6 +8,9 @@
 - `_store` (the org in SQLite), `_fields` (field metadata and its API), `_seed` (built from
   the seeded Salesforce org, ids in Zoho's 19-digit style), `_handle` (the Zoho half of
   the `Sandbox` handle).
+- `_modules` (Create Custom Module, profiles; Zoho has no module delete), `_upsert` (Insert
+  and Upsert Records as the caller), `_variables` (org variables), `_scopes` (the OAuth
+  scopes the settings APIs check), `_seed_objects` (`OrgSeed.objects` as custom modules).
 """
 
 from presales_sync.sandbox.zoho._limits import ZohoLimits

@@ -16,12 +16,10 @@ from urllib.parse import parse_qs
 from presales_sync.sandbox.core._clock import Clock
 from presales_sync.sandbox.core._http import Reply, Request
 from presales_sync.sandbox.zoho._limits import ZohoLimits
+from presales_sync.sandbox.zoho._scopes import DEFAULT_SCOPES
 from presales_sync.sandbox.zoho._store import USERS, ZohoStore
 
-SCOPES = (
-    "ZohoCRM.modules.ALL ZohoCRM.settings.fields.ALL ZohoCRM.settings.modules.READ "
-    "ZohoCRM.users.ALL ZohoCRM.org.READ"
-)
+SCOPES = DEFAULT_SCOPES
 TOKEN_THROTTLED = "You have made too many requests continuously. Please try again after some time."
 
 
@@ -40,16 +38,19 @@ class AccountsServer:
         self._lock = threading.Lock()
         self._grants: dict[str, deque[float]] = {}
 
-    def token_for(self, user_id: str) -> str:
-        """A live access token acting as ``user_id`` (tests: edits made by another user)."""
+    def token_for(self, user_id: str, scopes: str | None = None) -> str:
+        """A live access token acting as ``user_id`` (tests: edits made by another user);
+        with `scopes` (space-separated), a new token holding only those."""
         with self.store.reader() as db:
             known = self.store.rows(db, USERS, [user_id])
         if not known:
             raise KeyError(f"no such Zoho user: {user_id}")
-        token = self.store.live_token(user_id)
+        token = self.store.live_token(user_id) if scopes is None else None
         if token is None:
             token = new_token()
             self.store.add_token(token, user_id, self.clock.now() + self.limits.token_ttl)
+            if scopes is not None:
+                self.store.set_token_scopes(token, scopes)
         return token
 
     def token(self, req: Request, api_domain: str) -> Reply:

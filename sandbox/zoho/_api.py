@@ -38,6 +38,12 @@ choice open, the choice is written down here so tests (and the connector) can re
 - Credits: 1 per call, 1 per 10 records written; ``X-API-CREDITS-REMAINING`` once half the
   rolling 24-hour allowance is used; none left → 429 ``TOO_MANY_REQUESTS`` (no Retry-After).
   ``POST /_sandbox/zoho/credits {"used": N}`` pretends others spent N (API budget tests).
+- Custom modules (`_modules`): ``POST /settings/modules``, listed by ``GET /settings/modules``
+  with ``generated_type: custom``; their records take ``POST /{module}`` (Insert Records; the
+  standard modules keep refusing POST) and ``POST /{module}/upsert`` (`_upsert`). A lookup
+  field's ``lookup.module`` needs ``api_name`` and that module's ``id`` (OAS Minified_Module).
+- ``/settings/variables`` (`_variables`) and ``GET /settings/profiles``; those and the modules
+  API check the token's scopes (`_scopes`: 401 ``OAUTH_SCOPE_MISMATCH``).
 - Injected faults (the sandbox's shared `FaultPlan`, crm ``zoho``): ``rate_limit`` → 429
   ``TOO_MANY_REQUESTS`` (on the token endpoint: 400 "Access Denied"), ``session_expired`` →
   the presented access token is revoked, 401 ``INVALID_TOKEN``; ``server_error`` → 500
@@ -60,8 +66,20 @@ from presales_sync.sandbox.core._clock import Clock
 from presales_sync.sandbox.core._faults import FaultPlan, FaultRule
 from presales_sync.sandbox.core._http import Reply, Request
 from presales_sync.sandbox.zoho._accounts import TOKEN_THROTTLED, AccountsServer
-from presales_sync.sandbox.zoho._fields import changed_field, field_json, module_json, new_field
+from presales_sync.sandbox.zoho._fields import MODULE_IDS, changed_field, field_json, module_json, new_field
 from presales_sync.sandbox.zoho._limits import ZohoLimits
+from presales_sync.sandbox.zoho._modules import (
+    DISPLAY_FIELDS,
+    CustomModule,
+    custom_module_json,
+    module_fields,
+    module_items,
+    new_module,
+    profiles_json,
+    taken_names,
+)
+from presales_sync.sandbox.zoho._scopes import REQUIRED as SCOPED
+from presales_sync.sandbox.zoho._scopes import check_scope
 from presales_sync.sandbox.zoho._seed import ADMIN_PROFILE, ORG_TIME_ZONE, ZBASE
 from presales_sync.sandbox.zoho._store import (
     LOOKUP_TYPES,
@@ -71,6 +89,8 @@ from presales_sync.sandbox.zoho._store import (
     ZField,
     ZohoStore,
 )
+from presales_sync.sandbox.zoho._upsert import check_order, write_new
+from presales_sync.sandbox.zoho._variables import Variables
 from presales_sync.sandbox.zoho._wire import (
     EntryError,
     ZohoError,
@@ -148,6 +168,7 @@ class ZohoApi:
         self._credits: deque[tuple[float, int]] = deque()
         self._page_tokens: dict[str, _PageToken] = {}
         self._writes: list[dict[str, Any]] = []
+        self._variables = Variables(store)
 
     @staticmethod
     def owns(path: str) -> bool:
@@ -160,9 +181,10 @@ class ZohoApi:
         with self._lock:
             return [dict(w) for w in self._writes]
 
-    def token_for(self, user_id: str) -> str:
-        """A live access token acting as ``user_id`` (tests: edits made by another user)."""
-        return self.accounts.token_for(user_id)
+    def token_for(self, user_id: str, scopes: str | None = None) -> str:
+        """A live access token acting as ``user_id`` (tests: edits made by another user);
+        with `scopes`, a new one holding only those."""
+        return self.accounts.token_for(user_id, scopes)
 
     # -- entry point -------------------------------------------------------------------------
 
@@ -183,6 +205,8 @@ class ZohoApi:
                 raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
             else:
                 user_id = self._authenticate(req)
+                if family in SCOPED:
+                    check_scope(family, self.store.token_scopes(_token(req)))
                 self._check_credits()
                 reply, cost = self._dispatch(replace(req, locked=injection.locked), family, user_id)
                 self._charge(cost)
@@ -229,7 +253,13 @@ class ZohoApi:
         if rest[:2] == ["settings", "fields"]:
             return f"zoho_fields_{method}"
         if rest[:2] == ["settings", "modules"]:
-            return "zoho_modules_get"
+            return f"zoho_modules_{method}"
+        if rest[:2] == ["settings", "profiles"]:
+            return f"zoho_profiles_{method}"
+        if rest[:2] == ["settings", "variables"]:
+            return f"zoho_variables_{method}"
+        if len(rest) == 2 and rest[1] == "upsert":
+            return "zoho_upsert_post" if method == "post" else "zoho_other"
         if rest == ["org"]:
             return "zoho_org_get"
         if len(rest) == 2 and rest[1] == "deleted":
@@ -318,9 +348,20 @@ class ZohoApi:
             return self._put_users(req, user_id)
         if family.startswith("zoho_fields_"):
             return self._fields_call(req, rest[2:], q, user_id), 1
-        if family == "zoho_modules_get":
+        if family.startswith("zoho_modules_"):
+            if req.method == "POST" and len(rest) == 2:
+                return self._create_module(req, user_id), 1
             only("GET")
             return self._modules(rest[2:]), 1
+        if family.startswith("zoho_profiles_"):
+            only("GET")
+            if len(rest) != 2:
+                raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
+            return Reply(200, profiles_json()), 1
+        if family.startswith("zoho_variables_"):
+            return self._variables.handle(req, rest[2:], q), 1
+        if family == "zoho_upsert_post":
+            return self._write_new(req, self._module(rest[0]), user_id, upsert=True)
         if family == "zoho_org_get":
             only("GET")
             return self._org(), 1
@@ -334,7 +375,13 @@ class ZohoApi:
                 if req.method == "DELETE":
                     return self._delete_records(module, [rest[1]], user_id)
                 return self._get_one(module, rest[1], q), 1
-            only("GET", "PUT", "DELETE")
+            only("GET", "PUT", "DELETE", "POST")
+            if req.method == "POST":
+                if module in RECORD_MODULES:  # the sandbox inserts into custom modules only
+                    raise ZohoError(
+                        400, "INVALID_REQUEST_METHOD", "The http request method type is not a valid one"
+                    )
+                return self._write_new(req, module, user_id, upsert=False)
             if req.method == "GET":
                 return self._get_records(req, module, q, user_id), 1
             if req.method == "DELETE":
@@ -342,9 +389,14 @@ class ZohoApi:
             return self._put_records(req, module, user_id)
         raise ZohoError(404, "INVALID_URL_PATTERN", BAD_URL)
 
-    @staticmethod
-    def _module(name: str) -> str:
-        for m in RECORD_MODULES:
+    def _custom_modules(self) -> list[CustomModule]:
+        return [CustomModule.from_document(d) for d in self.store.module_documents()]
+
+    def _record_modules(self) -> tuple[str, ...]:
+        return RECORD_MODULES + tuple(m.api_name for m in self._custom_modules())
+
+    def _module(self, name: str) -> str:
+        for m in self._record_modules():
             if m.lower() == name.lower():
                 return m
         raise ZohoError(
@@ -367,7 +419,7 @@ class ZohoApi:
     def _users(self) -> dict[str, Row]:
         return {r.id: r for r in self.store.all_rows(USERS)}
 
-    def _value(self, f: ZField, row: Row, users: dict[str, Row], accounts: dict[str, Row]) -> Any:
+    def _value(self, f: ZField, row: Row, users: dict[str, Row], related: dict[str, dict[str, Row]]) -> Any:
         if f.api_name == "Created_Time":
             return render_time(row.created)
         if f.api_name == "Modified_Time":
@@ -378,9 +430,10 @@ class ZohoApi:
         if raw is None:
             return None
         if f.data_type in LOOKUP_TYPES:
-            if f.lookup_module == "Accounts":
-                acc = accounts.get(raw)
-                return {"name": acc.data.get("Account_Name") if acc else None, "id": raw}
+            if f.lookup_module not in (None, USERS):
+                target = related.get(f.lookup_module, {}).get(raw)
+                shown = DISPLAY_FIELDS.get(f.lookup_module, "Name")
+                return {"name": target.data.get(shown) if target else None, "id": raw}
             user = users.get(raw)
             out = {"name": user.data.get("full_name") if user else None, "id": raw}
             if f.data_type == "ownerlookup":
@@ -396,13 +449,15 @@ class ZohoApi:
         fields = self.store.fields(module)
         wanted = fields if names is None else [f for f in fields if f.api_name in names]
         users = self._users()
-        accounts: dict[str, Row] = {}
-        if any(f.lookup_module == "Accounts" for f in wanted):
-            with self.store.reader() as db:
-                accounts = self.store.rows(db, "Accounts", [str(r.data.get("Account_Name")) for r in rows])
+        related: dict[str, dict[str, Row]] = {}
+        with self.store.reader() as db:
+            for f in wanted:
+                if f.data_type in LOOKUP_TYPES and f.lookup_module not in (None, USERS):
+                    ids = [str(r.data[f.api_name]) for r in rows if r.data.get(f.api_name)]
+                    related.setdefault(f.lookup_module, {}).update(self.store.rows(db, f.lookup_module, ids))
         out = []
         for row in rows:
-            rec: dict[str, Any] = {f.api_name: self._value(f, row, users, accounts) for f in wanted}
+            rec: dict[str, Any] = {f.api_name: self._value(f, row, users, related) for f in wanted}
             rec["id"] = row.id
             out.append(rec)
         return out
@@ -451,7 +506,7 @@ class ZohoApi:
                         error_body("INVALID_DATA", "the id given seems to be invalid", {"id": rid})
                     )
                     continue
-                name = row.data.get("Deal_Name" if module == "Deals" else "Account_Name")
+                name = row.data.get(DISPLAY_FIELDS.get(module, "Name"))
                 self.store.delete_record(db, module, row, str(name or ""), user_id, stamp)
                 results.append(
                     {
@@ -740,9 +795,10 @@ class ZohoApi:
         with self.store.transaction() as db:
             wanted = [rid for rid in (record_id(i.get("id")) for i in items if isinstance(i, dict)) if rid]
             rows = self.store.rows(db, module, wanted)
+            targets = {f.lookup_module for f in fields.values() if f.lookup_module} | {USERS}
             known = {
                 target: set(self.store.rows(db, target, self._lookup_ids(items, fields, target)))
-                for target in (USERS, "Accounts")
+                for target in targets
             }
             stamp = int(self.clock.now())
             users = {r.id: r for r in self.store.all_rows_in(db, USERS)}
@@ -985,14 +1041,18 @@ class ZohoApi:
             existing = self.store.fields(module)
             labels = {f.field_label.lower() for f in existing}
             names = {f.api_name.lower() for f in existing}
+            unique = sum(f.unique for f in existing)
+            targets = {m: MODULE_IDS[m] for m in RECORD_MODULES}
+            targets.update({m.api_name: m.id for m in self._custom_modules()})
             next_id = int(self.store.meta("next_id") or ZBASE + 9_000_000_000)
             for i, item in enumerate(items):
                 try:
-                    f = new_field(item, f"$.fields[{i}]", labels, names, str(next_id + 1))
+                    f = new_field(item, f"$.fields[{i}]", labels, names, str(next_id + 1), targets, unique)
                 except EntryError as e:
                     results.append(e.body)
                     continue
                 next_id += 1
+                unique += f.unique
                 labels.add(f.field_label.lower())
                 names.add(f.api_name.lower())
                 self.store.add_field(db, module, f)
@@ -1007,8 +1067,52 @@ class ZohoApi:
             self.store.set_meta(db, "next_id", str(next_id))
         return Reply(self._multi_status(results, 201), {"fields": results})
 
+    def _create_module(self, req: Request, user_id: str) -> Reply:
+        """``POST /settings/modules``: one custom module, with its starting fields (`_modules`)."""
+        body, _items = self._body(req, "modules", 10**6)
+        item = module_items(body)
+        if not self._is_admin(user_id):
+            raise ZohoError(
+                403, "NO_PERMISSION", "permission denied", {"permissions": ["Crm_Implied_Customize_Zoho_CRM"]}
+            )
+        with self.store.transaction() as db:
+            try:
+                module = new_module(item, taken_names(self._custom_modules()), self.store.next_id(db))
+            except EntryError as e:
+                return Reply(400, {"modules": [e.body]})
+            self.store.add_module(db, module.api_name, module.document())
+            for f in module_fields(module, [self.store.next_id(db) for _ in range(6)]):
+                self.store.add_field(db, module.api_name, f)
+            self.store.set_meta(db, f"autonumber:{module.api_name}", str(module.start_number))
+        return Reply(200, {"modules": [{"code": "SUCCESS", "details": {"id": module.id},
+                                        "message": "module created successfully", "status": "success"}]})
+
+    def _write_new(self, req: Request, module: str, user_id: str, *, upsert: bool) -> tuple[Reply, int]:
+        """Insert Records / Upsert Records (`_upsert`): 201 when every record is done and
+        one was inserted, 200 when all were updates, 207 mixed, 400 all refused."""
+        body, items = self._body(req, "data", self.limits.max_write)
+        trigger = body.get("trigger")
+        if "trigger" in body and (
+            not isinstance(trigger, list) or any(not isinstance(t, str) or t not in TRIGGERS for t in trigger)
+        ):
+            raise ZohoError(
+                400, "INVALID_DATA", "invalid data", {"api_name": "trigger", "json_path": "$.trigger"}
+            )
+        fields = {f.api_name: f for f in self.store.fields(module)}
+        order = (
+            check_order(module, fields, body.get("duplicate_check_fields"), req.headers.get("x-external"))
+            if upsert
+            else None
+        )
+        self._record_write(module, trigger, len(items), user_id)
+        results = write_new(self.store, module, items, user_id, int(self.clock.now()), order, req.locked)
+        inserted = any(r["status"] == "success" and r.get("action", "insert") == "insert" for r in results)
+        status = self._multi_status(results, 201 if inserted else 200)
+        return Reply(status, {"data": results}), max(1, math.ceil(len(items) / 10))
+
     def _modules(self, rest: list[str]) -> Reply:
         modules = [module_json(m, n) for n, m in enumerate(RECORD_MODULES)]
+        modules += [custom_module_json(m, len(modules) + n) for n, m in enumerate(self._custom_modules())]
         if not rest:
             return Reply(200, {"modules": modules})
         chosen = [m for m in modules if m["api_name"].lower() == rest[0].lower() or m["id"] == rest[0]]
@@ -1031,6 +1135,9 @@ class ZohoApi:
                         "currency_symbol": "$",
                         "country_code": "CN",
                         "zgid": "70000001",
+                        # the org's identity, for binding an org marker (OAS org.json Org)
+                        "primary_zuid": "70000000",
+                        "domain_name": "org70000001",
                         "type": "production",
                         "license_details": {
                             "paid_type": "enterprise",
@@ -1055,6 +1162,10 @@ def _minified(users: dict[str, Row], user_id: str) -> dict[str, Any]:
         "id": user_id,
         "email": row.data.get("email") if row else None,
     }
+
+
+def _token(req: Request) -> str:
+    return req.headers.get("authorization", "").strip().partition(" ")[2].strip()
 
 
 def _time_header(req: Request, name: str) -> int | None:

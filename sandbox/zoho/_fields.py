@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -59,6 +60,10 @@ _DEFAULT_LENGTH = {
 }
 
 
+#: A textarea ("multi line", long) holds up to 32,000 characters.
+_MAX_LENGTH = {"textarea": 32000}
+
+
 def picklist_value_id(f: ZField, value: str) -> str:
     """A stable id for one picklist value (the same after values are added or removed)."""
     return str(ZBASE + 4_000_000_000 + zlib.crc32(f"{f.id}:{value}".encode()) % 1_000_000_000)
@@ -93,8 +98,18 @@ def module_json(api_name: str, n: int) -> dict[str, Any]:
     }
 
 
-def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: str) -> ZField:
-    """A custom field from one ``POST /settings/fields`` entry (raises the entry's error)."""
+#: Zoho: at most two unique fields per module, in every edition (Custom_Fields_36.md).
+MAX_UNIQUE = 2
+UNIQUE_TYPES = frozenset({"text", "email", "phone", "website", "integer", "bigint", "double"})
+
+
+def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: str,
+              targets: Mapping[str, str] | None = None, unique_count: int = 0) -> ZField:
+    """A custom field from one ``POST /settings/fields`` entry (raises the entry's error).
+    `targets`: the modules a lookup may point to, by api_name → id (the standard ones when
+    None): ``lookup.module`` must name one by ``api_name`` and ``id`` (the OAS
+    ``Minified_Module`` requires both; the docs' sample sends both); `unique_count`: unique fields the module
+    already has (``unique`` past `MAX_UNIQUE` is ``LIMIT_EXCEEDED``)."""
     if not isinstance(item, dict):
         raise EntryError("INVALID_DATA", "invalid data", {"api_name": "fields", "json_path": path})
     for key in ("field_label", "data_type"):
@@ -145,7 +160,7 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
     if (
         not isinstance(length, int)
         or isinstance(length, bool)
-        or (limit and not 1 <= length <= max(limit, 18))
+        or (limit and not 1 <= length <= _MAX_LENGTH.get(data_type, max(limit, 18)))
     ):
         raise EntryError(
             "INVALID_DATA", "invalid data", {"api_name": "length", "json_path": f"{path}.length"}
@@ -185,8 +200,9 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
         lookup = item.get("lookup")
         module = lookup.get("module") if isinstance(lookup, dict) else None
         name = module.get("api_name") if isinstance(module, dict) else None
+        modules = targets if targets is not None else {m: MODULE_IDS[m] for m in RECORD_MODULES}
         target = next(
-            (m for m in RECORD_MODULES if isinstance(name, str) and m.lower() == name.lower()), None
+            (m for m in modules if isinstance(name, str) and m.lower() == name.lower()), None
         )
         if target is None:
             raise EntryError(
@@ -201,11 +217,32 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
                 "required field not found",
                 {"api_name": "display_label", "json_path": f"{path}.lookup.display_label"},
             )
+        module_id = module.get("id") if isinstance(module, dict) else None
+        if module_id is None:
+            raise EntryError(
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "id", "json_path": f"{path}.lookup.module.id"},
+            )
+        if str(module_id) != modules[target]:
+            raise EntryError(
+                "INVALID_DATA", "invalid data", {"api_name": "id", "json_path": f"{path}.lookup.module.id"}
+            )
+    unique, case_sensitive = _unique(item, path, data_type, unique_count)
+    external = item.get("external")
+    if external is not None and (not isinstance(external, dict) or external.get("type") not in ("org", "user")
+                                 or data_type != "text"):
+        raise EntryError(
+            "INVALID_DATA", "invalid data", {"api_name": "external", "json_path": f"{path}.external"}
+        )
     return ZField(
         api_name,
         label,
         data_type,
         new_id,
+        unique=unique,
+        case_sensitive=case_sensitive,
+        external=external is not None,
         custom_field=True,
         length=length if limit else 0,
         decimal_place=decimal_place,
@@ -213,6 +250,27 @@ def new_field(item: Any, path: str, labels: set[str], names: set[str], new_id: s
         lookup_module=target,
         related_list_label=related_list.strip() if related_list else None,
     )
+
+
+def _unique(item: dict[str, Any], path: str, data_type: str, unique_count: int) -> tuple[bool, bool]:
+    """``unique: {case_sensitive: false}`` (the docs) or ``{casesensitive: "false"}`` (the OAS
+    spelling): both are taken. Zoho's docs accept only false; true is taken too (the field
+    then compares exactly)."""
+    raw = item.get("unique")
+    if raw is None:
+        return False, False
+    where = {"api_name": "unique", "json_path": f"{path}.unique"}
+    if not isinstance(raw, dict) or data_type not in UNIQUE_TYPES:
+        raise EntryError("INVALID_DATA", "invalid data", where)
+    flag = raw.get("case_sensitive", raw.get("casesensitive", False))
+    if isinstance(flag, str) and flag.lower() in ("true", "false"):
+        flag = flag.lower() == "true"
+    if not isinstance(flag, bool):
+        raise EntryError("INVALID_DATA", "invalid data", where)
+    if unique_count >= MAX_UNIQUE:
+        raise EntryError("LIMIT_EXCEEDED", f"at most {MAX_UNIQUE} unique fields are allowed in a module",
+                         {**where, "limit": MAX_UNIQUE})
+    return True, flag
 
 
 def changed_field(item: Any, path: str, current: dict[str, ZField], path_id: str | None) -> ZField:
@@ -346,4 +404,10 @@ def field_json(f: ZField) -> dict[str, Any]:
         }
     if f.data_type == "currency":
         out["currency"] = {"rounding_option": "normal", "precision": f.decimal_place or 2}
+    if f.unique:
+        out["unique"] = {"case_sensitive": f.case_sensitive}
+    if f.external:
+        out["external"] = {"type": "org", "show": True}
+    if f.data_type == "autonumber":
+        out["auto_number"] = {"prefix": f.auto_prefix, "suffix": f.auto_suffix}
     return out

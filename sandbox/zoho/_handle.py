@@ -98,9 +98,10 @@ class ZohoSandboxMixin:
         name = Path(self.org.roster_name)
         return self.data_dir / f"{name.stem}-zoho{name.suffix}"
 
-    def zoho_token_for(self, user_id: str) -> str:
-        """An access token acting as ``user_id`` (e.g. a user editing a record in Zoho)."""
-        return self._require_zoho().token_for(user_id)
+    def zoho_token_for(self, user_id: str, scopes: str | None = None) -> str:
+        """An access token acting as ``user_id`` (e.g. a user editing a record in Zoho); with
+        `scopes`, a new token holding only those (``OAUTH_SCOPE_MISMATCH`` tests)."""
+        return self._require_zoho().token_for(user_id, scopes)
 
     def zoho_expire_tokens(self) -> int:
         """Expire every access token now; a client's next call gets ``INVALID_TOKEN``."""

@@ -299,6 +299,10 @@ def seed_zoho(zstore: ZohoStore, sf: Store, org: OrgSeed, zoho_roster_file: Path
         zstore.set_meta(db, "client_secret", client_secret)
         zstore.set_meta(db, "refresh_token", refresh_token)
         zstore.set_meta(db, "next_id", str(ZBASE + 9_000_000_000))
+        # imported here: `_seed_objects` builds on `_modules`, which takes the profiles from here
+        from presales_sync.sandbox.zoho._seed_objects import seed_objects
+
+        seed_objects(zstore, db, org)
         zstore.set_meta(db, "seeded", utcnow(zstore.clock).isoformat())  # last: marks a complete seed
 
 

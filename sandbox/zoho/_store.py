@@ -73,6 +73,15 @@ class ZField:
     field_read_only: bool = False
     #: A lookup's ``lookup.display_label``: its related list's label in the target module.
     related_list_label: str | None = None
+    #: "Do not allow duplicate values" (``unique``; Zoho compares case-insensitively unless
+    #: `case_sensitive`); an upsert may name it in ``duplicate_check_fields``.
+    unique: bool = False
+    case_sensitive: bool = False
+    #: ``external: {type: "org"}``: an External ID field.
+    external: bool = False
+    #: An autonumber's prefix and suffix (``Name`` of a custom module: ``PA-1``, ``PA-2``…).
+    auto_prefix: str = ""
+    auto_suffix: str = ""
 
     @property
     def json_type(self) -> str:
@@ -136,6 +145,18 @@ class ZohoStore(Database):
             db.execute(
                 "CREATE TABLE IF NOT EXISTS refresh_tokens (token TEXT PRIMARY KEY, "
                 "client_id TEXT NOT NULL, user_id TEXT NOT NULL)"
+            )
+            # tokens minted with fewer scopes than the default (tests of OAUTH_SCOPE_MISMATCH)
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS token_scopes (token TEXT PRIMARY KEY, scopes TEXT NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS modules (api_name TEXT PRIMARY KEY, position INTEGER NOT NULL, "
+                "definition TEXT NOT NULL)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS variables (id TEXT PRIMARY KEY, api_name TEXT NOT NULL UNIQUE, "
+                "definition TEXT NOT NULL)"
             )
 
     # -- meta --------------------------------------------------------------------------------
@@ -317,12 +338,59 @@ class ZohoStore(Database):
         return row[0] if row else None
 
     def live_token(self, user_id: str) -> str | None:
+        """A live token of ``user_id`` with the default scopes."""
         with self.reader() as db:
             row = db.execute(
-                "SELECT token FROM tokens WHERE user_id = ? AND expires > ? ORDER BY expires DESC LIMIT 1",
+                "SELECT token FROM tokens WHERE user_id = ? AND expires > ? "
+                "AND token NOT IN (SELECT token FROM token_scopes) ORDER BY expires DESC LIMIT 1",
                 (user_id, self.clock.now() + 60),
             ).fetchone()
         return row[0] if row else None
+
+    def set_token_scopes(self, token: str, scopes: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO token_scopes VALUES (?, ?)", (token, scopes))
+
+    def token_scopes(self, token: str) -> str | None:
+        """The scopes of a token minted with its own (None: the default set)."""
+        with self.reader() as db:
+            row = db.execute("SELECT scopes FROM token_scopes WHERE token = ?", (token,)).fetchone()
+        return row[0] if row else None
+
+    # -- custom modules and org variables (JSON documents; `_modules`, `_variables`) ----------
+
+    def module_documents(self) -> list[dict[str, Any]]:
+        with self.reader() as db:
+            rows = db.execute("SELECT definition FROM modules ORDER BY position").fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    @staticmethod
+    def add_module(db: sqlite3.Connection, api_name: str, document: dict[str, Any]) -> None:
+        pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM modules").fetchone()[0]
+        db.execute("INSERT INTO modules VALUES (?, ?, ?)", (api_name, int(pos), json.dumps(document)))
+
+    @staticmethod
+    def next_id(db: sqlite3.Connection) -> str:
+        """A fresh 19-digit id (records, fields, modules, variables share one counter)."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
+        new = int(row[0]) + 1 if row else 5_725_767_009_000_000_001
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('next_id', ?)", (str(new),))
+        return str(new)
+
+    @staticmethod
+    def variable_documents(db: sqlite3.Connection) -> list[dict[str, Any]]:
+        return [json.loads(r[0]) for r in db.execute("SELECT definition FROM variables ORDER BY id")]
+
+    @staticmethod
+    def put_variable(db: sqlite3.Connection, document: dict[str, Any]) -> None:
+        db.execute(
+            "INSERT OR REPLACE INTO variables VALUES (?, ?, ?)",
+            (document["id"], document["api_name"], json.dumps(document)),
+        )
+
+    @staticmethod
+    def drop_variable(db: sqlite3.Connection, variable_id: str) -> None:
+        db.execute("DELETE FROM variables WHERE id = ?", (variable_id,))
 
     def revoke_token(self, token: str) -> None:
         """End one access token (an injected expiry): the client must refresh."""

@@ -43,9 +43,13 @@ def test_a_lookup_to_a_module_names_its_related_list() -> None:
 def test_the_installer_sends_it() -> None:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         zoho = FakeZohoFields(mock, STANDARD)
+        # lookup.module takes the target's id too (OAS Minified_Module: api_name and id)
+        mock.get("https://www.zohoapis.com/crm/v8/settings/modules/Accounts",
+                 json={"modules": [{"api_name": "Accounts", "id": "5725767006000000002"}]})
         assert [p.action for p in installer().ensure_fields([PARTNER, ENGINEER])] == ["create", "create"]
     partner, engineer = zoho.posts[0]
-    assert partner["lookup"] == {"module": {"api_name": "Accounts"}, "display_label": "Presales Partner"}
+    assert partner["lookup"] == {"module": {"api_name": "Accounts", "id": "5725767006000000002"},
+                                 "display_label": "Presales Partner"}
     assert "lookup" not in engineer
 
 

@@ -14,9 +14,12 @@ from test_zoho_http import Zoho
 from zoho_schema import validate
 
 from presales_sync.sandbox import Sandbox
+from presales_sync.sandbox.zoho._fields import MODULE_IDS
 
+#: lookup.module names the target by api_name and id (OAS Minified_Module requires both).
 ACCOUNT_LOOKUP = {"field_label": "Partner Account", "data_type": "lookup",
-                  "lookup": {"module": {"api_name": "Accounts"}, "display_label": "Partnered Deals"}}
+                  "lookup": {"module": {"api_name": "Accounts", "id": MODULE_IDS["Accounts"]},
+                             "display_label": "Partnered Deals"}}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,15 @@ def test_a_lookup_without_its_related_list_label_is_refused(box: Sandbox) -> Non
     blank = {**ACCOUNT_LOOKUP, "lookup": {**ACCOUNT_LOOKUP["lookup"], "display_label": " "}}
     resp = z.call("POST", "settings/fields", params={"module": "Deals"}, json={"fields": [blank]})
     assert resp.status_code == 400 and resp.json()["fields"][0]["code"] == "MANDATORY_NOT_FOUND"
+
+    no_id = {**ACCOUNT_LOOKUP, "lookup": {**ACCOUNT_LOOKUP["lookup"], "module": {"api_name": "Accounts"}}}
+    resp = z.call("POST", "settings/fields", params={"module": "Deals"}, json={"fields": [no_id]})
+    assert resp.status_code == 400 and resp.json()["fields"][0]["details"]["json_path"] == (
+        "$.fields[0].lookup.module.id")
+    wrong = {**ACCOUNT_LOOKUP,
+             "lookup": {**ACCOUNT_LOOKUP["lookup"], "module": {"api_name": "Accounts", "id": "1"}}}
+    resp = z.call("POST", "settings/fields", params={"module": "Deals"}, json={"fields": [wrong]})
+    assert resp.status_code == 400 and resp.json()["fields"][0]["code"] == "INVALID_DATA"
 
     resp = z.call("POST", "settings/fields", params={"module": "Deals"}, json={"fields": [ACCOUNT_LOOKUP]})
     assert resp.status_code == 201, resp.text
