@@ -30,6 +30,11 @@ PRESALES = str(Path(sys.executable).parent / "presales")
 CRMS = ("salesforce", "zoho")
 #: Per CRM, the sandbox's endpoint family of record writes (people's and the connector's).
 WRITE_FAMILY = {"salesforce": "composite_sobjects", "zoho": "zoho_records_put"}
+#: Per CRM, every endpoint family that changes records (the deals', the audit trail's, settings).
+ALL_WRITES = {"salesforce": ("composite_sobjects", "sobject_patch", "sobject_post", "sobject_delete",
+                             "bulk_ingest"),
+              "zoho": ("zoho_records_put", "zoho_records_post", "zoho_records_delete", "zoho_upsert_post",
+                       "zoho_variables_post", "zoho_variables_put")}
 #: Per CRM, the most records one write call takes.
 WRITE_BATCH = {"salesforce": 200, "zoho": 100}
 ZOHO_CLOSED = frozenset({"Closed Won", "Closed Lost", "Closed Lost to Competition"})
@@ -92,9 +97,13 @@ class Org:
     def integration_user_id(self) -> str:
         return self.sb.zoho_integration_user_id if self.crm == "zoho" else self.sb.integration_user_id
 
-    def config(self, directory: Path, **overrides: Any) -> Path:
+    def config(self, directory: Path, *, keep_trail: bool = False, **overrides: Any) -> Path:
         """A config file for this CRM (Zoho runs of one module share one token cache, as one
-        cron job's runs do: Zoho mints at most 10 tokens per 10 minutes)."""
+        cron job's runs do: Zoho mints at most 10 tokens per 10 minutes). Its store is new, so
+        unless `keep_trail` the org forgets the stores before it (`forget_stores`): each test
+        starts on the org as a first installation would."""
+        if not keep_trail:
+            self.forget_stores()
         crm = crm_settings(self.sb, self.crm)
         if self.crm == "zoho" and self.token_cache is not None:
             crm["token_cache"] = str(self.token_cache)
@@ -107,6 +116,10 @@ class Org:
     def write_calls(self) -> int:
         """Record-write calls since the last `reset_stats`."""
         return self.stats().get(WRITE_FAMILY[self.crm], 0)
+
+    def all_write_calls(self) -> int:
+        """Calls of any kind that change the org since the last `reset_stats`."""
+        return sum(n for family, n in self.stats().items() if family.startswith(ALL_WRITES[self.crm]))
 
     # -- reading and editing the org ----------------------------------------------------------
 
@@ -168,6 +181,28 @@ class Org:
         resp = self.zoho_http(user_id).put(f"{self.sb.zoho_api_domain}/crm/v8/Deals", json={"data": [row]},
                                            timeout=30)
         assert resp.status_code == 200, resp.text
+
+    def forget_stores(self) -> None:
+        """Delete the plugin's audit trail and org marker (both CRMs' sides of the sandbox):
+        what an org looks like to a store when no store synced it before."""
+        if self.crm == "zoho":
+            s = self.zoho_http()
+            ids = list(self.actions())
+            for i in range(0, len(ids), 100):
+                resp = s.delete(f"{self.sb.zoho_api_domain}/crm/v8/Presales_Actions",
+                                params={"ids": ",".join(ids[i:i + 100])}, timeout=30)
+                assert resp.status_code in (200, 207), resp.text
+            resp = s.get(f"{self.sb.zoho_api_domain}/crm/v8/settings/variables", timeout=30)
+            for var in (resp.json().get("variables", []) if resp.status_code == 200 else []):
+                if var.get("api_name") == "Presales_Store_Owner":
+                    s.delete(f"{self.sb.zoho_api_domain}/crm/v8/settings/variables/{var['id']}",
+                             timeout=30).raise_for_status()
+            return
+        s = self.http()
+        for obj in ("Presales_Action__c", "Presales_Setting__c"):
+            for row in self.query(f"SELECT Id FROM {obj}"):
+                resp = s.delete(f"{self.sb.url}/services/data/v66.0/sobjects/{obj}/{row['Id']}", timeout=30)
+                assert resp.status_code == 204, resp.text
 
     def act(self, user_id: str, opp_id: str, command: str, *, note: str | None = None,
             new_engineer: str | None = None) -> str:

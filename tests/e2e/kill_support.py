@@ -37,7 +37,8 @@ ACTION_FIELDS = {
              "key": "Ext_Id", "by": "Created_By"},
 }
 #: Calls that change records, per the sandbox's stats families.
-WRITE_FAMILIES = ("composite_sobjects", "sobject_patch", "bulk_ingest", "zoho_records_put")
+WRITE_FAMILIES = ("composite_sobjects", "sobject_patch", "sobject_post", "bulk_ingest", "zoho_records_put",
+                  "zoho_upsert_post", "zoho_variables_post", "zoho_variables_put")
 _ZOHO_CLOSED = ("Closed Won", "Closed Lost", "Closed Lost to Competition")
 _ZOHO_FIELDS = "Owner,Stage,Modified_Time,Presales_Requested,Presales_Engineer,Presales_Step,Presales_Status"
 

@@ -91,7 +91,7 @@ def test_sign_offs_reviews_and_refusals_are_records_with_the_crms_who_and_when(
     quiet = run_json(config, "sync", extra_env=org.env)
     assert quiet["counts"].get("written", 0) == 0 and quiet["counts"].get("commands_applied", 0) == 0
     assert sum(quiet["api_calls"].values()) == 2, quiet["api_calls"]
-    assert org.write_calls() == 0
+    assert org.all_write_calls() == 0
 
 
 def test_a_request_starts_its_sla_clock_when_the_rep_asked(crm_org: Org, tmp_path: Path) -> None:
@@ -134,12 +134,12 @@ def test_a_lost_store_is_rebuilt_from_the_crm_and_a_second_store_is_refused(
     org.reset_stats()
     rebuilt = run_json(config, "sync", extra_env=org.env)
     assert rebuilt["exit_code"] == 0 and rebuilt["counts"]["rebuilt_tasks"] == len(before)
-    assert rebuilt["counts"].get("written", 0) == 0 and org.write_calls() == 0, org.stats()
+    assert rebuilt["counts"].get("written", 0) == 0 and org.all_write_calls() == 0, org.stats()
     assert run_json(config, "task", "list") == before
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    second = org.config(elsewhere, keep_marker=True)
+    second = org.config(elsewhere, keep_trail=True)
     refused = presales(second, "sync", extra_env=org.env)
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "synced by another store" in refused.stderr and "--take-over" in refused.stderr

@@ -39,7 +39,7 @@ PRIORITIES = ("P1", "P2", "P3")
 #: For the kills that follow the first write call: a CRM slow to answer writes, so that a kill
 #: often lands while a write is under way (the sandbox carries it out for the dead client).
 SLOW_WRITES = ("latency@composite_sobjects:seconds=0.4,times=0;latency@zoho_records_put:seconds=0.4,times=0;"
-               "latency@zoho_records_upsert:seconds=0.4,times=0")
+               "latency@zoho_upsert_post:seconds=0.4,times=0")
 
 
 @dataclass(frozen=True)
