@@ -507,7 +507,8 @@ def demo(
         calls.add_row(k, str(v))
     out.print(calls)
     out.print(f"our connector: {ours} API calls over {len(reports)} syncs; floor "
-              f"Σ(⌈read/{read_batch}⌉ + ⌈written/{write_batch}⌉) = {floor}; third sync (no change): "
+              f"Σ(⌈read/{read_batch}⌉ per object + ⌈written/{write_batch}⌉ per object + the org marker "
+              f"before writing) = {floor}; third sync (no change): "
               f"{sum(reports[-1].api_calls.values())} calls, "
               f"{_write_calls(reports[-1].api_calls)} of them writes", markup=False)
     out.print(f"demo files: {result.workdir}", markup=False)

@@ -31,7 +31,7 @@ from presales_sync.demo.org_seed import org_seed, pending_requests
 from presales_sync.demo.people import Act, DemoClock, act_as
 from presales_sync.rules import Step
 from presales_sync.rules.kpi import Period
-from presales_sync.sandbox import Sandbox
+from presales_sync.sandbox import Sandbox, ZohoLimits
 from presales_sync.sync import config as config_mod
 from presales_sync.sync.activities import import_activities
 from presales_sync.sync.engine import SyncReport, run_sync
@@ -186,8 +186,10 @@ def run_demo(workdir: Path, *, opportunities: int = 2000, say: Say = print,
     workdir.mkdir(parents=True)
     # the sandbox's clock starts before the history and stands at its moments until released
     clock = DemoClock(datetime.now(UTC) - timedelta(days=HISTORY_DAYS + 2))
+    # Zoho access tokens that outlive the replayed weeks: the sandbox's hour would run out at
+    # every simulated round, and the client refreshes at most 10 times per real 10 minutes
     sb = Sandbox(data_dir=workdir / "sandbox", port=0, seed=opportunities, org=org_seed(installed=False),
-                 clock=clock)
+                 clock=clock, zoho_limits=ZohoLimits(token_ttl=(HISTORY_DAYS + 7) * 86400))
     sb.start()
     try:
         say(f"sandbox ({crm}): {sb.url}, an org with {opportunities} opportunities and none of "
@@ -291,13 +293,17 @@ FLOOR_BATCHES = {"salesforce": (2000, 200), "zoho": (200, 100)}
 
 def floor_calls(reports: list[SyncReport], crm: str = "salesforce") -> int:
     """The fewest calls the CRM allows for these runs: per run, one read call per full page
-    of records read (at least one, even when nothing changed) and one write call per full
-    batch written."""
+    of deals and of action records read (at least one each, even when nothing changed), one
+    write call per full batch written (the deals' fields, the actions' outcomes, the event
+    records), and on a run that writes, the one check of the org's marker."""
     read_batch, write_batch = FLOOR_BATCHES[crm]
     total = 0
     for r in reports:
-        written = r.counts["written"] + r.counts["write_failed"]
-        total += max(1, -(-r.counts["read"] // read_batch)) + -(-written // write_batch)
+        c = r.counts
+        writes = [c["written"] + c["write_failed"], c["actions_written"] + c["action_write_failed"],
+                  c["events_written"] + c["event_write_failed"]]
+        total += max(1, -(-c["read"] // read_batch)) + max(1, -(-c["actions_read"] // read_batch))
+        total += sum(-(-n // write_batch) for n in writes) + (1 if any(writes) else 0)
     return total
 
 
