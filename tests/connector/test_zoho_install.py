@@ -225,7 +225,7 @@ def test_field_creation_requests_fit_zohos_schema(rsps: responses.RequestsMock) 
                        precision=f.precision, scale=f.scale, picklist_values=tuple(f.values),
                        reference_to=f.reference_to) for f in resolved["Deals"]]
     make().ensure_fields(specs)
-    assert [len(p) for p in zoho.posts] == [5, 5, 3]  # 13 Deals fields, 5 per call
+    assert [len(p) for p in zoho.posts] == [5, 5, 2]  # 12 Deals fields, 5 per call
     for rows in zoho.posts:
         validate("fields_post_request", {"fields": rows})
     assert errors("fields_post_request", {"fields": zoho.posts[0] + zoho.posts[1]})  # 10 > 5 per call

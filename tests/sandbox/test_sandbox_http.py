@@ -472,21 +472,21 @@ def test_writes_bump_stamp_and_set_last_modified_by(sb: Sandbox, api: requests.S
     as_engineer = http(sb, sb.session_for(engineer))
     assert sb.session_for(engineer) == sb.session_for(engineer) != sb.session_id
     stamps = []
-    for value in ("Sign Off", "Hold"):
-        resp = as_engineer.patch(url, json={"Presales_Signoff__c": value}, timeout=10)
+    for value in ("Green", "Yellow"):
+        resp = as_engineer.patch(url, json={"Presales_Health__c": value}, timeout=10)
         assert resp.status_code == 204 and resp.content == b""
         assert "Sforce-Limit-Info" in resp.headers
         after = api.get(url, timeout=10).json()
         stamps.append(after["SystemModstamp"])
-        assert after["LastModifiedById"] == engineer and after["Presales_Signoff__c"] == value
+        assert after["LastModifiedById"] == engineer and after["Presales_Health__c"] == value
         assert after["LastModifiedDate"] == after["SystemModstamp"]
     # whole seconds like a real org: never backwards, shared within one second
     assert before["SystemModstamp"] <= stamps[0] <= stamps[1]
     assert all(s.endswith(".000+0000") for s in (before["SystemModstamp"], *stamps))
-    bad = as_engineer.patch(url, json={"Presales_Signoff__c": "Nope"}, timeout=10)
+    bad = as_engineer.patch(url, json={"Presales_Health__c": "Nope"}, timeout=10)
     assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
     missing = as_engineer.patch(
-        url[:-18] + "006Dn0000000000AAA", json={"Presales_Signoff__c": "Hold"}, timeout=10
+        url[:-18] + "006Dn0000000000AAA", json={"Presales_Health__c": "Red"}, timeout=10
     )
     assert missing.status_code == 404 and missing.json()[0]["errorCode"] == "NOT_FOUND"
     newer = ids(sb, api, f"SystemModstamp >= {stamps[1].replace('+0000', 'Z')}")

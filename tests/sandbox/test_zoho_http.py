@@ -403,7 +403,7 @@ def test_put_all_ok_bumps_modified_and_records_trigger(sb: Sandbox, z: Zoho) -> 
     # an engineer's own edit shows up as theirs, and after the cursor
     as_engineer = Zoho(sb, sb.zoho_token_for(engineer))
     resp = as_engineer.put(
-        "Deals", {"data": [{"id": deals[0]["id"], "Presales_Signoff": "Sign Off"}], "trigger": []}
+        "Deals", {"data": [{"id": deals[0]["id"], "Presales_Health": "Yellow"}], "trigger": []}
     )
     assert resp.status_code == 200
     changed = all_deals(z, since=results[0]["details"]["Modified_Time"])
