@@ -157,19 +157,23 @@ def _schema(crm: Connector, objmap: Any, *also: str) -> dict[str, dict[str, Any]
 
 
 def validate_mapping(config_path: Path, env: Mapping[str, str]) -> list[Any]:
-    """`presales mappings validate`: the mapping (the opportunity's and the user's map)
-    against the live schema."""
+    """`presales mappings validate`: the mapping (the opportunity's, the user's and the action
+    records' map) against the live schema."""
     from presales_sync.mappings.validate import validate
-    from presales_sync.rules import Health, Status, Step
+    from presales_sync.rules import EventKind, Health, Status, Step
     from presales_sync.rules.kpi import Band
+    from presales_sync.sync.trail import APPLIED, REFUSED
 
     loaded = config_mod.load(config_path)
     crm = connector_for(loaded, env)
-    objmap, users = loaded.mapping.opportunity, loaded.mapping.user
+    objmap, users, actions = loaded.mapping.opportunity, loaded.mapping.user, loaded.mapping.action
     writes = {"step": frozenset(s.value for s in Step), "status": frozenset(s.value for s in Status),
-              "health": frozenset(h.value for h in Health), "rating": frozenset(b.value for b in Band)}
+              "health": frozenset(h.value for h in Health), "rating": frozenset(b.value for b in Band),
+              "kind": frozenset(k.value for k in EventKind), "outcome": frozenset((APPLIED, REFUSED))}
     schema = _schema(crm, objmap, users.object)
-    return [*validate(objmap, schema, writes), *validate(users, schema, writes)]
+    schema.update(_schema(crm, actions))
+    return [*validate(objmap, schema, writes), *validate(users, schema, writes),
+            *validate(actions, schema, writes)]
 
 
 def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[str]]:
