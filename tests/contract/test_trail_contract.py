@@ -16,8 +16,8 @@ from presales_sync.connector import ConfigError, ObjectSpec, RecordUpsert
 #: Per CRM: the action object, its parent field, its key field, the plugin's event kind field,
 #: its creator and creation-time fields; the org setting's container.
 NAMES = {
-    "salesforce": ("Presales_Action__c", "Opportunity__c", "Ext_Id__c", "Kind__c", "CreatedById", "CreatedDate",
-                   "Presales_Setting__c"),
+    "salesforce": ("Presales_Action__c", "Opportunity__c", "Ext_Id__c", "Kind__c", "CreatedById",
+                   "CreatedDate", "Presales_Setting__c"),
     "zoho": ("Presales_Actions", "Deal", "Ext_Id", "Kind", "Created_By", "Created_Time", "General"),
 }
 
