@@ -48,7 +48,7 @@ from presales_sync.rules.policy import (
 )
 from presales_sync.rules.settings import PRIORITIES, AssignmentSettings, RulesSettings
 from presales_sync.rules.sla import Outlook, assess, first_response_at, last_progress_at, requested_at
-from presales_sync.rules.workflow import apply_command, assign, close, create_task, reassign, replay
+from presales_sync.rules.workflow import apply_command, assign, breach, close, create_task, reassign, replay
 
 __all__ = [
     "LEVEL_RANK",
@@ -86,6 +86,7 @@ __all__ = [
     "apply_command",
     "assess",
     "assign",
+    "breach",
     "choose",
     "close",
     "compile_rules",

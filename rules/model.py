@@ -60,6 +60,7 @@ class EventKind(StrEnum):
     HELD = "held"
     RESUMED = "resumed"
     CLOSED = "closed"
+    SLA_BREACHED = "sla_breached"  # a deadline passed (the first response or the step's)
 
 
 @dataclass(frozen=True, slots=True)

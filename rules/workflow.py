@@ -239,6 +239,21 @@ def close(task: Task, *, at: datetime, outcome: str, actor: str) -> Task:
     return _record(task, after, kind=EventKind.CLOSED, at=at, actor=actor, outcome=outcome)
 
 
+def breach(task: Task, *, reason: str, at: datetime, actor: str) -> Task:
+    """Record that the task's deadline passed (`reason` says which): once per step, so a task
+    that stays red is not recorded again on every run. Step and status do not change."""
+    _require_aware(at)
+    if not task.is_open:
+        return task
+    started = task.step_started_at
+    for event in reversed(task.events):
+        if started is not None and event.at < started:
+            break
+        if event.kind is EventKind.SLA_BREACHED and event.from_step is task.step:
+            return task
+    return _record(task, task, kind=EventKind.SLA_BREACHED, at=at, actor=actor, note=reason)
+
+
 def _held_after(task: Task, event: TaskEvent) -> Status | None:
     """The status a hold keeps, after `event` (as `apply_command` / `assign` / `close` set it)."""
     if event.kind is EventKind.HELD:
@@ -268,4 +283,4 @@ def replay(opportunity_id: str, events: Sequence[TaskEvent]) -> Task:
     return task
 
 
-__all__ = ["apply_command", "assign", "close", "create_task", "reassign", "replay"]
+__all__ = ["apply_command", "assign", "breach", "close", "create_task", "reassign", "replay"]

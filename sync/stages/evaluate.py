@@ -14,7 +14,16 @@ from typing import Any
 from sqlalchemy import Connection
 
 from presales_sync.mappings import outbound, typed
-from presales_sync.rules import ExpressionError, assess, assign, choose, priority_of, requirement_of
+from presales_sync.rules import (
+    ExpressionError,
+    Health,
+    assess,
+    assign,
+    breach,
+    choose,
+    priority_of,
+    requirement_of,
+)
 from presales_sync.sync.config import Loaded
 from presales_sync.sync.plan import desired_values
 from presales_sync.sync.stages.apply import Applied, FailureQueue
@@ -54,6 +63,8 @@ def evaluate(ctx: RunContext, applied: Applied, queue: FailureQueue) -> Evaluati
             priority = _priority(ctx, opp_id, opps.get(opp_id, {}))
             look = assess(st.task, priority=priority, now=ctx.now, settings=settings,
                           calendar=ctx.calendar)
+            if look.health is Health.RED:  # red is overdue: the first response or the step
+                st = _breached(ctx, conn, st, look.reason)
             if look.health is not None:
                 counts[f"health_{look.health.value.lower()}"] += 1
             desired[opp_id] = outbound(ctx.objmap, desired_values(st.task, st.message, look))
@@ -62,6 +73,15 @@ def evaluate(ctx: RunContext, applied: Applied, queue: FailureQueue) -> Evaluati
         counts["evaluated"] = len(tasks)
         counts["open_tasks"] = store.count_open_tasks(conn)
     return Evaluation(desired, review)
+
+
+def _breached(ctx: RunContext, conn: Connection, st: StoredTask, reason: str) -> StoredTask:
+    """A deadline passed: once per step, an `sla_breached` event (an event record in the CRM)."""
+    task = breach(st.task, reason=reason, at=ctx.now, actor=ctx.me)
+    if task is st.task:
+        return st
+    ctx.report.counts["sla_breached"] += 1
+    return ctx.store.save_task(conn, task, message=st.message, now=ctx.now, stored=st)
 
 
 def _fingerprint(loaded: Loaded) -> str:

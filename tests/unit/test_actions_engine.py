@@ -199,3 +199,21 @@ def test_the_sla_clock_of_a_request_starts_when_the_rep_asked(loaded: Loaded, st
     assert task.events[0].at.isoformat() == crm.actions[request]["CreatedDate"]
     assert task.events[0].note == "a bank wants a demo of the DR setup"
     assert crm.actions[request]["Outcome__c"] == "Applied"
+
+
+def test_a_passed_deadline_is_one_sla_breached_event_record_per_step(loaded: Loaded, store: Store) -> None:
+    crm = MemoryCRM(_org(2))
+    run_sync(loaded, store, crm, now=NOW)
+    for days in (7, 8):  # nobody answered; it stays red
+        run_sync(loaded, store, crm, now=NOW + timedelta(days=days))
+    breaches = [e for e in _task(store, "006000").events if e.kind is EventKind.SLA_BREACHED]
+    assert len(breaches) == 1 and breaches[0].note.startswith("first response overdue since ")
+    records = [a for a in crm.actions.values() if a.get("Kind__c") == "SLA Breached"]
+    assert [a["Ext_Id__c"] for a in records] == ["006000-2"]
+    # a step later, a new deadline, a new breach
+    engineer = crm.records["006000"]["Presales_Engineer__c"]
+    crm.act(engineer, "006000", "Sign Off")
+    run_sync(loaded, store, crm, now=NOW + timedelta(days=9))
+    run_sync(loaded, store, crm, now=NOW + timedelta(days=30))
+    steps = [e.from_step for e in _task(store, "006000").events if e.kind is EventKind.SLA_BREACHED]
+    assert steps == [Step.REQUIREMENTS, Step.SOLUTION_DESIGN]
