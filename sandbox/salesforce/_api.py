@@ -31,12 +31,15 @@ from presales_sync.sandbox.core._faults import (
 )
 from presales_sync.sandbox.core._http import Reply, Request
 from presales_sync.sandbox.core._stats import CallStats
-from presales_sync.sandbox.salesforce import _bulk, _metadata
+from presales_sync.sandbox.salesforce import _bulk, _metadata, _upsert
 from presales_sync.sandbox.salesforce._catalog import FieldDef, ObjectDef
+from presales_sync.sandbox.salesforce._metadata_objects import ObjectMetadata
+from presales_sync.sandbox.salesforce._objects import auto_name, child_relationships
 from presales_sync.sandbox.salesforce._query import compile_select
 from presales_sync.sandbox.salesforce._security import (
     SECURITY_TYPES,
     ensure_installed,
+    object_access,
     objects_for,
     security_errors,
 )
@@ -124,7 +127,7 @@ class Api:
         self._usage = 0
         self._lock = threading.Lock()
         ensure_installed(store)
-        self._metadata = _metadata.MetadataService(store)
+        self._metadata = _metadata.MetadataService(store, ObjectMetadata(store))
         self.bulk = _bulk.BulkService(self)
 
     # -- accounting ------------------------------------------------------------------------
@@ -215,6 +218,8 @@ class Api:
             return _bulk.family(req.method, rest)
         if rest == ["composite", "sobjects"]:
             return "composite_create" if req.method == "POST" else "composite_sobjects"
+        if rest[:2] == ["composite", "sobjects"] and len(rest) == 4:
+            return "composite_sobjects"  # upsert by external id: a record write like the update
         if rest[0] == "sobjects" and len(rest) == 2 and req.method == "POST":
             return "sobject_create"
         if rest[0] == "sobjects" and len(rest) == 3 and req.method == "DELETE":
@@ -310,13 +315,15 @@ class Api:
             return self._only(req, "GET") or self._query_more(req, version, rest[1])
         if family == "composite_create":
             return self._create_many(req, user_id)
+        if family == "composite_sobjects" and len(rest) == 4:
+            return self._only(req, "PATCH") or _upsert.upsert(self, req, rest[2], rest[3], user_id)
         if family == "composite_sobjects":
             return self._only(req, "PATCH") or self._composite(req, user_id)
         if family == "describe":
             return self._only(req, "GET") or self._describe(rest[1], version, user_id)
         if family == "sobject_create":
             return self._create_one(req, rest[1], user_id)
-        if family == "sobject_delete" and rest[1].lower() in _DELETABLE:
+        if family == "sobject_delete" and (rest[1].lower() in _DELETABLE or self._is_custom(rest[1])):
             return self._delete_record(rest[1], rest[2], user_id)
         if rest[0] == "sobjects" and len(rest) == 3:
             if req.method == "GET":
@@ -350,7 +357,27 @@ class Api:
     # -- describe / get --------------------------------------------------------------------
 
     def _describe(self, name: str, version: str, user_id: str) -> Reply:
-        return Reply(200, self._object(name, user_id).describe(version))
+        view = objects_for(self.store, user_id)
+        obj = self._object(name, user_id)
+        with self.store.reader() as db:
+            row = db.execute("SELECT kind FROM _md_objects WHERE name = ?", (obj.name,)).fetchone()
+        return Reply(200, obj.describe(version, children=child_relationships(view.values(), obj),
+                                       access=object_access(self.store, user_id, obj.name),
+                                       custom_setting=row is not None and row[0] == "setting"))
+
+    def _is_custom(self, name: str) -> bool:
+        obj = self.store.objects.get(name.lower())
+        return obj is not None and obj.custom
+
+    def check_access(self, obj: ObjectDef, user_id: str, access: str) -> None:
+        """400 CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY when the user's object permissions lack
+        `access` (create / edit / delete) on `obj` ([secondary] "entity type cannot be
+        inserted: Contact", find_string 68715336371)."""
+        if access in object_access(self.store, user_id, obj.name):
+            return
+        verb = {"create": "inserted", "edit": "updated", "delete": "deleted"}[access]
+        raise _error(400, "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                     f"entity type cannot be {verb}: {obj.label}", [])
 
     def _get_record(self, type_name: str, record_id: str, version: str, user_id: str) -> Reply:
         obj = self._object(type_name, user_id)
@@ -490,7 +517,26 @@ class Api:
         if not errors and obj.name in SECURITY_TYPES:
             current = self.store.get_row(obj, norm) or {}
             errors = security_errors(db, self.store, obj, {**current, **values}, norm)
+        if not errors:
+            errors = self._unique_errors(db, obj, values, norm)
         return norm, values, errors
+
+    @staticmethod
+    def _unique_errors(
+        db: Any, obj: ObjectDef, values: dict[str, Any], record_id: str | None
+    ) -> list[dict[str, Any]]:
+        """DUPLICATE_VALUE for a value a unique field (an external id) already holds elsewhere."""
+        for f in obj.fields:
+            value = values.get(f.name)
+            if not f.unique or value is None:
+                continue
+            collate = "" if f.case_sensitive else " COLLATE NOCASE"
+            row = db.execute(f'SELECT "Id" FROM "{obj.name}" WHERE "{f.name}" = ?{collate} AND "Id" != ?',
+                             (value, record_id or "")).fetchone()
+            if row is not None:
+                message = f"duplicate value found: {f.name} duplicates value on record with id: {row[0]}"
+                return [{"statusCode": "DUPLICATE_VALUE", "message": message, "fields": [f.name]}]
+        return []
 
     def _hidden(self, obj: ObjectDef, name: str) -> FieldDef | None:
         """The field ``name`` if it exists but the user's field-level security hides it."""
@@ -570,6 +616,9 @@ class Api:
                     )
                     continue
                 norm, values, errors = self._validate(db, obj, rec.get("id", rec.get("Id")), rec)
+                if not errors and "edit" not in object_access(self.store, user_id, obj.name):
+                    errors = [{"statusCode": "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                               "message": f"entity type cannot be updated: {obj.label}", "fields": []}]
                 if not errors and norm in req.locked:
                     errors = [dict(ROW_LOCK)]
                 if errors:
@@ -594,6 +643,7 @@ class Api:
 
     def _patch_record(self, req: Request, type_name: str, record_id: str, user_id: str) -> Reply:
         obj = self._object(type_name, user_id)
+        self.check_access(obj, user_id, "edit")
         body = self._json_body(req)
         if not isinstance(body, dict):
             raise _error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
@@ -674,6 +724,8 @@ class Api:
                 )
         if not errors:
             errors = security_errors(db, self.store, obj, values, None)
+        if not errors:
+            errors = self._unique_errors(db, obj, values, None)
         return values, errors
 
     def _insert(self, db: Any, obj: ObjectDef, values: dict[str, Any], user_id: str, stamp: int) -> str:
@@ -681,6 +733,17 @@ class Api:
         row = {"Id": new_id, **values, "CreatedDate": stamp, "CreatedById": user_id}
         if obj.field("IsOwnedByProfile") is not None:
             row["IsOwnedByProfile"] = 0
+        if obj.custom:
+            row["IsDeleted"] = 0
+            if obj.field("OwnerId") is not None and "OwnerId" not in row:
+                row["OwnerId"] = user_id
+            name = obj.field("Name")
+            if name is not None and name.auto_number:
+                key = f"autonumber:{obj.name}"
+                found = db.execute("SELECT value FROM _meta WHERE key = ?", (key,)).fetchone()
+                number = int(found[0]) + 1 if found else 1
+                self.store.set_meta(db, key, str(number))
+                row["Name"] = auto_name(name.display_format, number)
         self.store.insert_row(db, obj.name, self._stamp(row, user_id, stamp))
         return new_id
 
@@ -698,7 +761,11 @@ class Api:
         return self._object(type_name)
 
     def _create_one(self, req: Request, type_name: str, user_id: str) -> Reply:
-        obj = self._security_object(type_name)
+        if self._is_custom(type_name):  # records of a custom object, as the caller
+            obj = self._object(type_name, user_id)
+            self.check_access(obj, user_id, "create")
+        else:
+            obj = self._security_object(type_name)
         body = self._json_body(req)
         if not isinstance(body, dict):
             raise _error(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
@@ -752,6 +819,8 @@ class Api:
         deleted record then answers updates with ENTITY_IS_DELETED)."""
         is_security = type_name.lower() in _SECURITY_LOWER
         obj = self._security_object(type_name) if is_security else self._object(type_name, user_id)
+        if obj.custom:
+            self.check_access(obj, user_id, "delete")
         norm = normalize_id(record_id)
         with self.store.transaction() as db:
             if (
@@ -761,11 +830,23 @@ class Api:
             ):
                 raise ApiError(404, NOT_FOUND)
             if obj.name == "PermissionSet":
-                for child in ("PermissionSetAssignment", "FieldPermissions"):
+                for child in ("PermissionSetAssignment", "FieldPermissions", "ObjectPermissions"):
                     column = "PermissionSetId" if child == "PermissionSetAssignment" else "ParentId"
                     db.execute(f'DELETE FROM "{child}" WHERE "{column}" = ?', (norm,))
+            self._cascade(db, obj, norm)
             self.store.delete_row(db, obj.name, norm)
         return Reply(204)
+
+    def _cascade(self, db: Any, master: ObjectDef, record_id: str) -> None:
+        """Deleting a master record deletes its detail records (Master-Detail cascadeDelete)."""
+        for child in list(self.store.objects.values()):
+            for f in child.fields:
+                if f.cascade_delete and master.name in f.reference_to:
+                    ids = [r[0] for r in db.execute(f'SELECT "Id" FROM "{child.name}" WHERE "{f.name}" = ?',
+                                                   (record_id,))]
+                    for detail_id in ids:
+                        self._cascade(db, child, detail_id)
+                        self.store.delete_row(db, child.name, detail_id)
 
     # -- Metadata API (SOAP) -----------------------------------------------------------------
 
