@@ -42,7 +42,9 @@ def client(sb: Sandbox, session_id: str) -> Salesforce:
     return sf
 
 
-def action_object(md: Any, *, sharing: str = "ControlledByParent", with_master: bool = True) -> Any:
+def action_object(
+    md: Any, *, name: str = ACTION, sharing: str = "ControlledByParent", with_master: bool = True
+) -> Any:
     fields = [
         md.CustomField(
             fullName="Ext_Id__c",
@@ -70,7 +72,7 @@ def action_object(md: Any, *, sharing: str = "ControlledByParent", with_master: 
             ),
         )
     return md.CustomObject(
-        fullName=ACTION,
+        fullName=name,
         label="Presales Action",
         pluralLabel="Presales Actions",
         nameField=md.CustomField(
@@ -106,6 +108,10 @@ def sb(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator
         data_dir=tmp_path_factory.mktemp("sandbox-objects"), port=0, seed=30, org=PLUGIN_ORG, clock=clock
     )
     box.start()
+    # the objects every test uses; the integration user may read, create and edit actions
+    md = client(box, box.session_id).mdapi
+    md.CustomObject.create([action_object(md), setting_object(md)])
+    grant(box, [box.integration_user_id])
     yield box
     box.stop()
 
@@ -128,9 +134,10 @@ def an_opportunity(sb: Sandbox, n: int = 0) -> str:
     return str(r.json()["records"][n]["Id"])
 
 
-def a_rep(sb: Sandbox) -> str:
-    r = soql(sb, "SELECT Id FROM User WHERE Title = 'Account Executive' ORDER BY Id LIMIT 1")
-    return str(r.json()["records"][0]["Id"])
+def a_rep(sb: Sandbox, n: int = 0) -> str:
+    """The `n`-th sales rep: each test that grants access picks its own."""
+    r = soql(sb, "SELECT Id FROM User WHERE Title = 'Account Executive' ORDER BY Id")
+    return str(r.json()["records"][n]["Id"])
 
 
 def create(sb: Sandbox, type_: str, body: dict[str, Any], session_id: str | None = None) -> requests.Response:
@@ -191,11 +198,11 @@ def grant(sb: Sandbox, users: list[str], *, create_perm: bool = True, fls: bool 
 def test_controlled_by_parent_needs_a_master_detail_field(sf: Salesforce) -> None:
     md = sf.mdapi
     with pytest.raises(Exception) as err:
-        md.CustomObject.create([action_object(md, with_master=False)])
+        md.CustomObject.create([action_object(md, name="Orphan__c", with_master=False)])
     assert "Cannot set sharingModel to ControlledByParent on a CustomObject without a MasterDetail" in str(
         err.value
     )
-    assert md.CustomObject.read(ACTION).fullName is None
+    assert md.CustomObject.read("Orphan__c").fullName is None
 
 
 def test_more_than_ten_components_is_a_fault(sf: Salesforce) -> None:
@@ -208,7 +215,6 @@ def test_more_than_ten_components_is_a_fault(sf: Salesforce) -> None:
 
 def test_create_read_describe_and_child_relationship(sb: Sandbox, sf: Salesforce) -> None:
     md = sf.mdapi
-    md.CustomObject.create([action_object(md), setting_object(md)])
     read = md.CustomObject.read([ACTION, SETTING])
     action, setting = read
     assert action.fullName == ACTION and action.sharingModel == "ControlledByParent"
@@ -222,10 +228,12 @@ def test_create_read_describe_and_child_relationship(sb: Sandbox, sf: Salesforce
     with pytest.raises(Exception, match="DUPLICATE_DEVELOPER_NAME"):
         md.CustomObject.create([setting_object(md)])
 
-    # nobody has object permissions on it yet
-    assert api(sb).get(f"{sb.url}{DATA}/sobjects/{ACTION}/describe").status_code == 404
-    grant(sb, [sb.integration_user_id], create_perm=False, fls=False)
-    desc = api(sb).get(f"{sb.url}{DATA}/sobjects/{ACTION}/describe")
+    # a user without object permissions does not see it
+    viewer = a_rep(sb, 5)
+    session = sb.session_for(viewer)
+    assert api(sb, session).get(f"{sb.url}{DATA}/sobjects/{ACTION}/describe").status_code == 404
+    grant(sb, [viewer], create_perm=False, fls=False)
+    desc = api(sb, session).get(f"{sb.url}{DATA}/sobjects/{ACTION}/describe")
     assert desc.status_code == 200, desc.text
     body = desc.json()
     fields = {f["name"]: f for f in body["fields"]}
@@ -300,7 +308,7 @@ def test_standalone_custom_fields_on_the_new_object(sb: Sandbox, sf: Salesforce)
 
 def test_records_need_object_permissions(sb: Sandbox) -> None:
     opp = an_opportunity(sb)
-    rep = a_rep(sb)
+    rep = a_rep(sb, 1)
     rep_session = sb.session_for(rep)
     # no permission set: the object is not there for the caller
     r = create(sb, ACTION, {"Opportunity__c": opp}, rep_session)
@@ -332,8 +340,8 @@ def test_object_permission_dependencies(sb: Sandbox) -> None:
 
 def test_create_as_the_caller_query_and_cascade(sb: Sandbox, clock: ManualClock) -> None:
     opp, other = an_opportunity(sb, 1), an_opportunity(sb, 2)
-    rep = a_rep(sb)
-    grant(sb, [sb.integration_user_id, rep])
+    rep = a_rep(sb, 0)
+    grant(sb, [rep])
     rep_session = sb.session_for(rep)
     missing = create(sb, ACTION, {"Ext_Id__c": "x"}, rep_session)
     assert missing.status_code == 400 and missing.json()[0]["errorCode"] == "REQUIRED_FIELD_MISSING"
@@ -397,7 +405,7 @@ def test_upsert_creates_then_updates(sb: Sandbox) -> None:
     assert set(first.json()[0]) == {"id", "success", "errors", "created"}
     again = upsert(sb, [row("k-1", opp), row("k-2", opp)])
     assert [(r["id"], r["created"]) for r in again.json()] == [(r["id"], False) for r in first.json()]
-    assert soql(sb, f"SELECT Id FROM {ACTION} WHERE Opportunity__c = '{opp}'").json()["totalSize"] == 2
+    assert soql(sb, f"SELECT Id FROM {ACTION} WHERE Ext_Id__c IN ('k-1', 'k-2')").json()["totalSize"] == 2
 
 
 def test_upsert_rejections(sb: Sandbox) -> None:
