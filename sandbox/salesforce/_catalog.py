@@ -68,7 +68,7 @@ class FieldDef:
     auto_number: bool = False
     display_format: str | None = None
     # The relationship's name on the parent's side (Master-Detail ``relationshipName`` + __r,
-    # ``Presales_Actions__r``); ``relationship_name`` is the child's side (``Opportunity__r``).
+    # ``Line_Items__r``); ``relationship_name`` is the child's side (``Opportunity__r``).
     child_relationship: str | None = None
 
     def describe(self) -> dict[str, Any]:
