@@ -786,6 +786,7 @@ class Api:
         records, all_or_none = self._collection_body(req)
         results: list[dict[str, Any]] = []
         created: list[int] = []
+        view = objects_for(self.store, user_id)
         with self.store.transaction() as db:
             db.execute("SAVEPOINT creates")
             stamp = self.store.next_stamp()
@@ -795,10 +796,15 @@ class Api:
                 if not isinstance(rec, dict) or not isinstance(type_name, str) or "id" in rec or "Id" in rec:
                     results.append(_failure("INVALID_FIELD", "each record needs attributes.type and no id"))
                     continue
-                if type_name.lower() not in _SECURITY_LOWER:
+                custom = self._is_custom(type_name) and type_name.lower() in view
+                if type_name.lower() not in _SECURITY_LOWER and not custom:
                     results.append(_failure("INVALID_TYPE", f"sObject type '{type_name}' is not supported."))
                     continue
-                obj = self.store.objects[type_name.lower()]
+                obj = view[type_name.lower()] if custom else self.store.objects[type_name.lower()]
+                if custom and "create" not in object_access(self.store, user_id, obj.name):
+                    results.append(_failure("CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                                            f"entity type cannot be inserted: {obj.label}"))
+                    continue
                 values, errors = self._new_values(db, obj, rec)
                 if errors:
                     results.append({"success": False, "errors": errors})

@@ -526,3 +526,25 @@ def test_seeded_objects(tmp_path: Any, installed: bool) -> None:
         assert create(box, SETTING, {"Name": "Store_Owner", "Value__c": "x"}).status_code == 201
         read = client(box, box.session_id).mdapi.CustomObject.read(ACTION)
         assert read.sharingModel == "ControlledByParent"
+
+
+def test_collection_create_and_upsert_metadata(sb: Sandbox, sf: Salesforce) -> None:
+    opp = an_opportunity(sb, 5)
+    body = {
+        "allOrNone": False,
+        "records": [
+            {"attributes": {"type": ACTION}, "Opportunity__c": opp},
+            {"attributes": {"type": ACTION}},
+        ],
+    }
+    made = api(sb).post(f"{sb.url}{DATA}/composite/sobjects", json=body).json()
+    assert made[0]["success"] is True
+    assert made[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    outsider = sb.session_for(a_rep(sb, 7))
+    refused = api(sb, outsider).post(f"{sb.url}{DATA}/composite/sobjects", json=body).json()
+    assert refused[0]["errors"][0]["statusCode"] == "INVALID_TYPE"
+    # upsertMetadata of an existing object: created false, the object and its records stay
+    md = sf.mdapi
+    md.CustomObject.upsert([setting_object(md)])
+    result = md._service.upsertMetadata([setting_object(md)], _soapheaders=[md._session_header])
+    assert result[0].created is False and result[0].success is True
