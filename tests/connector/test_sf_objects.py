@@ -5,6 +5,7 @@ creator). Wire facts: docs/design/issue-14-wire-facts.md §1-§3."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -517,3 +518,36 @@ def test_remove_objects_against_the_sandbox(sb: Sandbox) -> None:
     sf.ensure_objects([spec])
     sf.remove_objects(["Scratch_Setting__c", "Never_There__c"])
     assert sf.ensure_objects([spec], dry_run=True)[0].action == "create"
+
+
+def test_an_org_seeded_installed_needs_only_the_permissions(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from presales_sync.sandbox import CustomField, CustomObject
+
+    objects = (
+        CustomObject(
+            name=ACTION,
+            label="Presales Action",
+            plural_label="Presales Actions",
+            parent="Opportunity",
+            parent_field="Opportunity__c",
+            relationship_name="Presales_Actions",
+            key_field="Ext_Id__c",
+            name_format="PA-{000000}",
+        ),
+        CustomObject(
+            name=SETTING, label="Presales Setting", plural_label="Presales Settings", kind="setting"
+        ),
+    )
+    key = CustomField(
+        object=ACTION, name="Ext_Id__c", label="Ext Id", type="Text", length=80, external_id=True
+    )
+    org = dataclasses.replace(PLUGIN_ORG, objects=objects, fields=(*PLUGIN_ORG.fields, key))
+    with Sandbox(tmp_path_factory.mktemp("sf-seeded"), seed=5, org=org) as box:
+        sf = connector_for(box)
+        assert [p.action for p in sf.ensure_objects([DETAIL, SETTING_SPEC])] == ["unchanged", "unchanged"]
+        assert "createMetadata" not in str(sf.api_calls())
+        before = sandbox_calls(box)
+        connector_for(box).ensure_objects([DETAIL, SETTING_SPEC])
+        after = sandbox_calls(box)
+        assert {k: after.get(k, 0) - before.get(k, 0) for k in WRITES} == dict.fromkeys(WRITES, 0)
+        assert sf.describe(ACTION).fields["Ext_Id__c"].name == "Ext_Id__c"
