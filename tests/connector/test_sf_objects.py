@@ -420,16 +420,24 @@ def people(sb: Sandbox) -> list[str]:
 def installed(sb: Sandbox) -> SalesforceConnector:
     sf = connector_for(sb)
     sf.ensure_objects([DETAIL, SETTING_SPEC], assignees=people(sb)[:2])
-    sf.ensure_fields(
-        [
-            FieldSpec(ACTION, "Note__c", "Note", "LongText", length=32000),
-            FieldSpec(
-                ACTION, "Outcome__c", "Outcome", "Picklist", picklist_values=("Pending", "Applied", "Refused")
-            ),
-        ],
-        assignees=people(sb)[:2],
-    )
+    sf.ensure_fields(ACTION_FIELDS, assignees=people(sb)[:2])
     return sf
+
+
+ACTION_FIELDS = [
+    FieldSpec(ACTION, "Note__c", "Note", "LongText", length=32000),
+    FieldSpec(ACTION, "Outcome__c", "Outcome", "Picklist", picklist_values=("Pending", "Applied", "Refused")),
+    FieldSpec(ACTION, "Actor__c", "Actor", "Lookup", reference_to="User", relationship_name="Actor"),
+    FieldSpec(ACTION, "Seq__c", "Seq", "Number", precision=6, scale=0),
+    FieldSpec(ACTION, "Event_Time__c", "Event Time", "DateTime"),
+]
+
+
+def test_the_action_fields_are_in_place_after_one_run(installed: SalesforceConnector) -> None:
+    assert [p.action for p in installed.plan_fields(ACTION_FIELDS)] == ["unchanged"] * len(ACTION_FIELDS)
+    schema = installed.describe(ACTION)
+    assert schema.fields["Note__c"].type == "textarea" and schema.fields["Note__c"].updateable
+    assert schema.fields["Actor__c"].reference_to == ("User",)
 
 
 def test_ensure_objects_twice_writes_nothing_the_second_time(
