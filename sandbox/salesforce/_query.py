@@ -21,6 +21,7 @@ from presales_sync.sandbox.salesforce._soql import (
     Not,
     Path,
     Select,
+    SemiJoin,
     SoqlError,
     framed,
 )
@@ -216,6 +217,8 @@ class _Compiler:
                 framed(self.sel.query, c.path.pos, f"field '{f.name}' can not be filtered in a query call"),
             )
         collate = " COLLATE NOCASE" if f.type in TEXT_TYPES else ""
+        if isinstance(c.value, SemiJoin):
+            return self.semi_join(f, col, c)
         if c.op in ("IN", "NOT IN"):
             assert isinstance(c.value, tuple)
             values = [v for v in c.value if v.kind != "null"]
@@ -259,6 +262,26 @@ class _Compiler:
         if c.op == "!=":
             return f"{col} IS NOT ?{collate}"
         return f"{col} {c.op} ?{collate}"
+
+    def semi_join(self, f: FieldDef, col: str, c: Compare) -> str:
+        """``col IN (SELECT …)`` as a SQL sub-select: both sides ids or references
+        (semi-joins: SOQL comparison operators, issue-14-wire-facts §4)."""
+        assert isinstance(c.value, SemiJoin)
+        inner = _Compiler(c.value.select, self.objects)
+        inner_field, inner_col, _rel, _parent = inner.resolve(c.value.select.fields[0])
+        for side, path in ((f, c.path), (inner_field, c.value.select.fields[0])):
+            if side.type not in ("id", "reference"):
+                text = (f"The selected field '{path.text}' in the subquery and the left operand field in "
+                        "the where expression in the outer query must point to the same object type")
+                raise SoqlError("INVALID_FIELD", framed(self.sel.query, path.pos, text))
+        where = inner.expr(c.value.select.where) if c.value.select.where is not None else "1"
+        joins = "".join(f' LEFT JOIN {_q(parent.name)} {alias} ON {alias}."Id" = t.{_q(ref.name)}'
+                        for alias, parent, ref in inner.joins.values())
+        self.params.extend(inner.params)
+        sub = f"SELECT {inner_col} AS semi FROM {_q(inner.obj.name)} t{joins} WHERE {where}"
+        if c.op == "IN":
+            return f"{col} IN ({sub})"
+        return f"({col} IS NULL OR {col} NOT IN (SELECT semi FROM ({sub}) WHERE semi IS NOT NULL))"
 
     # -- the whole statement ------------------------------------------------------------
 

@@ -218,10 +218,17 @@ class Literal:
 
 
 @dataclass(frozen=True)
+class SemiJoin:
+    """``IN (SELECT Field FROM Object [WHERE …])``: one id or reference field of another object."""
+
+    select: Select
+
+
+@dataclass(frozen=True)
 class Compare:
     path: Path
     op: str  # = != < <= > >= IN NOT IN LIKE
-    value: Literal | tuple[Literal, ...]
+    value: Literal | tuple[Literal, ...] | SemiJoin
 
 
 @dataclass(frozen=True)
@@ -265,6 +272,7 @@ class _Parser:
         self.query = query
         self.tokens = tokenize(query)
         self.i = 0
+        self.nested = False
 
     @property
     def tok(self) -> Token:
@@ -397,6 +405,8 @@ class _Parser:
         if self.is_kw("IN"):
             self.advance()
             self.take_punct("(")
+            if self.is_kw("SELECT"):
+                return Compare(path, "NOT IN" if negate else "IN", self.semi_join())
             values = [self.literal()]
             while self.tok.kind == "PUNCT" and self.tok.text == ",":
                 self.advance()
@@ -404,6 +414,29 @@ class _Parser:
             self.take_punct(")")
             return Compare(path, "NOT IN" if negate else "IN", tuple(values))
         raise self.fail()
+
+    def semi_join(self) -> SemiJoin:
+        """The inner ``SELECT Field FROM Object [WHERE …]`` of a semi-join, up to its ``)``.
+        Salesforce allows no semi-join inside another one."""
+        start = self.tok
+        if self.nested:
+            raise SoqlError("MALFORMED_QUERY", framed(self.query, start.pos,
+                                                      "Nesting of semi join sub-selects is not supported"))
+        self.nested = True
+        sel = Select(self.query)
+        self.take_kw("SELECT")
+        sel.fields.append(self.path())
+        self.take_kw("FROM")
+        if self.tok.kind != "NAME" or "." in self.tok.text:
+            raise self.fail()
+        obj = self.advance()
+        sel.object_name, sel.object_pos = obj.text, obj.pos
+        if self.is_kw("WHERE"):
+            self.advance()
+            sel.where = self.or_expr()
+        self.take_punct(")")
+        self.nested = False
+        return SemiJoin(sel)
 
     def literal(self) -> Literal:
         tok = self.tok

@@ -548,3 +548,26 @@ def test_collection_create_and_upsert_metadata(sb: Sandbox, sf: Salesforce) -> N
     md.CustomObject.upsert([setting_object(md)])
     result = md._service.upsertMetadata([setting_object(md)], _soapheaders=[md._session_header])
     assert result[0].created is False and result[0].success is True
+
+
+def test_semi_join_on_the_detail_object(sb: Sandbox) -> None:
+    opp = an_opportunity(sb, 6)
+    made = upsert(sb, [row("s-1", opp)]).json()
+    assert made[0]["success"], made
+    q = (
+        f"SELECT Id FROM Opportunity WHERE Id IN (SELECT Opportunity__c FROM {ACTION} "
+        "WHERE Ext_Id__c = 's-1') ORDER BY Id"
+    )
+    r = soql(sb, q)
+    assert r.status_code == 200, r.text
+    assert [x["Id"] for x in r.json()["records"]] == [opp]
+    others = soql(sb, f"SELECT Id FROM Opportunity WHERE Id NOT IN (SELECT Opportunity__c FROM {ACTION})")
+    assert opp not in {x["Id"] for x in others.json()["records"]}
+    bad = soql(sb, f"SELECT Id FROM Opportunity WHERE Id IN (SELECT Ext_Id__c FROM {ACTION})")
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
+    nested = soql(
+        sb,
+        f"SELECT Id FROM Opportunity WHERE Id IN (SELECT Opportunity__c FROM {ACTION} WHERE "
+        "Opportunity__c IN (SELECT Id FROM Opportunity))",
+    )
+    assert nested.status_code == 400 and nested.json()[0]["errorCode"] == "MALFORMED_QUERY"
