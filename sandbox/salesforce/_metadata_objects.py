@@ -157,6 +157,7 @@ class ObjectMetadata:
             db.execute("DELETE FROM _md_fields WHERE object = ? COLLATE NOCASE", (obj.name,))
             db.execute('DELETE FROM "FieldPermissions" WHERE "SobjectType" = ? COLLATE NOCASE', (obj.name,))
             db.execute('DELETE FROM "ObjectPermissions" WHERE "SobjectType" = ? COLLATE NOCASE', (obj.name,))
+            db.execute("DELETE FROM _meta WHERE key = ?", (f"autonumber:{obj.name}",))
         self.store.reload_catalogue()
         return None
 

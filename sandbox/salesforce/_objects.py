@@ -40,13 +40,18 @@ def master_detail(name: str, label: str, parent: str, relationship: str, *,
                     child_relationship=f"{relationship}__r")
 
 
-def name_field(definition: dict[str, Any]) -> FieldDef:
+#: A custom setting record's Name holds at most 38 characters, another Text name 80.
+SETTING_NAME_LENGTH, NAME_LENGTH = 38, 80
+
+
+def name_field(definition: dict[str, Any], *, setting: bool = False) -> FieldDef:
     """The Name field of a custom object from its ``nameField`` definition."""
     label = definition.get("label") or "Name"
     if definition.get("type") == "AutoNumber":
         return FieldDef("Name", label, "string", length=AUTO_NUMBER_LENGTH, nillable=False, createable=False,
                         updateable=False, auto_number=True, display_format=definition.get("displayFormat"))
-    return FieldDef("Name", label, "string", length=80, nillable=False)
+    return FieldDef("Name", label, "string", length=SETTING_NAME_LENGTH if setting else NAME_LENGTH,
+                    nillable=False)
 
 
 def object_def(definition: dict[str, Any], fields: Sequence[FieldDef], key_prefix: str) -> ObjectDef:
@@ -57,7 +62,7 @@ def object_def(definition: dict[str, Any], fields: Sequence[FieldDef], key_prefi
     head = [
         _ro("Id", "Record ID", "id", length=18),
         _ro("IsDeleted", "Deleted", "boolean"),
-        name_field(definition.get("nameField") or {}),
+        name_field(definition.get("nameField") or {}, setting=bool(definition.get("customSettingsType"))),
     ]
     if owned:
         head.append(_ref("OwnerId", "Owner ID", "User", "Owner", nillable=False))
