@@ -244,6 +244,9 @@ class BulkService:
             compiled = compile_select(parse(soql), view)  # SoqlError → 400, as for REST queries
             if compiled.count_only:
                 return _err(400, "INVALIDJOB", "InvalidJob : Bulk API 2.0 does not run aggregate queries")
+            if compiled.children:  # "not in Bulk API or Bulk 2.0" (issue-14-wire-facts §4)
+                return _err(400, "INVALIDJOB", "InvalidJob : Bulk API 2.0 does not run parent-to-child "
+                                               "subqueries")
             obj, state = compiled.obj, "UploadComplete"
         job_id = make_id("750", secrets.randbelow(62**9))
         job = Job(job_id, kind, operation, obj, user_id, version, self.store.next_stamp(), state, soql)

@@ -262,6 +262,12 @@ class Select:
     where: Expr | None = None
     order: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
+    #: Parent-to-child subqueries in the select list: ``(SELECT … FROM Children__r …)``.
+    children: list[Select] = field(default_factory=list)
+
+
+#: "No more than 20 parent-to-child subqueries" (issue-14-wire-facts §4).
+MAX_CHILD_QUERIES = 20
 
 
 # -- parser -------------------------------------------------------------------------------
@@ -317,15 +323,49 @@ class _Parser:
             self.take_punct(")")
             sel.count_only = True
         else:
-            sel.fields.append(self.path())
+            self.select_item(sel)
             while self.tok.kind == "PUNCT" and self.tok.text == ",":
                 self.advance()
-                sel.fields.append(self.path())
+                self.select_item(sel)
+            if len(sel.children) > MAX_CHILD_QUERIES:
+                raise SoqlError("MALFORMED_QUERY", framed(
+                    self.query, sel.children[MAX_CHILD_QUERIES].object_pos,
+                    f"maximum {MAX_CHILD_QUERIES} parent-to-child subqueries per query"))
         self.take_kw("FROM")
         if self.tok.kind != "NAME" or "." in self.tok.text:
             raise self.fail()
         obj = self.advance()
         sel.object_name, sel.object_pos = obj.text, obj.pos
+        self.tail(sel)
+        if self.tok.kind != "EOF":
+            raise self.fail()
+        return sel
+
+    def select_item(self, sel: Select) -> None:
+        """A field, or (at the top level) a parent-to-child subquery in parentheses."""
+        if not (self.tok.kind == "PUNCT" and self.tok.text == "(") or self.nested:
+            sel.fields.append(self.path())
+            return
+        self.advance()
+        self.nested = True
+        child = Select(self.query)
+        self.take_kw("SELECT")
+        child.fields.append(self.path())
+        while self.tok.kind == "PUNCT" and self.tok.text == ",":
+            self.advance()
+            child.fields.append(self.path())
+        self.take_kw("FROM")
+        if self.tok.kind != "NAME" or "." in self.tok.text:
+            raise self.fail()
+        rel = self.advance()
+        child.object_name, child.object_pos = rel.text, rel.pos
+        self.tail(child)
+        self.take_punct(")")
+        self.nested = False
+        sel.children.append(child)
+
+    def tail(self, sel: Select) -> None:
+        """WHERE, ORDER BY and LIMIT of a statement."""
         if self.is_kw("WHERE"):
             self.advance()
             sel.where = self.or_expr()
@@ -343,9 +383,6 @@ class _Parser:
                 raise self.fail()
             self.advance()
             sel.limit = int(tok.value)
-        if self.tok.kind != "EOF":
-            raise self.fail()
-        return sel
 
     def order_item(self) -> OrderItem:
         path = self.path()

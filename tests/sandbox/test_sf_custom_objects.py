@@ -571,3 +571,36 @@ def test_semi_join_on_the_detail_object(sb: Sandbox) -> None:
         "Opportunity__c IN (SELECT Id FROM Opportunity))",
     )
     assert nested.status_code == 400 and nested.json()[0]["errorCode"] == "MALFORMED_QUERY"
+
+
+def test_parent_to_child_subquery(sb: Sandbox) -> None:
+    opp, lonely = an_opportunity(sb, 7), an_opportunity(sb, 8)
+    assert all(r["success"] for r in upsert(sb, [row(f"c-{i}", opp) for i in range(3)]).json())
+    q = (
+        f"SELECT Id, (SELECT Id, Ext_Id__c FROM Presales_Actions__r ORDER BY Ext_Id__c) FROM Opportunity "
+        f"WHERE Id IN ('{opp}', '{lonely}') ORDER BY Id"
+    )
+    r = soql(sb, q)
+    assert r.status_code == 200, r.text
+    by_id = {x["Id"]: x for x in r.json()["records"]}
+    children = by_id[opp]["Presales_Actions__r"]
+    assert children["totalSize"] == 3 and children["done"] is True
+    assert [c["Ext_Id__c"] for c in children["records"]] == ["c-0", "c-1", "c-2"]
+    assert children["records"][0]["attributes"]["type"] == ACTION
+    assert by_id[lonely]["Presales_Actions__r"] is None
+    # a child page of 2: done false and a nextRecordsUrl the query endpoint serves
+    assert sb._api is not None
+    sb._api.child_batch = 2
+    try:
+        paged = soql(sb, q).json()["records"]
+    finally:
+        sb._api.child_batch = 200
+    first = {x["Id"]: x for x in paged}[opp]["Presales_Actions__r"]
+    assert first["done"] is False and len(first["records"]) == 2
+    rest = api(sb).get(f"{sb.url}{first['nextRecordsUrl']}").json()
+    assert rest["done"] is True and [c["Ext_Id__c"] for c in rest["records"]] == ["c-2"]
+    unknown = soql(sb, "SELECT Id, (SELECT Id FROM Nothing__r) FROM Opportunity")
+    assert unknown.status_code == 400 and unknown.json()[0]["errorCode"] == "INVALID_TYPE"
+    many = ", ".join(["(SELECT Id FROM Presales_Actions__r)"] * 21)
+    too_many = soql(sb, f"SELECT Id, {many} FROM Opportunity")
+    assert too_many.status_code == 400 and too_many.json()[0]["errorCode"] == "MALFORMED_QUERY"
