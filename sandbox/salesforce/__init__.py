@@ -6,7 +6,8 @@
 - `_bulk`: Bulk API 2.0 ingest and query jobs.
 - `_metadata`: the Metadata SOAP API's CustomField calls; `_metadata_objects` its CustomObject
   calls (a detail object with its Master-Detail field, a list custom setting).
-- `_upsert`: sObject Collections upsert by external id.
+- `_upsert`: sObject Collections upsert by external id; `_history`: field history
+  (``OpportunityFieldHistory``, ``Name__History``) of fields with ``trackHistory``.
 - `_catalog` (the schema as data), `_objects` (custom objects as catalogue data), `_store` (the
   org in SQLite), `_security` (permission sets, field-level security, object permissions),
   `_values` (wire ↔ storage values), `_seed` (the generated org).

@@ -70,6 +70,7 @@ class FieldDef:
     # The relationship's name on the parent's side (Master-Detail ``relationshipName`` + __r,
     # ``Line_Items__r``); ``relationship_name`` is the child's side (``Opportunity__r``).
     child_relationship: str | None = None
+    track_history: bool = False  # changes are kept in the object's field history
 
     def describe(self) -> dict[str, Any]:
         """The REST describe shape of SALESFORCE.md 2.9."""
@@ -131,6 +132,7 @@ class FieldDef:
             "case_sensitive",
             "cascade_delete",
             "auto_number",
+            "track_history",
         ):
             data[flag] = bool(data.get(flag))
         return cls(**data)

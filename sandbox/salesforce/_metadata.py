@@ -8,6 +8,7 @@ field-level security (see `_security`): nobody sees it until a permission set gr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 from xml.sax.saxutils import escape
 
 from presales_sync.sandbox.salesforce._catalog import FieldDef
+from presales_sync.sandbox.salesforce._history import ensure_history
 from presales_sync.sandbox.salesforce._objects import master_detail
 from presales_sync.sandbox.salesforce._security import md_definition
 from presales_sync.sandbox.salesforce._store import Store
@@ -181,6 +183,11 @@ class MetadataService:
                 raise ValueError(
                     f"Cannot change type of {definition['fullName']} from {existing.type} to {field.type}"
                 )
+            if field.track_history or (existing is not None and existing.track_history):
+                obj = self.store.objects[object_name.lower()]
+                others = sum(1 for f in obj.fields
+                             if f.track_history and f.name.lower() != field.name.lower())
+                ensure_history(db, self.store, obj, others + int(field.track_history))
             created = self.store.put_field(db, object_name, field)
             if created and field.type == "boolean":
                 self.store.fill_column(
@@ -269,6 +276,19 @@ def _int(el: ET.Element, name: str) -> int | None:
 
 
 def _definition(el: ET.Element, store: Store, *, owner: str | None = None) -> tuple[dict[str, Any], FieldDef]:
+    """`_field_definition`, with ``trackHistory`` (field history, see `_history`)."""
+    d, f = _field_definition(el, store, owner=owner)
+    if _bool(_text(el, "trackHistory")):
+        if f.type == "textarea" or f.cascade_delete:
+            raise ValueError(f"{d['fullName']}: field history cannot track this field")
+        d["trackHistory"] = True
+        f = dataclasses.replace(f, track_history=True)
+    return d, f
+
+
+def _field_definition(
+    el: ET.Element, store: Store, *, owner: str | None = None
+) -> tuple[dict[str, Any], FieldDef]:
     """The stored definition and the catalogue row of one CustomField element. Inside a
     CustomObject (`owner`, the object being defined) the fullName is the bare field name
     and a MasterDetail field may appear; standalone it is ``Object.Name__c``."""
@@ -457,6 +477,7 @@ def render_field(d: dict[str, Any], full_name: str | None = None) -> str:
     add("reparentableMasterDetail", d.get("reparentableMasterDetail"))
     add("required", False if d.get("type") not in ("MasterDetail", "AutoNumber") else None)
     add("scale", d.get("scale"))
+    add("trackHistory", d.get("trackHistory"))
     add("type", d["type"])
     add("unique", bool(d.get("unique")))
     vs = d.get("valueSet")

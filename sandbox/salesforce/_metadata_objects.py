@@ -19,6 +19,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from presales_sync.sandbox.salesforce._catalog import FieldDef
+from presales_sync.sandbox.salesforce._history import MAX_TRACKED, ensure_history, history_name
 from presales_sync.sandbox.salesforce._metadata import (
     MD,
     _bool,
@@ -113,16 +114,22 @@ class ObjectMetadata:
             return False, "DUPLICATE_DEVELOPER_NAME", f"There is already a Custom Object named {name}"
         if existing is not None and not existing.custom:
             return False, "INVALID_NAME", f"{name} is not a custom object"
+        tracked = sum(1 for _, f in fields if f.track_history)
+        if tracked > MAX_TRACKED:
+            return False, "FIELD_INTEGRITY_EXCEPTION", f"You can track a maximum of {MAX_TRACKED} fields"
         with self.store.transaction() as db:
             if existing is None:
                 prefix = next_key_prefix(self.store.objects.values())
                 obj = object_def(definition, [f for _, f in fields], prefix)
                 self.store.create_object(db, obj)
             else:  # "Specify all relevant fields": the labels and fields are replaced / added
+                obj = existing
                 db.execute("UPDATE _objects SET label = ?, label_plural = ? WHERE name = ?",
                            (definition["label"], definition["pluralLabel"], existing.name))
                 for _, f in fields:
                     self.store.put_field(db, existing.name, f)
+            if definition["enableHistory"] or tracked:
+                ensure_history(db, self.store, obj, tracked)
             kind = kind_of(definition)
             db.execute("INSERT OR REPLACE INTO _md_objects VALUES (?, ?, ?, ?)",
                        (name, kind, int(kind != "setting"), json.dumps(definition)))
@@ -153,6 +160,7 @@ class ObjectMetadata:
             return f"No CustomObject named {name} found"
         with self.store.transaction() as db:
             self.store.drop_object(db, obj.name)
+            self.store.drop_object(db, history_name(obj))
             db.execute("DELETE FROM _md_objects WHERE name = ?", (obj.name,))
             db.execute("DELETE FROM _md_fields WHERE object = ? COLLATE NOCASE", (obj.name,))
             db.execute('DELETE FROM "FieldPermissions" WHERE "SobjectType" = ? COLLATE NOCASE', (obj.name,))

@@ -23,6 +23,7 @@ from typing import Any
 from presales_sync.sandbox.core._clock import Clock, SystemClock, now_ms
 from presales_sync.sandbox.core._db import Database
 from presales_sync.sandbox.salesforce._catalog import SQL_TYPES, FieldDef, ObjectDef
+from presales_sync.sandbox.salesforce._history import record_changes
 from presales_sync.sandbox.salesforce._query import Compiled
 from presales_sync.sandbox.salesforce._values import whole_second
 
@@ -159,7 +160,8 @@ class Store(Database):
             cols.append(f"{_q(f.name)} {SQL_TYPES[f.type]}{pk}")
         db.execute(f"DROP TABLE IF EXISTS {_q(obj.name)}")
         db.execute(f"CREATE TABLE {_q(obj.name)} ({', '.join(cols)})")
-        db.execute(f'CREATE INDEX {_q(obj.name + "_stamp")} ON {_q(obj.name)} ("SystemModstamp", "Id")')
+        if obj.field("SystemModstamp") is not None:  # a history object has none
+            db.execute(f'CREATE INDEX {_q(obj.name + "_stamp")} ON {_q(obj.name)} ("SystemModstamp", "Id")')
 
     def drop_object(self, db: sqlite3.Connection, name: str) -> None:
         """Remove an object from the catalogue with its records (the table goes too)."""
@@ -245,6 +247,8 @@ class Store(Database):
         best = 0
         with self.reader() as db:
             for obj in self.objects.values():
+                if obj.field("SystemModstamp") is None:
+                    continue
                 value = db.execute(f'SELECT MAX("SystemModstamp") FROM {_q(obj.name)}').fetchone()[0]
                 best = max(best, int(value or 0))
         return best
@@ -305,6 +309,7 @@ class Store(Database):
     def update_row(
         self, db: sqlite3.Connection, obj: ObjectDef, record_id: str, values: dict[str, Any]
     ) -> None:
+        record_changes(db, self, obj, record_id, values)
         sets = ", ".join(f"{_q(k)} = ?" for k in values)
         db.execute(f'UPDATE {_q(obj.name)} SET {sets} WHERE "Id" = ?', [*values.values(), record_id])
 

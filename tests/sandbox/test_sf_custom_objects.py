@@ -604,3 +604,50 @@ def test_parent_to_child_subquery(sb: Sandbox) -> None:
     many = ", ".join(["(SELECT Id FROM Presales_Actions__r)"] * 21)
     too_many = soql(sb, f"SELECT Id, {many} FROM Opportunity")
     assert too_many.status_code == 400 and too_many.json()[0]["errorCode"] == "MALFORMED_QUERY"
+
+
+def test_field_history_of_a_tracked_field(sb: Sandbox, sf: Salesforce, clock: ManualClock) -> None:
+    md = sf.mdapi
+    md.CustomField.create(
+        [
+            md.CustomField(
+                fullName="Opportunity.Tracked_Step__c",
+                label="Tracked Step",
+                type=md.FieldType("Text"),
+                length=40,
+                trackHistory=True,
+            )
+        ]
+    )
+    assert md.CustomField.read("Opportunity.Tracked_Step__c").trackHistory is True
+    opp = an_opportunity(sb, 9)
+    url = f"{sb.url}{DATA}/sobjects/Opportunity/{opp}"
+    # a field created by the Metadata API is under FLS: the sandbox's seeded admin path is FLS-free
+    # only for seeded fields, so grant it first
+    ps = create(sb, "PermissionSet", {"Name": "Tracked", "Label": "Tracked"}).json()["id"]
+    create(
+        sb,
+        "FieldPermissions",
+        {
+            "ParentId": ps,
+            "SobjectType": "Opportunity",
+            "Field": "Opportunity.Tracked_Step__c",
+            "PermissionsRead": True,
+            "PermissionsEdit": True,
+        },
+    )
+    create(sb, "PermissionSetAssignment", {"AssigneeId": sb.integration_user_id, "PermissionSetId": ps})
+    assert api(sb).patch(url, json={"Tracked_Step__c": "One"}).status_code == 204
+    clock.advance(5)
+    assert api(sb).patch(url, json={"Tracked_Step__c": "Two", "Amount": 5}).status_code == 204
+    r = soql(
+        sb,
+        "SELECT OpportunityId, Field, DataType, OldValue, NewValue, CreatedById, CreatedDate "
+        f"FROM OpportunityFieldHistory WHERE OpportunityId = '{opp}' ORDER BY CreatedDate",
+    )
+    assert r.status_code == 200, r.text
+    rows = [(x["Field"], x["OldValue"], x["NewValue"]) for x in r.json()["records"]]
+    assert rows == [("Tracked_Step__c", None, "One"), ("Tracked_Step__c", "One", "Two")]
+    assert r.json()["records"][0]["CreatedById"] == sb.integration_user_id
+    bad = soql(sb, "SELECT Id FROM OpportunityFieldHistory WHERE NewValue = 'Two'")
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
