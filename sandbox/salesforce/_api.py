@@ -733,6 +733,8 @@ class Api:
                 continue
             if f.type == "boolean":
                 values[f.name] = 0
+            elif obj.custom and f.name == "OwnerId":
+                continue  # defaulted to the caller by `_insert`
             elif not f.nillable:
                 errors.append(
                     {

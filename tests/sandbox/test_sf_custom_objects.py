@@ -651,3 +651,80 @@ def test_field_history_of_a_tracked_field(sb: Sandbox, sf: Salesforce, clock: Ma
     assert r.json()["records"][0]["CreatedById"] == sb.integration_user_id
     bad = soql(sb, "SELECT Id FROM OpportunityFieldHistory WHERE NewValue = 'Two'")
     assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_custom_object_history(sb: Sandbox, sf: Salesforce) -> None:
+    md = sf.mdapi
+    tracked = md.CustomField(
+        fullName="State__c", label="State", type=md.FieldType("Text"), length=20, trackHistory=True
+    )
+    md.CustomObject.create(
+        [
+            md.CustomObject(
+                fullName="Hist__c",
+                label="Hist",
+                pluralLabel="Hists",
+                enableHistory=True,
+                fields=[tracked],
+                nameField=md.CustomField(label="Name", type=md.FieldType("Text")),
+                deploymentStatus=md.DeploymentStatus("Deployed"),
+                sharingModel=md.SharingModel("ReadWrite"),
+            )
+        ]
+    )
+    ps = create(sb, "PermissionSet", {"Name": "Hist", "Label": "Hist"}).json()["id"]
+    create(
+        sb,
+        "ObjectPermissions",
+        {
+            "ParentId": ps,
+            "SobjectType": "Hist__c",
+            "PermissionsRead": True,
+            "PermissionsCreate": True,
+            "PermissionsEdit": True,
+        },
+    )
+    create(
+        sb,
+        "FieldPermissions",
+        {
+            "ParentId": ps,
+            "SobjectType": "Hist__c",
+            "Field": "Hist__c.State__c",
+            "PermissionsRead": True,
+            "PermissionsEdit": True,
+        },
+    )
+    create(sb, "PermissionSetAssignment", {"AssigneeId": sb.integration_user_id, "PermissionSetId": ps})
+    made = create(sb, "Hist__c", {"Name": "h1", "State__c": "a"})
+    assert made.status_code == 201, made.text
+    hid = made.json()["id"]
+    assert api(sb).patch(f"{sb.url}{DATA}/sobjects/Hist__c/{hid}", json={"State__c": "b"}).status_code == 204
+    r = soql(sb, f"SELECT ParentId, Field, OldValue, NewValue FROM Hist__History WHERE ParentId = '{hid}'")
+    assert r.status_code == 200, r.text
+    assert [(x["Field"], x["OldValue"], x["NewValue"]) for x in r.json()["records"]] == [
+        ("State__c", "a", "b")
+    ]
+    too_many = [
+        md.CustomField(
+            fullName=f"T{i}__c", label=f"T{i}", type=md.FieldType("Text"), length=5, trackHistory=True
+        )
+        for i in range(21)
+    ]
+    with pytest.raises(Exception, match="maximum of 20"):
+        md.CustomObject.create(
+            [
+                md.CustomObject(
+                    fullName="Hist2__c",
+                    label="Hist2",
+                    pluralLabel="Hist2s",
+                    enableHistory=True,
+                    fields=too_many,
+                    nameField=md.CustomField(label="Name", type=md.FieldType("Text")),
+                    deploymentStatus=md.DeploymentStatus("Deployed"),
+                    sharingModel=md.SharingModel("ReadWrite"),
+                )
+            ]
+        )
+    md.CustomObject.delete(["Hist__c"])
+    assert soql(sb, "SELECT Id FROM Hist__History").status_code == 400
