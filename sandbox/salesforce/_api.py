@@ -34,7 +34,7 @@ from presales_sync.sandbox.core._stats import CallStats
 from presales_sync.sandbox.salesforce import _bulk, _metadata, _upsert
 from presales_sync.sandbox.salesforce._catalog import FieldDef, ObjectDef
 from presales_sync.sandbox.salesforce._metadata_objects import ObjectMetadata
-from presales_sync.sandbox.salesforce._objects import auto_name, child_relationships
+from presales_sync.sandbox.salesforce._objects import auto_name, child_relationships, ensure_organization
 from presales_sync.sandbox.salesforce._query import compile_select
 from presales_sync.sandbox.salesforce._security import (
     SECURITY_TYPES,
@@ -132,6 +132,7 @@ class Api:
         self._usage = 0
         self._lock = threading.Lock()
         ensure_installed(store)
+        ensure_organization(store)
         self._metadata = _metadata.MetadataService(store, ObjectMetadata(store))
         self.bulk = _bulk.BulkService(self)
 

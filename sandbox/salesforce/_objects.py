@@ -112,6 +112,34 @@ def child_relationships(objects: Iterable[ObjectDef], parent: ObjectDef) -> list
     return out
 
 
+def organization_object() -> ObjectDef:
+    """``Organization``: the org's one record, its id the org id (``SELECT Id FROM
+    Organization``, issue-14-wire-facts §11: identity only, no custom fields)."""
+    return ObjectDef("Organization", "Organization", "Organizations", "00D", fields=(
+        _ro("Id", "Organization ID", "id", length=18),
+        _ro("Name", "Name", "string", length=80),
+        _ro("OrganizationType", "Edition", "string", length=40),
+        _ro("IsSandbox", "Is Sandbox", "boolean"),
+        *_system_fields(),
+    ))
+
+
+def ensure_organization(store: Any) -> None:
+    """Add the Organization object and its record to an org that lacks them."""
+    if "organization" in store.objects:
+        return
+    org_id = store.meta("org_id")
+    store.install_objects([organization_object()])
+    if not org_id:
+        return
+    stamp, admin = store.next_stamp(), store.meta("integration_user_id")
+    row = {"Id": org_id, "Name": store.meta("company") or "Sandbox", "OrganizationType": "Enterprise Edition",
+           "IsSandbox": 0, "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
+           "CreatedById": admin, "LastModifiedById": admin}
+    with store.transaction() as db:
+        store.insert_row(db, "Organization", row)
+
+
 def seed_definition(spec: CustomObject) -> dict[str, Any]:
     """The Metadata definition install would have sent for a seed's `CustomObject`."""
     if spec.kind == "setting":

@@ -269,6 +269,7 @@ def seed_org(store: Store, n: int, anchor: datetime, org: OrgSeed, roster_file: 
         store.set_meta(db, "seed", str(n))
         store.set_meta(db, "anchor", anchor.isoformat())
         store.set_meta(db, "org_id", ORG_ID)
+        store.set_meta(db, "company", org.company)
         store.set_meta(db, "integration_user_id", integration_id)
         store.set_meta(db, "integration_username", integration_username)
         store.set_meta(db, "seeded", utcnow(store.clock).date().isoformat())

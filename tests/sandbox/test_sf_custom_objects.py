@@ -728,3 +728,10 @@ def test_custom_object_history(sb: Sandbox, sf: Salesforce) -> None:
         )
     md.CustomObject.delete(["Hist__c"])
     assert soql(sb, "SELECT Id FROM Hist__History").status_code == 400
+
+
+def test_organization_is_the_org_identity(sb: Sandbox) -> None:
+    r = soql(sb, "SELECT Id, Name, IsSandbox FROM Organization")
+    assert r.status_code == 200, r.text
+    (org,) = r.json()["records"]
+    assert org["Id"] == sb.org_id and org["IsSandbox"] is False
