@@ -1,6 +1,7 @@
 """The Salesforce adapter: `connect(settings, env)` returns a `SalesforceConnector`
 implementing `connector.base.Connector` over the REST API (describe, SOQL paging, sObject
-Collections), with JWT bearer or session-id auth.
+Collections and their upsert by external id, Bulk API 2.0) and the Metadata API (custom
+fields and objects), with JWT bearer or session-id auth.
 
 Secrets come only from `env` (pass ``os.environ``): session auth reads
 ``PRESALES_SF_SESSION_ID``; JWT bearer reads ``PRESALES_SF_USERNAME``,

@@ -16,15 +16,20 @@ from presales_sync.connector.base import (
     FieldChangePlan,
     FieldInfo,
     FieldSpec,
+    ObjectChangePlan,
     ObjectSchema,
+    ObjectSpec,
     Page,
     RecordChange,
+    RecordUpsert,
     RemoteRecord,
     WriteResult,
 )
 from presales_sync.connector.errors import ConfigError, FatalError
+from presales_sync.connector.salesforce import _records
 from presales_sync.connector.salesforce._bulk import BulkClient, stamp_ordered
 from presales_sync.connector.salesforce._install import FieldInstaller
+from presales_sync.connector.salesforce._objects import ObjectInstaller
 from presales_sync.connector.salesforce._transport import (
     RecordOutcome,
     Transport,
@@ -426,6 +431,39 @@ class SalesforceConnector:
         """Delete custom fields given as full names (``Opportunity.Presales_Step__c``),
         ``deleteMetadata`` at most 10 per call; names that do not exist are skipped."""
         FieldInstaller(self._transport, self.current_user).remove(names)
+
+    # -- custom objects, upserts, the org setting ---------------------------------------------
+
+    def ensure_objects(self, specs: Sequence[ObjectSpec], *, dry_run: bool = False,
+                       assignees: Sequence[str] = ()) -> list[ObjectChangePlan]:
+        """``readMetadata`` the objects (10 a call), ``createMetadata`` the missing ones (10 a
+        call: a detail object with its Master-Detail field and external-id key inside, a list
+        custom setting with ``Value__c``), then through the ``Presales_Sync`` permission set
+        (assigned to `current_user()` and `assignees`) FLS on each key field and object
+        permissions Read/Create/Edit on each detail object, Read/Edit on its master. An
+        object that exists is left as it is; nothing is written when all is in place;
+        `dry_run` only plans. Raises `ConfigError` for an invalid spec or a refused component."""
+        return ObjectInstaller(self._transport, self.current_user).ensure(
+            specs, dry_run=dry_run, assignees=assignees)
+
+    def remove_objects(self, names: Sequence[str]) -> None:
+        """``deleteMetadata`` the custom objects (with their records) that exist."""
+        ObjectInstaller(self._transport, self.current_user).remove(names)
+
+    def upsert(self, *, object_name: str, key_field: str,
+               records: Sequence[RecordUpsert]) -> list[WriteResult]:
+        """sObject Collections upsert by the external id `key_field`, 200 records a call,
+        ``allOrNone: false``; one result per record in order, its `id` the record id (the key
+        for a refused create). A key given twice is a `ConfigError` before any call."""
+        return _records.upsert(self._transport, object_name, key_field, records)
+
+    def org_setting(self, name: str, *, container: str) -> str | None:
+        """``Value__c`` of the record named `name` of the list custom setting `container`."""
+        return _records.org_setting(self._transport, name, container)
+
+    def set_org_setting(self, name: str, value: str, *, container: str) -> None:
+        """Create or update the record named `name` of the list custom setting `container`."""
+        _records.set_org_setting(self._transport, name, value, container)
 
     # -- identity and accounting -----------------------------------------------------------
 

@@ -44,6 +44,10 @@ def check_spec(spec: FieldSpec) -> None:
         raise ConfigError(f"invalid custom field {where!r}: expected Object.Name__c")
     if spec.type == "Text" and not (spec.length and 1 <= spec.length <= 255):
         raise ConfigError(f"{where}: Text needs a length of 1..255")
+    if spec.type == "LongText" and not (spec.length and 256 <= spec.length <= 131072):
+        raise ConfigError(f"{where}: LongText needs a length of 256..131072")
+    if spec.external_id and spec.type != "Text":
+        raise ConfigError(f"{where}: only a Text field can be an external id")
     if spec.type == "Number":
         precision = spec.precision if spec.precision is not None else 18
         scale = spec.scale if spec.scale is not None else 0
@@ -59,15 +63,27 @@ def _relationship_name(spec: FieldSpec) -> str:
     return spec.relationship_name or spec.name[: -len("__c")]
 
 
-def build_field(md: SfdcMetadataApi, spec: FieldSpec) -> Any:
-    """The zeep CustomField for `spec` (object-qualified fullName)."""
+#: FieldSpec types whose Metadata API FieldType has another name.
+MD_TYPES = {"LongText": "LongTextArea"}
+#: Lines a LongTextArea shows in the UI (required by the Metadata API).
+VISIBLE_LINES = 3
+
+
+def build_field(md: SfdcMetadataApi, spec: FieldSpec, *, qualified: bool = True) -> Any:
+    """The zeep CustomField for `spec`: object-qualified fullName, or the bare field name
+    inside a CustomObject (`qualified` False)."""
     values: dict[str, Any] = {
-        "fullName": full_name(spec),
+        "fullName": full_name(spec) if qualified else spec.name,
         "label": spec.label,
-        "type": md.FieldType(spec.type),
+        "type": md.FieldType(MD_TYPES.get(spec.type, spec.type)),
     }
     if spec.type == "Text":
         values["length"] = spec.length
+        if spec.external_id:  # a unique, case-sensitive key (issue-14-wire-facts §2)
+            values.update(externalId=True, unique=True, caseSensitive=True)
+    elif spec.type == "LongText":
+        values["length"] = spec.length
+        values["visibleLines"] = VISIBLE_LINES
     elif spec.type == "Number":
         values["precision"] = spec.precision if spec.precision is not None else 18
         values["scale"] = spec.scale if spec.scale is not None else 0
@@ -117,14 +133,17 @@ def differences(spec: FieldSpec, current: Any) -> tuple[str, ...]:
     precision/scale, picklist values, referenceTo)."""
     diffs: list[str] = []
     current_type = str(_get(current, "type") or "")
-    if current_type != spec.type:
-        diffs.append(f"type: {current_type or None!r} -> {spec.type!r}")
+    wanted_type = MD_TYPES.get(spec.type, spec.type)
+    if current_type != wanted_type:
+        diffs.append(f"type: {current_type or None!r} -> {wanted_type!r}")
         return tuple(diffs)
     current_label = _get(current, "label")
     if current_label != spec.label:
         diffs.append(f"label: {current_label!r} -> {spec.label!r}")
-    if spec.type == "Text" and _int(_get(current, "length")) != spec.length:
+    if spec.type in ("Text", "LongText") and _int(_get(current, "length")) != spec.length:
         diffs.append(f"length: {_int(_get(current, 'length'))!r} -> {spec.length!r}")
+    if spec.type == "Text" and bool(_get(current, "externalId")) != spec.external_id:
+        diffs.append(f"externalId: {bool(_get(current, 'externalId'))!r} -> {spec.external_id!r}")
     if spec.type == "Number":
         for name, wanted in (
             ("precision", spec.precision if spec.precision is not None else 18),
@@ -351,6 +370,33 @@ class FieldInstaller:
         for chunk in chunks(wrong, COLLECTION_BATCH):
             self._collection("PATCH", chunk)
 
+    def grant_object_access(self, wanted: Mapping[str, Sequence[str]]) -> None:
+        """Object permissions on the ``Presales_Sync`` permission set: for each object the
+        flags of `wanted` (``PermissionsRead``, ``PermissionsCreate``, …) set, missing rows
+        created in one POST (in `wanted`'s order: a master before its detail, §3) and rows
+        lacking a flag fixed in one PATCH composite/sobjects call."""
+        ps_id = self.permission_set_id()
+        rows = self._query(
+            "SELECT Id, SobjectType, PermissionsRead, PermissionsCreate, PermissionsEdit, PermissionsDelete "
+            f"FROM ObjectPermissions WHERE ParentId = {soql_string(ps_id)}"
+        )
+        by_object = {str(r.get("SobjectType", "")).lower(): r for r in rows}
+        missing: list[dict[str, Any]] = []
+        wrong: list[dict[str, Any]] = []
+        for object_name, flags in wanted.items():
+            row = by_object.get(object_name.lower())
+            values = dict.fromkeys(flags, True)
+            if row is None:
+                missing.append({"attributes": {"type": "ObjectPermissions"}, "ParentId": ps_id,
+                                "SobjectType": object_name, **values})
+            elif any(row.get(flag) is not True for flag in flags):
+                wrong.append({"attributes": {"type": "ObjectPermissions"},
+                              "id": _soql_id(row.get("Id"), "ObjectPermissions"), **values})
+        for chunk in chunks(missing, COLLECTION_BATCH):
+            self._collection("POST", chunk)
+        for chunk in chunks(wrong, COLLECTION_BATCH):
+            self._collection("PATCH", chunk)
+
     def _collection(self, method: str, records: list[dict[str, Any]]) -> None:
         body = {"allOrNone": False, "records": records}
         answer = self._transport.call(
@@ -367,6 +413,7 @@ class FieldInstaller:
             code = str(errors[0].get("statusCode") or "UNKNOWN") if errors else "UNKNOWN"
             first_code = first_code or code
             message = "; ".join(str(e.get("message", "")) for e in errors)
-            failures.append(f"{record.get('Field') or record.get('id')}: ({code}, {message})")
+            what = record.get("Field") or record.get("SobjectType") or record.get("id")
+            failures.append(f"{what}: ({code}, {message})")
         if failures:
-            raise ConfigError("cannot grant field access: " + "; ".join(failures), code=first_code)
+            raise ConfigError("cannot grant access: " + "; ".join(failures), code=first_code)

@@ -4,9 +4,13 @@
   describe), routing, API usage and Salesforce's error bodies.
 - `_soql` (parser) and `_query` (compiler to SQLite): the SOQL subset.
 - `_bulk`: Bulk API 2.0 ingest and query jobs.
-- `_metadata`: the Metadata SOAP API's CustomField calls.
-- `_catalog` (the schema as data), `_store` (the org in SQLite), `_security` (permission sets,
-  field-level security), `_values` (wire ↔ storage values), `_seed` (the generated org).
+- `_metadata`: the Metadata SOAP API's CustomField calls; `_metadata_objects` its CustomObject
+  calls (a detail object with its Master-Detail field, a list custom setting).
+- `_upsert`: sObject Collections upsert by external id; `_history`: field history
+  (``OpportunityFieldHistory``, ``Name__History``) of fields with ``trackHistory``.
+- `_catalog` (the schema as data), `_objects` (custom objects as catalogue data), `_store` (the
+  org in SQLite), `_security` (permission sets, field-level security, object permissions),
+  `_values` (wire ↔ storage values), `_seed` (the generated org).
 
 The `Sandbox` handle composes it; offered on its own is only `SAMPLE_INDUSTRIES`, the
 Industry picklist of the sample accounts (a seed matching people to accounts draws from it).

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from presales_sync.sandbox.salesforce._catalog import ObjectDef
 from presales_sync.sandbox.salesforce._query import Compiled, compile_select
-from presales_sync.sandbox.salesforce._security import objects_for
+from presales_sync.sandbox.salesforce._security import object_access, objects_for
 from presales_sync.sandbox.salesforce._soql import parse
 from presales_sync.sandbox.salesforce._store import Cursor
 from presales_sync.sandbox.salesforce._values import make_id, ms_to_sf, normalize_id, to_json
@@ -232,6 +232,8 @@ class BulkService:
             obj = view.get(str(body.get("object") or "").lower())
             if obj is None:
                 return _err(400, "INVALIDJOB", f"InvalidJob : Unable to find object: {body.get('object')}")
+            if "edit" not in object_access(self.store, user_id, obj.name):  # [inferred] wording
+                return _err(400, "INVALIDJOB", f"InvalidJob : entity type cannot be updated: {obj.label}")
             soql, state = "", "Open"
         else:
             if operation not in QUERY_OPERATIONS:
@@ -242,6 +244,9 @@ class BulkService:
             compiled = compile_select(parse(soql), view)  # SoqlError → 400, as for REST queries
             if compiled.count_only:
                 return _err(400, "INVALIDJOB", "InvalidJob : Bulk API 2.0 does not run aggregate queries")
+            if compiled.children:  # "not in Bulk API or Bulk 2.0" (issue-14-wire-facts §4)
+                return _err(400, "INVALIDJOB", "InvalidJob : Bulk API 2.0 does not run parent-to-child "
+                                               "subqueries")
             obj, state = compiled.obj, "UploadComplete"
         job_id = make_id("750", secrets.randbelow(62**9))
         job = Job(job_id, kind, operation, obj, user_id, version, self.store.next_stamp(), state, soql)

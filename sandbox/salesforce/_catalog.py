@@ -59,6 +59,18 @@ class FieldDef:
     filterable: bool = True
     sortable: bool = True
     calculated: bool = False
+    # Added with custom objects (issue 14): an external-id key, a unique index, a Master-Detail
+    # field (its child relationship cascades deletes), an auto-numbered Name.
+    external_id: bool = False
+    unique: bool = False
+    case_sensitive: bool = False
+    cascade_delete: bool = False
+    auto_number: bool = False
+    display_format: str | None = None
+    # The relationship's name on the parent's side (Master-Detail ``relationshipName`` + __r,
+    # ``Line_Items__r``); ``relationship_name`` is the child's side (``Opportunity__r``).
+    child_relationship: str | None = None
+    track_history: bool = False  # changes are kept in the object's field history
 
     def describe(self) -> dict[str, Any]:
         """The REST describe shape of SALESFORCE.md 2.9."""
@@ -75,9 +87,12 @@ class FieldDef:
             "scale": self.scale,
             "digits": 0,
             "calculated": self.calculated,
-            "externalId": False,
-            "unique": False,
-            "idLookup": self.type == "id",
+            "externalId": self.external_id,
+            "unique": self.unique,
+            "caseSensitive": self.case_sensitive,
+            "autoNumber": self.auto_number,
+            "cascadeDelete": self.cascade_delete,
+            "idLookup": self.type == "id" or self.external_id or self.auto_number,
             "defaultedOnCreate": self.type in ("id", "boolean") or not self.updateable,
             "filterable": self.filterable,
             "sortable": self.sortable,
@@ -112,8 +127,14 @@ class FieldDef:
             "filterable",
             "sortable",
             "calculated",
+            "external_id",
+            "unique",
+            "case_sensitive",
+            "cascade_delete",
+            "auto_number",
+            "track_history",
         ):
-            data[flag] = bool(data[flag])
+            data[flag] = bool(data.get(flag))
         return cls(**data)
 
 
@@ -157,23 +178,28 @@ class ObjectDef:
                 return f
         return None
 
-    def describe(self, version: str) -> dict[str, Any]:
+    def describe(self, version: str, *, children: Sequence[dict[str, Any]] = (),
+                 access: Sequence[str] = ("read", "create", "edit", "delete"),
+                 custom_setting: bool = False) -> dict[str, Any]:
+        """The describe header; `children` are the child relationships pointing here,
+        `access` what the caller may do with its records (read, create, edit, delete)."""
         base = f"/services/data/v{version}/sobjects/{self.name}"
         return {
             "name": self.name,
             "label": self.label,
             "labelPlural": self.label_plural,
             "custom": self.custom,
-            "createable": True,
-            "updateable": True,
-            "deletable": True,
+            "customSetting": custom_setting,
+            "createable": "create" in access,
+            "updateable": "edit" in access,
+            "deletable": "delete" in access,
             "queryable": True,
             "searchable": True,
             "retrieveable": True,
             "keyPrefix": self.key_prefix,
             "fields": [f.describe() for f in self.fields],
             "recordTypeInfos": [],
-            "childRelationships": [],
+            "childRelationships": list(children),
             "urls": {"sobject": base, "describe": f"{base}/describe", "rowTemplate": f"{base}/{{ID}}"},
         }
 
@@ -260,8 +286,14 @@ def default_objects(custom: Sequence[CustomField] = ()) -> list[ObjectDef]:
 def field_def(f: CustomField) -> FieldDef:
     """A seed's custom field as this catalogue's row, as the Metadata API would create it."""
     common: dict[str, Any] = {"custom": True}
+    if f.type == "Text" and f.external_id:
+        return FieldDef(f.name, f.label, "string", length=f.length or 255, external_id=True, unique=True,
+                        case_sensitive=True, **common)
     if f.type == "Text":
         return FieldDef(f.name, f.label, "string", length=f.length or 255, **common)
+    if f.type == "LongText":
+        return FieldDef(f.name, f.label, "textarea", length=f.length or 32768, filterable=False,
+                        sortable=False, **common)
     if f.type == "Number":
         return FieldDef(f.name, f.label, "double", precision=f.precision or 18, scale=f.scale or 0, **common)
     if f.type == "Checkbox":

@@ -9,18 +9,20 @@ with a date field and a datetime literal (UTC, ms) only with a datetime field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
 from presales_sync.sandbox.salesforce._catalog import TEXT_TYPES, FieldDef, ObjectDef
 from presales_sync.sandbox.salesforce._soql import (
+    BoolOp,
     Compare,
     Expr,
     Literal,
     Not,
     Path,
     Select,
+    SemiJoin,
     SoqlError,
     framed,
 )
@@ -55,6 +57,14 @@ class Compiled:
     parent_id_index: dict[str, int] = field(default_factory=dict)
     count_only: bool = False
     limit: int | None = None
+    #: Parent-to-child subqueries: (relationship name, the child query for one parent, bound
+    #: to it with `bind`).
+    children: list[tuple[str, Compiled]] = field(default_factory=list)
+
+    def bind(self, parent_id: str) -> Compiled:
+        """A child query with its parent id in place of the `PARENT` placeholder."""
+        params = [parent_id if p == PARENT else p for p in self.params]
+        return replace(self, params=params)
 
     def shape(self, row: tuple[Any, ...], version: str) -> dict[str, Any]:
         """One result row as the REST record, parents as nested objects with attributes."""
@@ -75,6 +85,11 @@ class Compiled:
                 rec[col.relationship] = nested
             nested[col.field.name] = value
         return rec
+
+
+#: The parent id's placeholder in a child query's parameters (never a real value: ids are
+#: alphanumeric).
+PARENT = "\x00parent"
 
 
 def _attributes(type_: str, record_id: str, version: str) -> dict[str, str]:
@@ -216,6 +231,8 @@ class _Compiler:
                 framed(self.sel.query, c.path.pos, f"field '{f.name}' can not be filtered in a query call"),
             )
         collate = " COLLATE NOCASE" if f.type in TEXT_TYPES else ""
+        if isinstance(c.value, SemiJoin):
+            return self.semi_join(f, col, c)
         if c.op in ("IN", "NOT IN"):
             assert isinstance(c.value, tuple)
             values = [v for v in c.value if v.kind != "null"]
@@ -259,6 +276,26 @@ class _Compiler:
         if c.op == "!=":
             return f"{col} IS NOT ?{collate}"
         return f"{col} {c.op} ?{collate}"
+
+    def semi_join(self, f: FieldDef, col: str, c: Compare) -> str:
+        """``col IN (SELECT …)`` as a SQL sub-select: both sides ids or references
+        (semi-joins: SOQL comparison operators, issue-14-wire-facts §4)."""
+        assert isinstance(c.value, SemiJoin)
+        inner = _Compiler(c.value.select, self.objects)
+        inner_field, inner_col, _rel, _parent = inner.resolve(c.value.select.fields[0])
+        for side, path in ((f, c.path), (inner_field, c.value.select.fields[0])):
+            if side.type not in ("id", "reference"):
+                text = (f"The selected field '{path.text}' in the subquery and the left operand field in "
+                        "the where expression in the outer query must point to the same object type")
+                raise SoqlError("INVALID_FIELD", framed(self.sel.query, path.pos, text))
+        where = inner.expr(c.value.select.where) if c.value.select.where is not None else "1"
+        joins = "".join(f' LEFT JOIN {_q(parent.name)} {alias} ON {alias}."Id" = t.{_q(ref.name)}'
+                        for alias, parent, ref in inner.joins.values())
+        self.params.extend(inner.params)
+        sub = f"SELECT {inner_col} AS semi FROM {_q(inner.obj.name)} t{joins} WHERE {where}"
+        if c.op == "IN":
+            return f"{col} IN ({sub})"
+        return f"({col} IS NULL OR {col} NOT IN (SELECT semi FROM ({sub}) WHERE semi IS NOT NULL))"
 
     # -- the whole statement ------------------------------------------------------------
 
@@ -307,8 +344,31 @@ class _Compiler:
         if sel.limit is not None:
             sql += f" LIMIT {int(sel.limit)}"
         count_sql = f"SELECT COUNT(*) {base}"
+        children = [self.child(c) for c in sel.children]
         return Compiled(
-            self.obj, sql, list(self.params), count_sql, columns, parent_id_index, sel.count_only, sel.limit
+            self.obj, sql, list(self.params), count_sql, columns, parent_id_index, sel.count_only, sel.limit,
+            children,
+        )
+
+    def child(self, sub: Select) -> tuple[str, Compiled]:
+        """A parent-to-child subquery as a query on the child object, filtered by the field
+        whose child relationship it names (the parent id comes with `Compiled.bind`)."""
+        for obj in self.objects.values():
+            for f in obj.fields:
+                if (f.child_relationship and f.child_relationship.lower() == sub.object_name.lower()
+                        and self.obj.name in f.reference_to):
+                    pos = sub.object_pos
+                    link = Compare(Path((f.name,), pos), "=", Literal("string", PARENT, pos))
+                    where: Expr = link if sub.where is None else BoolOp("AND", (link, sub.where))
+                    child_sel = replace(sub, object_name=obj.name, where=where)
+                    return f.child_relationship, _Compiler(child_sel, self.objects).compile()
+        raise SoqlError(
+            "INVALID_TYPE",
+            framed(self.sel.query, sub.object_pos,
+                   f"Didn't understand relationship '{sub.object_name}' in FROM part of query call. If you "
+                   "are attempting to use a custom relationship, be sure to append the '__r' after the "
+                   "custom relationship name. Please reference your WSDL or the describe call for the "
+                   "appropriate names."),
         )
 
 

@@ -1,10 +1,17 @@
-"""Field-level security: permission sets, their assignments and field permissions.
+"""Field-level and object security: permission sets, their assignments, field and object
+permissions.
 
 Fields created through the Metadata API are recorded in ``_md_fields`` with ``fls = 1``;
 such a field is visible to a user only through a ``FieldPermissions`` row with
 ``PermissionsRead`` on a ``PermissionSet`` assigned to that user (``PermissionSetAssignment``),
 and updateable only with ``PermissionsEdit`` too (SALESFORCE.md 2.11). Seeded fields carry no
 row and stay visible to everyone.
+
+Custom objects created through the Metadata API are recorded in ``_md_objects`` with
+``acl = 1``; their records are readable, creatable, editable, deletable by a user only through
+an ``ObjectPermissions`` row of an assigned permission set (issue-14-wire-facts §3, the
+dependency rules included; a detail object's row needs one on its master in the same set).
+Custom settings have no object permissions; seeded objects carry ``acl = 0`` (open to all).
 """
 
 from __future__ import annotations
@@ -18,7 +25,19 @@ from typing import Any
 from presales_sync.sandbox.salesforce._catalog import FieldDef, ObjectDef, _ref, _ro, _system_fields
 from presales_sync.sandbox.salesforce._store import Store
 
-SECURITY_TYPES = ("PermissionSet", "PermissionSetAssignment", "FieldPermissions")
+SECURITY_TYPES = ("PermissionSet", "PermissionSetAssignment", "FieldPermissions", "ObjectPermissions")
+#: ObjectPermissions flags → the access they give, and what each depends on (§3).
+ACCESS_FLAGS = {"PermissionsRead": "read", "PermissionsCreate": "create", "PermissionsEdit": "edit",
+                "PermissionsDelete": "delete"}
+_DEPENDS = {
+    "PermissionsCreate": ("PermissionsRead",),
+    "PermissionsEdit": ("PermissionsRead",),
+    "PermissionsDelete": ("PermissionsRead", "PermissionsEdit"),
+    "PermissionsViewAllRecords": ("PermissionsRead",),
+    "PermissionsModifyAllRecords": ("PermissionsRead", "PermissionsDelete", "PermissionsEdit",
+                                    "PermissionsViewAllRecords"),
+}
+ALL_ACCESS = ("read", "create", "edit", "delete")
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -64,7 +83,21 @@ def security_objects() -> list[ObjectDef]:
             *_system_fields(),
         ),
     )
-    return [permission_set, assignment, field_permissions]
+    object_permissions = ObjectDef(
+        "ObjectPermissions",
+        "Object Permissions",
+        "Object Permissions",
+        "110",
+        fields=(
+            _ro("Id", "Object Permissions ID", "id", length=18),
+            _ref("ParentId", "Parent ID", "PermissionSet", "Parent", nillable=False),
+            FieldDef("SobjectType", "Sobject Type Name", "string", length=40, nillable=False),
+            *(FieldDef(flag, flag.removeprefix("Permissions"), "boolean", nillable=False)
+              for flag in (*ACCESS_FLAGS, "PermissionsViewAllRecords", "PermissionsModifyAllRecords")),
+            *_system_fields(),
+        ),
+    )
+    return [permission_set, assignment, field_permissions, object_permissions]
 
 
 def ensure_installed(store: Store) -> None:
@@ -87,12 +120,39 @@ def fls_fields(db: sqlite3.Connection) -> dict[str, set[str]]:
     return out
 
 
+def guarded_objects(db: sqlite3.Connection) -> set[str]:
+    """Names (lower) of the custom objects whose records object permissions guard."""
+    return {str(r[0]).lower() for r in db.execute("SELECT name FROM _md_objects WHERE acl = 1")}
+
+
+def object_access(store: Store, user_id: str, name: str) -> tuple[str, ...]:
+    """What ``user_id`` may do with records of ``name`` (read, create, edit, delete)."""
+    with store.reader() as db:
+        if name.lower() not in guarded_objects(db):
+            return ALL_ACCESS
+        flags = ", ".join(f'MAX(o."{flag}")' for flag in ACCESS_FLAGS)
+        row = db.execute(
+            f'SELECT {flags} FROM "ObjectPermissions" o '
+            'JOIN "PermissionSetAssignment" a ON a."PermissionSetId" = o."ParentId" '
+            'WHERE a."AssigneeId" = ? AND o."SobjectType" = ? COLLATE NOCASE',
+            (user_id, name),
+        ).fetchone()
+    return tuple(access for access, value in zip(ACCESS_FLAGS.values(), row or (), strict=False) if value)
+
+
 def objects_for(store: Store, user_id: str) -> dict[str, ObjectDef]:
-    """The catalogue as ``user_id`` sees it: FLS-controlled fields dropped or read-only."""
+    """The catalogue as ``user_id`` sees it: guarded objects without Read dropped,
+    FLS-controlled fields dropped or read-only."""
     with store.reader() as db:
         guarded = fls_fields(db)
-        if not guarded:
-            return store.objects
+        hidden = guarded_objects(db)
+    view = dict(store.objects)
+    for name in hidden:
+        if name in view and "read" not in object_access(store, user_id, name):
+            del view[name]
+    if not guarded:
+        return view
+    with store.reader() as db:
         grants: dict[str, bool] = {}
         for field_name, edit in db.execute(
             'SELECT f."Field", MAX(f."PermissionsEdit") FROM "FieldPermissions" f '
@@ -101,7 +161,6 @@ def objects_for(store: Store, user_id: str) -> dict[str, ObjectDef]:
             (user_id,),
         ):
             grants[str(field_name).lower()] = bool(edit)
-    view = dict(store.objects)
     for key, names in guarded.items():
         obj = view.get(key)
         if obj is None:
@@ -191,4 +250,33 @@ def security_errors(
                 )
             ]
         return duplicate('"ParentId" = ? AND "Field" = ? COLLATE NOCASE', (rec.get("ParentId"), field_name))
+    if obj.name == "ObjectPermissions":
+        return _object_permission_errors(db, store, rec, duplicate)
     return []
+
+
+def _object_permission_errors(db: sqlite3.Connection, store: Store, rec: dict[str, Any],
+                              duplicate: Any) -> list[dict[str, Any]]:
+    sobject = str(rec.get("SobjectType") or "")
+    target = store.objects.get(sobject.lower())
+    kind = db.execute("SELECT kind FROM _md_objects WHERE name = ?", (sobject,)).fetchone()
+    if target is None or target.name in SECURITY_TYPES or (kind is not None and kind[0] == "setting"):
+        # Custom settings have no object permissions ([secondary] wiki.sfxd.org important-notes).
+        message = f"Sobject Type Name: bad value for restricted picklist field: {sobject}"
+        return [_err("INVALID_FIELD", message, ["SobjectType"])]
+    for flag, needs in _DEPENDS.items():
+        missing = [n for n in needs if not rec.get(n)]
+        if rec.get(flag) and missing:
+            label = ", ".join(n.removeprefix("Permissions") for n in needs)
+            message = f"Permission {flag.removeprefix('Permissions')} depends on permission(s): {label}"
+            return [_err("FIELD_INTEGRITY_EXCEPTION", message, [flag])]
+    masters = [f.reference_to[0] for f in target.fields if f.cascade_delete and f.reference_to]
+    for master in masters if rec.get("PermissionsRead") else ():
+        row = db.execute('SELECT MAX("PermissionsRead") FROM "ObjectPermissions" WHERE "ParentId" = ? '
+                         'AND "SobjectType" = ? COLLATE NOCASE', (rec.get("ParentId"), master)).fetchone()
+        if not row or not row[0]:
+            return [_err("FIELD_INTEGRITY_EXCEPTION",
+                         f"Permission Read {target.label} depends on permission(s): Read {master}",
+                         ["PermissionsRead"])]
+    where = '"ParentId" = ? AND "SobjectType" = ? COLLATE NOCASE'
+    return duplicate(where, (rec.get("ParentId"), target.name))

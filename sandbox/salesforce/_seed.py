@@ -21,6 +21,7 @@ from typing import Any
 from presales_sync.sandbox.core._clock import utcnow
 from presales_sync.sandbox.core._seed import OrgSeed, SeededPerson
 from presales_sync.sandbox.salesforce._catalog import INDUSTRIES, STAGES, default_objects
+from presales_sync.sandbox.salesforce._objects import kind_of, seed_objects
 from presales_sync.sandbox.salesforce._store import Store
 from presales_sync.sandbox.salesforce._values import dt_to_ms, make_id, whole_second
 
@@ -149,6 +150,13 @@ def seed_org(store: Store, n: int, anchor: datetime, org: OrgSeed, roster_file: 
     meta `pending_values` ([id, owner, {field: value}]) for a demo to replay."""
     rng = random.Random(n)
     store.install_objects(default_objects(org.fields if org.installed else ()))
+    if org.installed and org.objects:
+        custom = seed_objects(org, store.objects.values())
+        store.install_objects(obj for obj, _ in custom)
+        with store.transaction() as db:  # open to everyone (acl 0), like seeded fields
+            for obj, definition in custom:
+                db.execute("INSERT OR REPLACE INTO _md_objects VALUES (?, ?, 0, ?)",
+                           (obj.name, kind_of(definition), json.dumps(definition)))
     pending: list[list[Any]] = []
     objs = store.objects
     anchor_ms = dt_to_ms(anchor)
@@ -261,6 +269,7 @@ def seed_org(store: Store, n: int, anchor: datetime, org: OrgSeed, roster_file: 
         store.set_meta(db, "seed", str(n))
         store.set_meta(db, "anchor", anchor.isoformat())
         store.set_meta(db, "org_id", ORG_ID)
+        store.set_meta(db, "company", org.company)
         store.set_meta(db, "integration_user_id", integration_id)
         store.set_meta(db, "integration_username", integration_username)
         store.set_meta(db, "seeded", utcnow(store.clock).date().isoformat())

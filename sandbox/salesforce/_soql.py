@@ -218,10 +218,17 @@ class Literal:
 
 
 @dataclass(frozen=True)
+class SemiJoin:
+    """``IN (SELECT Field FROM Object [WHERE …])``: one id or reference field of another object."""
+
+    select: Select
+
+
+@dataclass(frozen=True)
 class Compare:
     path: Path
     op: str  # = != < <= > >= IN NOT IN LIKE
-    value: Literal | tuple[Literal, ...]
+    value: Literal | tuple[Literal, ...] | SemiJoin
 
 
 @dataclass(frozen=True)
@@ -255,6 +262,12 @@ class Select:
     where: Expr | None = None
     order: list[OrderItem] = field(default_factory=list)
     limit: int | None = None
+    #: Parent-to-child subqueries in the select list: ``(SELECT … FROM Children__r …)``.
+    children: list[Select] = field(default_factory=list)
+
+
+#: "No more than 20 parent-to-child subqueries" (issue-14-wire-facts §4).
+MAX_CHILD_QUERIES = 20
 
 
 # -- parser -------------------------------------------------------------------------------
@@ -265,6 +278,7 @@ class _Parser:
         self.query = query
         self.tokens = tokenize(query)
         self.i = 0
+        self.nested = False
 
     @property
     def tok(self) -> Token:
@@ -309,15 +323,49 @@ class _Parser:
             self.take_punct(")")
             sel.count_only = True
         else:
-            sel.fields.append(self.path())
+            self.select_item(sel)
             while self.tok.kind == "PUNCT" and self.tok.text == ",":
                 self.advance()
-                sel.fields.append(self.path())
+                self.select_item(sel)
+            if len(sel.children) > MAX_CHILD_QUERIES:
+                raise SoqlError("MALFORMED_QUERY", framed(
+                    self.query, sel.children[MAX_CHILD_QUERIES].object_pos,
+                    f"maximum {MAX_CHILD_QUERIES} parent-to-child subqueries per query"))
         self.take_kw("FROM")
         if self.tok.kind != "NAME" or "." in self.tok.text:
             raise self.fail()
         obj = self.advance()
         sel.object_name, sel.object_pos = obj.text, obj.pos
+        self.tail(sel)
+        if self.tok.kind != "EOF":
+            raise self.fail()
+        return sel
+
+    def select_item(self, sel: Select) -> None:
+        """A field, or (at the top level) a parent-to-child subquery in parentheses."""
+        if not (self.tok.kind == "PUNCT" and self.tok.text == "(") or self.nested:
+            sel.fields.append(self.path())
+            return
+        self.advance()
+        self.nested = True
+        child = Select(self.query)
+        self.take_kw("SELECT")
+        child.fields.append(self.path())
+        while self.tok.kind == "PUNCT" and self.tok.text == ",":
+            self.advance()
+            child.fields.append(self.path())
+        self.take_kw("FROM")
+        if self.tok.kind != "NAME" or "." in self.tok.text:
+            raise self.fail()
+        rel = self.advance()
+        child.object_name, child.object_pos = rel.text, rel.pos
+        self.tail(child)
+        self.take_punct(")")
+        self.nested = False
+        sel.children.append(child)
+
+    def tail(self, sel: Select) -> None:
+        """WHERE, ORDER BY and LIMIT of a statement."""
         if self.is_kw("WHERE"):
             self.advance()
             sel.where = self.or_expr()
@@ -335,9 +383,6 @@ class _Parser:
                 raise self.fail()
             self.advance()
             sel.limit = int(tok.value)
-        if self.tok.kind != "EOF":
-            raise self.fail()
-        return sel
 
     def order_item(self) -> OrderItem:
         path = self.path()
@@ -397,6 +442,8 @@ class _Parser:
         if self.is_kw("IN"):
             self.advance()
             self.take_punct("(")
+            if self.is_kw("SELECT"):
+                return Compare(path, "NOT IN" if negate else "IN", self.semi_join())
             values = [self.literal()]
             while self.tok.kind == "PUNCT" and self.tok.text == ",":
                 self.advance()
@@ -404,6 +451,29 @@ class _Parser:
             self.take_punct(")")
             return Compare(path, "NOT IN" if negate else "IN", tuple(values))
         raise self.fail()
+
+    def semi_join(self) -> SemiJoin:
+        """The inner ``SELECT Field FROM Object [WHERE …]`` of a semi-join, up to its ``)``.
+        Salesforce allows no semi-join inside another one."""
+        start = self.tok
+        if self.nested:
+            raise SoqlError("MALFORMED_QUERY", framed(self.query, start.pos,
+                                                      "Nesting of semi join sub-selects is not supported"))
+        self.nested = True
+        sel = Select(self.query)
+        self.take_kw("SELECT")
+        sel.fields.append(self.path())
+        self.take_kw("FROM")
+        if self.tok.kind != "NAME" or "." in self.tok.text:
+            raise self.fail()
+        obj = self.advance()
+        sel.object_name, sel.object_pos = obj.text, obj.pos
+        if self.is_kw("WHERE"):
+            self.advance()
+            sel.where = self.or_expr()
+        self.take_punct(")")
+        self.nested = False
+        return SemiJoin(sel)
 
     def literal(self) -> Literal:
         tok = self.tok

@@ -23,6 +23,7 @@ from typing import Any
 from presales_sync.sandbox.core._clock import Clock, SystemClock, now_ms
 from presales_sync.sandbox.core._db import Database
 from presales_sync.sandbox.salesforce._catalog import SQL_TYPES, FieldDef, ObjectDef
+from presales_sync.sandbox.salesforce._history import record_changes
 from presales_sync.sandbox.salesforce._query import Compiled
 from presales_sync.sandbox.salesforce._values import whole_second
 
@@ -81,9 +82,10 @@ class Store(Database):
     # -- catalogue and meta ----------------------------------------------------------------
 
     def _create_meta_tables(self) -> None:
-        text = {"name", "label", "type", "picklist_values", "reference_to", "relationship_name"}
+        text = {"name", "label", "type", "picklist_values", "reference_to", "relationship_name",
+                "display_format", "child_relationship"}
         cols = ", ".join(
-            f"{name} {'TEXT' if name in text else 'INTEGER'}" for name in FieldDef.__dataclass_fields__
+            f"{_q(name)} {'TEXT' if name in text else 'INTEGER'}" for name in FieldDef.__dataclass_fields__
         )
         with self.transaction() as db:
             db.execute("CREATE TABLE IF NOT EXISTS _meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -102,6 +104,18 @@ class Store(Database):
                 "created INTEGER NOT NULL)"
             )
             db.execute("CREATE INDEX IF NOT EXISTS _sessions_user ON _sessions (user_id)")
+            # A data dir made before a FieldDef column existed gains it (defaults: NULL = off).
+            have = {r[1] for r in db.execute("PRAGMA table_info(_fields)")}
+            for name in FieldDef.__dataclass_fields__:
+                if name not in have:
+                    kind = "TEXT" if name in text else "INTEGER"
+                    db.execute(f"ALTER TABLE _fields ADD COLUMN {_q(name)} {kind}")
+            # Custom objects: their Metadata definition, and whether object permissions guard
+            # their records (``acl``; seeded ones are open to everyone, like seeded fields).
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS _md_objects (name TEXT PRIMARY KEY COLLATE NOCASE, "
+                "kind TEXT NOT NULL, acl INTEGER NOT NULL, definition TEXT NOT NULL)"
+            )
 
     def _reload_catalogue(self) -> None:
         with self.reader() as db:
@@ -127,26 +141,38 @@ class Store(Database):
     def install_objects(self, objects: Iterable[ObjectDef]) -> None:
         """Create the catalogue rows and one table per object (indexes for paging by stamp)."""
         with self.transaction() as db:
-            for pos, obj in enumerate(objects):
-                db.execute(
-                    "INSERT INTO _objects VALUES (?, ?, ?, ?, ?, ?)",
-                    (obj.name, obj.label, obj.label_plural, obj.key_prefix, int(obj.custom), pos),
-                )
-                cols = []
-                for fpos, f in enumerate(obj.fields):
-                    self._insert_field_row(db, obj.name, fpos, f)
-                    pk = " PRIMARY KEY" if f.name == "Id" else ""
-                    cols.append(f"{_q(f.name)} {SQL_TYPES[f.type]}{pk}")
-                db.execute(f"CREATE TABLE {_q(obj.name)} ({', '.join(cols)})")
-                db.execute(
-                    f'CREATE INDEX {_q(obj.name + "_stamp")} ON {_q(obj.name)} ("SystemModstamp", "Id")'
-                )
+            for obj in objects:
+                self.create_object(db, obj)
         self._reload_catalogue()
+
+    def create_object(self, db: sqlite3.Connection, obj: ObjectDef) -> None:
+        """One object's catalogue rows and table inside ``db``'s transaction (call
+        `reload_catalogue` after the commit). A table left by a deleted object is replaced."""
+        pos = db.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM _objects").fetchone()[0]
+        db.execute(
+            "INSERT INTO _objects VALUES (?, ?, ?, ?, ?, ?)",
+            (obj.name, obj.label, obj.label_plural, obj.key_prefix, int(obj.custom), int(pos)),
+        )
+        cols = []
+        for fpos, f in enumerate(obj.fields):
+            self._insert_field_row(db, obj.name, fpos, f)
+            pk = " PRIMARY KEY" if f.name == "Id" else ""
+            cols.append(f"{_q(f.name)} {SQL_TYPES[f.type]}{pk}")
+        db.execute(f"DROP TABLE IF EXISTS {_q(obj.name)}")
+        db.execute(f"CREATE TABLE {_q(obj.name)} ({', '.join(cols)})")
+        if obj.field("SystemModstamp") is not None:  # a history object has none
+            db.execute(f'CREATE INDEX {_q(obj.name + "_stamp")} ON {_q(obj.name)} ("SystemModstamp", "Id")')
+
+    def drop_object(self, db: sqlite3.Connection, name: str) -> None:
+        """Remove an object from the catalogue with its records (the table goes too)."""
+        db.execute("DELETE FROM _objects WHERE name = ? COLLATE NOCASE", (name,))
+        db.execute("DELETE FROM _fields WHERE object = ? COLLATE NOCASE", (name,))
+        db.execute(f"DROP TABLE IF EXISTS {_q(name)}")
 
     @staticmethod
     def _insert_field_row(db: sqlite3.Connection, object_name: str, pos: int, f: FieldDef) -> None:
         row = f.to_row()
-        names = ", ".join(["object", "position", *row])
+        names = ", ".join(_q(n) for n in ["object", "position", *row])
         marks = ", ".join("?" for _ in range(len(row) + 2))
         db.execute(f"INSERT INTO _fields ({names}) VALUES ({marks})", [object_name, pos, *row.values()])
 
@@ -221,6 +247,8 @@ class Store(Database):
         best = 0
         with self.reader() as db:
             for obj in self.objects.values():
+                if obj.field("SystemModstamp") is None:
+                    continue
                 value = db.execute(f'SELECT MAX("SystemModstamp") FROM {_q(obj.name)}').fetchone()[0]
                 best = max(best, int(value or 0))
         return best
@@ -281,6 +309,7 @@ class Store(Database):
     def update_row(
         self, db: sqlite3.Connection, obj: ObjectDef, record_id: str, values: dict[str, Any]
     ) -> None:
+        record_changes(db, self, obj, record_id, values)
         sets = ", ".join(f"{_q(k)} = ?" for k in values)
         db.execute(f'UPDATE {_q(obj.name)} SET {sets} WHERE "Id" = ?', [*values.values(), record_id])
 
