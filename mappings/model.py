@@ -29,7 +29,7 @@ REQUIRED_USER_OUTBOUND = ("kpi_score", "rating", "kpi_period")
 _EVENT_FIELDS = ("key", "kind", "note", "outcome", "seq", "at", "actor", "engineer", "step_before",
                  "step_after", "status_before", "status_after", "result")
 REQUIRED_ACTION_INBOUND = ("opportunity_id", "command", "new_engineer", "created_by", "created_by_name",
-                           "created_at", *_EVENT_FIELDS)
+                           "created_at", "number", *_EVENT_FIELDS)
 REQUIRED_ACTION_OUTBOUND = ("opportunity_id", "reason", *_EVENT_FIELDS)
 #: The shipped mapping per CRM: a copy written before `user:` or `action:` existed takes the
 #: shipped one's.

@@ -38,10 +38,18 @@ class ActionRecord:
     created_by: str | None
     created_by_name: str | None
     created_at: datetime
+    number: str | None  # the record's auto-number (PA-000042): its creation order
     key: str | None  # set on the plugin's own event records only
     outcome: str | None
     seq: int | None
     event: TaskEvent | None  # the event it records, when it records one (rebuild)
+
+    @property
+    def order(self) -> tuple[datetime, int, str]:
+        """The order people made their actions in: creation time (whole seconds), then the
+        auto-number (the CRM numbers records as it creates them; ids are not ordered), then id."""
+        digits = "".join(c for c in self.number or "" if c.isdigit())
+        return self.created_at, int(digits) if digits else 0, self.id
 
     @property
     def is_plugin_event(self) -> bool:
@@ -67,7 +75,8 @@ def parse(actmap: ObjectMap, rec: RemoteRecord) -> ActionRecord:
     return ActionRecord(
         id=rec.id, opportunity_id=v.get("opportunity_id"), command=v.get("command"), note=v.get("note"),
         new_engineer=v.get("new_engineer"), created_by=v.get("created_by"),
-        created_by_name=v.get("created_by_name"), created_at=created, key=v.get("key"),
+        created_by_name=v.get("created_by_name"), created_at=created, number=v.get("number"),
+        key=v.get("key"),
         outcome=v.get("outcome"), seq=v.get("seq"), event=_event(v, created, rec.id))
 
 

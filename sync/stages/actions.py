@@ -57,7 +57,7 @@ def parse_page(ctx: RunContext, records: Sequence[RemoteRecord]) -> list[ActionR
 
 
 def apply_actions(ctx: RunContext, conn: Connection, actions: Sequence[ActionRecord]) -> Applied:
-    """Take up the pending actions among `actions`, oldest first (creation time, then id)."""
+    """Take up the pending actions among `actions` in the order they were made (`order`)."""
     store, counts = ctx.store, ctx.report.counts
     known = store.known_actions(conn, [a.id for a in actions])
     fresh: dict[str, ActionRecord] = {}
@@ -69,7 +69,7 @@ def apply_actions(ctx: RunContext, conn: Connection, actions: Sequence[ActionRec
             counts["actions_taken_before"] += 1
             continue
         fresh[a.id] = a
-    pending = sorted(fresh.values(), key=lambda a: (a.created_at, a.id))
+    pending = sorted(fresh.values(), key=lambda a: a.order)
     if not pending:
         return Applied()
     stored = store.load_tasks(conn, {a.opportunity_id for a in pending if a.opportunity_id})

@@ -124,7 +124,8 @@ class MemoryCRM:
                 rid = by_key.get(r.key)
                 if rid is None:
                     rid = f"a00{len(self.actions):012d}"
-                    self.actions[rid] = {"Id": rid, "CreatedById": ME, "CreatedBy.Name": "Integration",
+                    self.actions[rid] = {"Id": rid, "Name": f"PA-{len(self.actions):06d}", "CreatedById": ME,
+                                         "CreatedBy.Name": "Integration",
                                          "CreatedDate": self._tick().isoformat()}
                 self._touch_action(rid, {**r.fields, key_field: r.key})
                 out.append(WriteResult(rid, True))
@@ -135,7 +136,8 @@ class MemoryCRM:
         """A person makes an action record on a deal."""
         rid = f"a00{len(self.actions):012d}"
         at = self._tick()
-        self.actions[rid] = {"Id": rid, "Opportunity__c": opp, "Action__c": command, "Note__c": note,
+        self.actions[rid] = {"Id": rid, "Name": f"PA-{len(self.actions):06d}", "Opportunity__c": opp,
+                             "Action__c": command, "Note__c": note,
                              "New_Engineer__c": new_engineer, "CreatedById": user, "CreatedBy.Name": name,
                              "CreatedDate": at.isoformat()}
         self.action_stamps[rid] = at
