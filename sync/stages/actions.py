@@ -89,6 +89,7 @@ def apply_actions(ctx: RunContext, conn: Connection, actions: Sequence[ActionRec
         tasks[opp] = after
         if before is not None and after.engineer_id != before.engineer_id and after.engineer_id:
             reassigned[opp] = (before.engineer_id, after.engineer_id)
+            counts["reassigned"] += 1
         store.record_action(conn, _row(a, "applied", seq=len(after.events) - 1), ctx.now)
         counts["commands_applied"] += 1
     touched = _save(ctx, conn, stored, tasks)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from presales_sync.connector import RecordChange, RecordUpsert, WriteResult
 from presales_sync.mappings import outbound
-from presales_sync.rules import TaskEvent
+from presales_sync.rules import EventKind, TaskEvent
 from presales_sync.sync import trail
 from presales_sync.sync.stages.context import RunContext, log
 from presales_sync.sync.store import ActionRow
@@ -36,6 +36,11 @@ def plan_trail(ctx: RunContext) -> TrailPlan:
         actions = ctx.store.unwritten_actions(conn)
         applied = ctx.store.load_tasks(conn, {a.opportunity_id for a in actions if a.seq is not None})
         pending = ctx.store.unmirrored_events(conn)
+        # a deal deleted in the CRM took its action records with it: nothing to write there
+        gone = {opp for opp, _, e in pending if e.kind is EventKind.CLOSED and e.outcome == "deleted"}
+        if gone and not ctx.dry_run:
+            ctx.store.mark_mirrored(conn, [(opp, seq) for opp, seq, _ in pending if opp in gone])
+        pending = [p for p in pending if p[0] not in gone]
     actmap = ctx.actmap
     outcomes = tuple(RecordChange(a.crm_id, outbound(actmap, trail.outcome(_event(a, applied), a.seq,
                                                                             a.reason)))

@@ -102,12 +102,11 @@ class Org:
         cron job's runs do: Zoho mints at most 10 tokens per 10 minutes). Its store is new, so
         unless `keep_trail` the org forgets the stores before it (`forget_stores`): each test
         starts on the org as a first installation would."""
-        if not keep_trail:
-            self.forget_stores()
         crm = crm_settings(self.sb, self.crm)
         if self.crm == "zoho" and self.token_cache is not None:
             crm["token_cache"] = str(self.token_cache)
-        return write_config(directory, self.sb, **{"crm": crm, "roster": str(self.roster_file), **overrides})
+        return write_config(directory, self.sb, keep_trail=keep_trail,
+                            **{"crm": crm, "roster": str(self.roster_file), **overrides})
 
     @property
     def roster_file(self) -> Path:
@@ -319,7 +318,12 @@ def crm_org(request: pytest.FixtureRequest, org: Org, tmp_path_factory: pytest.T
     return Org(org.sb, crm=request.param, token_cache=tmp_path_factory.mktemp("zoho") / "token.json")
 
 
-def write_config(directory: Path, sb: Sandbox, **overrides: Any) -> Path:
+def write_config(directory: Path, sb: Sandbox, *, keep_trail: bool = False, **overrides: Any) -> Path:
+    """A config file whose store is new in `directory`: unless `keep_trail`, the org forgets
+    the stores before it (`Org.forget_stores`), so a test's store is the org's first, as each
+    test's store always was before the org kept an audit trail and a marker of its own."""
+    if not keep_trail:
+        Org(sb, crm=(overrides.get("crm") or {}).get("kind", "salesforce")).forget_stores()
     cfg: dict[str, Any] = {
         "crm": {"kind": "salesforce", "instance_url": sb.url, "api_version": "66.0",
                 "auth": {"method": "session"}, "ca_bundle": str(sb.ca_file)},

@@ -55,12 +55,20 @@ def test_bulk_path_matches_rest_path(tmp_path: Path) -> None:
         assert bulk_report["counts"]["read"] == rest_report["counts"]["read"] == 900
         calls = bulk_report["api_calls"]
         assert calls["bulk_query_create"] == 1 and calls["bulk_ingest_create"] == 1
-        assert calls["query"] == 1 and "query_more" not in calls  # one REST page, then the job
-        assert "composite_sobjects" not in calls
+        # one REST page of deals, then the job; one page of action records (none yet); the
+        # org's marker on the store's first run (read, then set: its lookup and a create)
+        assert calls["query"] == 4 and calls["sobject_create"] == 1 and "query_more" not in calls, calls
+        # the deals' fields go through Bulk 2.0; the plugin's event records are upserted in
+        # sObject Collections of 200 (created and assigned, two per task, and the deadlines
+        # the seeded org's old requests already missed)
+        c = bulk_report["counts"]
+        events = c["events_written"]
+        assert events == 2 * c["tasks_created"] + c["sla_breached"] > 0
+        assert calls.get("composite_sobjects", 0) == -(-events // 200)
         assert "bulk_query_create" not in rest_report["api_calls"]
         assert "bulk_ingest_create" not in rest_report["api_calls"]
         server = bulk.stats()
-        assert server["bulk_ingest_upload"] == 1 and server.get("composite_sobjects", 0) == 0
+        assert server["bulk_ingest_upload"] == 1 and server.get("composite_sobjects", 0) == -(-events // 200)
 
         assert _org_state(bulk) == _org_state(rest)
         assert any(v["Presales_Step__c"] for v in _org_state(bulk).values())
@@ -123,9 +131,9 @@ def test_a_record_deleted_between_runs_is_closed_as_deleted(tmp_path: Path, path
             assert gone.status_code == 204
         _hard_delete(org, victims[2:])
 
-        org.reset_stats()
         sync = {"page_size": 200, **({"bulk_write_threshold": 1} if path == "bulk" else {})}
-        config = write_config(tmp_path, sb, sync=sync)
+        config = write_config(tmp_path, sb, sync=sync, keep_trail=True)
+        org.reset_stats()
         second = sync_once(config, {"PRESALES_SF_SESSION_ID": sb.session_id}, now=NOW).as_dict()
 
         counts = second["counts"]
@@ -139,7 +147,9 @@ def test_a_record_deleted_between_runs_is_closed_as_deleted(tmp_path: Path, path
             assert calls["bulk_ingest_create"] == 1 and "composite_sobjects" not in calls
         else:
             assert calls["composite_sobjects"] == 1 and "bulk_ingest_create" not in calls
-        assert calls["query"] == 2  # the incremental read, and the hard-deleted id read back
+        # the incremental reads (deals, action records), the org's marker before writing, and
+        # the hard-deleted id read back
+        assert calls["query"] == 4
     finally:
         sb.stop()
 
