@@ -371,11 +371,13 @@ def uninstall(
             raise typer.Exit(EXIT_CONFIG)
         typer.confirm("Delete the plugin's fields and their data from the CRM?", abort=True)
     with _exit_codes():
-        names = do_uninstall(state.config, os.environ)
+        names, manual = do_uninstall(state.config, os.environ)
     if state.json:
-        _print_json({"removed": names})
+        _print_json({"removed": names, "manual_steps": manual})
     else:
-        out.print(f"removed {len(names)} objects and fields: " + ", ".join(names), markup=False)
+        out.print(f"removed {len(names)} fields and objects: " + ", ".join(names), markup=False)
+    for step in manual:
+        err.print(f"left for you: {step}", markup=False)
 
 
 @mappings_app.command("validate")

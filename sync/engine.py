@@ -54,10 +54,10 @@ def _run(loaded: Loaded, store: Store, crm: Connector, *, now: datetime, full: b
         ctx = RunContext.of(loaded, store, crm, now=now, full=full, dry_run=dry_run,
                             retry_failed=retry_failed, tx=tx, progress=progress)
         fresh = is_fresh(ctx)
-        if fresh or take_over:
-            claim(ctx, take_over=take_over)  # before anything is read
         queue = failure_queue(ctx)
         try:
+            if fresh or take_over:
+                claim(ctx, take_over=take_over)  # before anything is read
             trail = _rebuild(ctx) if fresh else None
             retried = _retry_failed(ctx, queue) if retry_failed else Applied()
             applied = _read_and_apply(ctx, queue.without(retried.cleared))

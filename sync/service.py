@@ -172,8 +172,13 @@ def validate_mapping(config_path: Path, env: Mapping[str, str]) -> list[Any]:
               "kind": frozenset(k.value for k in EventKind), "outcome": frozenset((APPLIED, REFUSED))}
     schema = _schema(crm, objmap, users.object)
     schema.update(_schema(crm, actions))
+    # the action's deal is set when its record is created and never changed: a Salesforce
+    # Master-Detail field that is not reparentable describes as not updateable, and an upsert
+    # re-sending the same parent is not a change (docs/design/issue-14-wire-facts.md §1)
+    created_only = actions.model_copy(update={"outbound": {
+        k: v for k, v in actions.outbound.items() if k != "opportunity_id"}})
     return [*validate(objmap, schema, writes), *validate(users, schema, writes),
-            *validate(actions, schema, writes)]
+            *validate(created_only, schema, writes)]
 
 
 def init_mapping(config_path: Path, env: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -233,16 +238,22 @@ def install(config_path: Path, env: Mapping[str, str], *, dry_run: bool,
     return objects, list(crm.ensure_fields(plugin_field_specs(loaded), dry_run=dry_run, assignees=assignees))
 
 
-def uninstall(config_path: Path, env: Mapping[str, str]) -> list[str]:
-    """`presales uninstall`: delete the plugin's objects with their records, then its fields
-    on the CRM's own objects (their data goes with them)."""
+def uninstall(config_path: Path, env: Mapping[str, str]) -> tuple[list[str], list[str]]:
+    """`presales uninstall`: delete the plugin's fields on the CRM's own objects (their data
+    goes with them), then its objects with their records. Returns what was removed and the
+    steps left to a person (Zoho has no API to delete a custom module)."""
+    from presales_sync.connector import ConfigError
+
     loaded = _with_admin_mapping(config_mod.load_crm_only(config_path))
     crm = connector_for(loaded, env)
     objects = [o.name for o in plugin_object_specs(loaded)]
-    crm.remove_objects(objects)
     names = [f"{s.object_name}.{s.name}" for s in plugin_field_specs(loaded) if s.object_name not in objects]
     crm.remove_fields(names)
-    return [*objects, *names]
+    try:
+        crm.remove_objects(objects)
+    except ConfigError as err:  # a CRM that cannot delete them through its API says how by hand
+        return names, [str(err)]
+    return [*names, *objects], []
 
 
 def _with_admin_mapping(loaded: Loaded) -> Loaded:

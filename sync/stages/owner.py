@@ -48,6 +48,7 @@ def claim(ctx: RunContext, *, take_over: bool) -> None:
     another store syncs the org. A dry run checks and sets nothing."""
     marker = ctx.loaded.mapping.org_marker
     mine = address(ctx)
+    ctx.budget.check()
     held = ctx.crm.org_setting(marker.name, container=marker.container)
     if held is not None and Marker.parse(held).address == mine:
         return
@@ -61,6 +62,7 @@ def claim(ctx: RunContext, *, take_over: bool) -> None:
     if ctx.dry_run:
         log.info("dry run: the org marker would name this store")
         return
+    ctx.budget.check()
     value = Marker(mine, socket.gethostname(), ctx.now.isoformat()).render()
     ctx.crm.set_org_setting(marker.name, value, container=marker.container)
     ctx.report.counts["org_marker_set"] += 1

@@ -126,9 +126,11 @@ def test_manager_reassignment_is_applied_and_audited(big_org: Org,
     assert audit["action_record"] == action
     names = {e["crm_user_id"]: e["name"] for e in roster}
     manager_name = big_org.actions()[action]["CreatedBy.Name"]
-    assert audit["note"] == f"reassigned by {manager_name} from {names[task['engineer_id']]} to {names[other]}"
-    assert big_org.query(f"SELECT Presales_Engineer__c FROM Opportunity WHERE Id = '{task['opportunity_id']}'")[0][
-        "Presales_Engineer__c"] == other
+    before = names[task["engineer_id"]]
+    assert audit["note"] == f"reassigned by {manager_name} from {before} to {names[other]}"
+    (crm,) = big_org.query("SELECT Presales_Engineer__c FROM Opportunity "
+                           f"WHERE Id = '{task['opportunity_id']}'")
+    assert crm["Presales_Engineer__c"] == other
 
 
 def test_misspelt_field_in_the_rules_file_exits_2_with_its_line(big_org: Org, tmp_path: Path) -> None:
