@@ -38,6 +38,10 @@ def worked(org: Org, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, di
     tmp = tmp_path_factory.mktemp("score")
     config = write_config(tmp, org.sb, rules=str(write_rules(tmp, assignment={
         "account_owner": False, "level_gates": [], "industry_match": "off"})))
+    # the reps ask today (the seeded flags carry the seed's older stamps: the request's time
+    # is the CRM's, and the quarter's work should all fall in this quarter)
+    for r in org.query("SELECT Id, OwnerId FROM Opportunity WHERE Presales_Requested__c = true"):
+        org.set_fields(r["OwnerId"], r["Id"], {"Presales_Requested__c": True})
     _sync(org, config)
     rows = org.query("SELECT Id, Presales_Engineer__c, OwnerId FROM Opportunity "
                      "WHERE Presales_Requested__c = true AND IsClosed = false ORDER BY Id")

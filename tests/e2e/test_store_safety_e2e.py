@@ -111,7 +111,7 @@ def test_an_old_store_is_copied_aside_before_it_is_migrated(org: Org, tmp_path: 
     proc = presales(org.config(tmp_path), "sync", extra_env=org.env)
     assert proc.returncode == 0, proc.stderr
     [copy] = tmp_path.glob("presales.db.bak-0002-*")
-    assert f"copied to {copy} before migrating its schema from revision 0002 to 0004" in proc.stderr
+    assert f"copied to {copy} before migrating its schema from revision 0002 to 0005" in proc.stderr
     with _db(copy) as conn:
         assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0002"
 
