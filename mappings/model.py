@@ -145,8 +145,9 @@ class Mapping(_Frozen):
     def _default_sections(cls, data: Any) -> Any:
         """A mapping copied before `user:` (the KPI fields) or `action:` (the audit trail)
         existed uses the objects and fields the shipped one names."""
-        if isinstance(data, dict) and data.get("crm") in DEFAULT_MAPPINGS:
-            missing = {k: _shipped_section(data["crm"], k) for k in ("user", "action", "org_marker")
+        crm = data.get("crm") if isinstance(data, dict) else None
+        if isinstance(crm, str) and crm in DEFAULT_MAPPINGS:
+            missing = {k: _shipped_section(crm, k) for k in ("user", "action", "org_marker")
                        if k not in data}
             return {**data, **missing} if missing else data
         return data

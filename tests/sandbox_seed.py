@@ -9,6 +9,7 @@ draw from the sandbox seeder's generator, so a seed number gives the same org in
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -109,3 +110,8 @@ def plugin_org(*, installed: bool = True, path: Path = PLUGIN_FIELDS) -> OrgSeed
 
 #: The org most tests run against: the plugin's fields installed.
 PLUGIN_ORG = plugin_org()
+#: The same org before the plugin's custom objects exist (their fields gone with them): for the
+#: tests that create the objects themselves, through the Metadata API or a seed of their own.
+CRM_OBJECTS = frozenset({"Opportunity", "User", "Account"})
+PLUGIN_ORG_WITHOUT_OBJECTS = dataclasses.replace(
+    PLUGIN_ORG, objects=(), fields=tuple(f for f in PLUGIN_ORG.fields if f.object in CRM_OBJECTS))

@@ -16,7 +16,7 @@ import pytest
 import requests
 import responses
 from lxml import etree
-from sandbox_seed import PLUGIN_ORG
+from sandbox_seed import PLUGIN_ORG_WITHOUT_OBJECTS as PLUGIN_ORG
 
 from presales_sync.connector.base import FieldSpec, ObjectSpec, RecordChange, RecordUpsert
 from presales_sync.connector.errors import ConfigError

@@ -28,6 +28,15 @@ def _sync(zoho: Org, config: Path, *args: str, code: int = 0) -> dict:
     return json.loads(proc.stdout)
 
 
+def _tamper(zoho: Org, ids: list[str]) -> None:
+    """A person overwrites a plugin field on these deals, so that a run has them to write back
+    whatever earlier tests of the module left in the org (the request times are the CRM's: a
+    new store computes the same deadlines a store before it wrote)."""
+    deals = zoho.deals()
+    for i in ids:
+        zoho.edit(deals[i]["OwnerId"], i, {"Presales_Step__c": "Done"})
+
+
 def test_throttling_and_server_errors_are_backed_off(zoho: Org, tmp_path: Path) -> None:
     config = zoho.config(tmp_path)
     zoho.sb.faults.set(parse_spec("rate_limit@zoho_records_get:crm=zoho,times=2;"
@@ -53,6 +62,7 @@ def test_a_locked_record_fails_alone_and_is_written_next_run(zoho: Org, tmp_path
     config = zoho.config(tmp_path, store="sqlite:///locked.db")
     requested = sorted(i for i, r in zoho.deals().items() if r["Presales_Requested__c"] and not r["IsClosed"])
     locked = requested[0]
+    _tamper(zoho, requested[:3])
     zoho.sb.faults.set(parse_spec(f"lock_row:crm=zoho,records={locked},times=0"))
     first = _sync(zoho, config, code=1)
     assert [(f["record_id"], f["error_code"]) for f in first["failures"]] == [(locked, "RECORD_LOCKED")]
@@ -96,6 +106,8 @@ def test_secrets_appear_in_no_output(zoho: Org, tmp_path: Path) -> None:
 
 def test_a_lost_response_is_resent_and_nothing_is_written_twice(zoho: Org, tmp_path: Path) -> None:
     config = zoho.config(tmp_path, store="sqlite:///lost.db")
+    requested = sorted(i for i, r in zoho.deals().items() if r["Presales_Requested__c"] and not r["IsClosed"])
+    _tamper(zoho, requested[:3])
     zoho.sb.faults.set(parse_spec("lost_response@zoho_records_put:crm=zoho,times=1"))
     zoho.reset_stats()
     first = _sync(zoho, config, "--full")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from sandbox_seed import PLUGIN_ORG
+from sandbox_seed import PLUGIN_ORG_WITHOUT_OBJECTS as PLUGIN_ORG
 from simple_salesforce import Salesforce
 
 from presales_sync.sandbox import CustomField, CustomObject, ManualClock, Sandbox
